@@ -1,0 +1,23 @@
+"""Persistence: the schema, connections and migrations. Knows nothing of workflows."""
+
+from __future__ import annotations
+
+from db.connect import DEFAULT_URL, make_engine, resolve_url
+from db.migrate import current_revision, head_revision, upgrade
+from db.models import AuditEvent, Base, Case, CaseKey, RefCounter, User, WorkflowVersion
+
+__all__ = [
+    "DEFAULT_URL",
+    "AuditEvent",
+    "Base",
+    "Case",
+    "CaseKey",
+    "RefCounter",
+    "User",
+    "WorkflowVersion",
+    "current_revision",
+    "head_revision",
+    "make_engine",
+    "resolve_url",
+    "upgrade",
+]

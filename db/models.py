@@ -1,0 +1,139 @@
+"""The tables of casework, as typed SQLAlchemy models.
+
+The engine writes through SQLAlchemy Core on these tables' ``__table__``
+objects in its hot path (one round trip per statement, no unit-of-work
+overhead); the models are the single declaration of the schema that the
+Alembic migrations reproduce.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from db.types import JSONType, UTCDateTime
+
+__all__ = [
+    "AuditEvent",
+    "Base",
+    "Case",
+    "CaseKey",
+    "RefCounter",
+    "User",
+    "WorkflowVersion",
+]
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class WorkflowVersion(Base):
+    """An immutable, loaded version of a workflow: its exact source and hash."""
+
+    __tablename__ = "workflow_versions"
+    __table_args__ = (UniqueConstraint("name", "version", name="uq_workflow_versions_name_version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(63))
+    version: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(Text)
+    source_hash: Mapped[str] = mapped_column(String(64))
+    loaded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class User(Base):
+    """Someone who acts on cases, with roles and the scopes (counties) they cover."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(63), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    roles: Mapped[list[str]] = mapped_column(JSONType)
+    scopes: Mapped[list[str]] = mapped_column(JSONType)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class Case(Base):
+    """One case (an archive), pinned to the workflow version it started on.
+
+    ``version`` is the optimistic-lock counter: every change is an
+    ``UPDATE ... WHERE version = :seen``. ``audit_seq``/``audit_head`` mirror
+    the last audit event so that deleting the newest event is detectable.
+    ``fired_by`` maps each trigger to everyone who fired it (four-eyes).
+    """
+
+    __tablename__ = "cases"
+    __table_args__ = (
+        Index("ix_cases_workflow_state", "workflow", "state"),
+        Index("ix_cases_scope_state", "scope", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ref: Mapped[str] = mapped_column(String(40), unique=True)
+    workflow: Mapped[str] = mapped_column(String(63))
+    workflow_version_id: Mapped[int] = mapped_column(ForeignKey("workflow_versions.id"))
+    state: Mapped[str] = mapped_column(String(63))
+    scope: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    fired_by: Mapped[dict[str, list[str]]] = mapped_column(JSONType)
+    version: Mapped[int] = mapped_column(Integer)
+    audit_seq: Mapped[int] = mapped_column(Integer)
+    audit_head: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[str] = mapped_column(String(63))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class CaseKey(Base):
+    """Claims a unique field value (e.g. an ID number) for one case.
+
+    The unique constraint, not a prior SELECT, is what makes "a household is
+    filed once" hold under concurrent creation (DOMAIN.md: real-name management).
+    """
+
+    __tablename__ = "case_keys"
+    __table_args__ = (UniqueConstraint("workflow", "field", "value", name="uq_case_keys_value"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workflow: Mapped[str] = mapped_column(String(63))
+    field: Mapped[str] = mapped_column(String(63))
+    value: Mapped[str] = mapped_column(String(200))
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+
+
+class AuditEvent(Base):
+    """One append-only, hash-chained event in a case's history."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (UniqueConstraint("case_id", "seq", name="uq_audit_events_case_seq"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(63))
+    role: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    action: Mapped[str] = mapped_column(String(40))
+    trigger: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    from_state: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    to_state: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    changes: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class RefCounter(Base):
+    """The last number handed out per reference prefix and year."""
+
+    __tablename__ = "ref_counters"
+
+    prefix: Mapped[str] = mapped_column(String(10), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last: Mapped[int] = mapped_column(Integer)

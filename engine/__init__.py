@@ -1,0 +1,77 @@
+"""The casework engine: workflow definitions, rules, and the service that applies them.
+
+Start here: :class:`Casework` is the one entry point for every change;
+:func:`load_definition_file` turns a workflow YAML file into a checked
+:class:`WorkflowDef`; every error is a :class:`CaseworkError`.
+"""
+
+from __future__ import annotations
+
+from engine.clock import Clock, FixedClock, SystemClock
+from engine.definition import WorkflowDef, load_definition, load_definition_file
+from engine.errors import (
+    AlreadyExists,
+    CaseNotFound,
+    CaseworkError,
+    CommentRequired,
+    ConflictError,
+    DefinitionError,
+    DuplicateCase,
+    FieldProblem,
+    GuardFailed,
+    InputError,
+    InvalidCaseData,
+    InvalidTransition,
+    MissingFields,
+    NotFound,
+    PermissionDenied,
+    Problem,
+    RefusedError,
+    SameActorForbidden,
+    TransitionRefused,
+    UserNotFound,
+    WorkflowNotFound,
+)
+from engine.masking import mask_id_number, mask_name, mask_value
+from engine.service import Casework
+from engine.views import Action, AuditRecord, CaseView, UserInfo, VerifyReport, WorkflowInfo
+
+__all__ = [
+    "Action",
+    "AlreadyExists",
+    "AuditRecord",
+    "CaseNotFound",
+    "CaseView",
+    "Casework",
+    "CaseworkError",
+    "Clock",
+    "CommentRequired",
+    "ConflictError",
+    "DefinitionError",
+    "DuplicateCase",
+    "FieldProblem",
+    "FixedClock",
+    "GuardFailed",
+    "InputError",
+    "InvalidCaseData",
+    "InvalidTransition",
+    "MissingFields",
+    "NotFound",
+    "PermissionDenied",
+    "Problem",
+    "RefusedError",
+    "SameActorForbidden",
+    "SystemClock",
+    "TransitionRefused",
+    "UserInfo",
+    "UserNotFound",
+    "VerifyReport",
+    "WorkflowDef",
+    "WorkflowInfo",
+    "WorkflowNotFound",
+    "load_definition",
+    "load_definition_file",
+    "mask_id_number",
+    "mask_name",
+    "mask_value",
+]

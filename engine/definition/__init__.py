@@ -1,0 +1,138 @@
+"""Workflow definitions: untrusted YAML in, a frozen :class:`WorkflowDef` out.
+
+The pipeline has named stages, each in its own module:
+``loader`` (safe YAML with positions) → ``schema`` (pydantic shapes) →
+``checks`` (references and graph) → ``model`` (the frozen result).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from engine.definition.checks import build_definition, did_you_mean
+from engine.definition.loader import Limits, ParseFailed, locate, parse_yaml
+from engine.definition.model import (
+    SYSTEM_ROLE,
+    Duration,
+    FieldDef,
+    StateDef,
+    TransitionDef,
+    WorkflowDef,
+)
+from engine.definition.schema import WorkflowSchema
+from engine.errors import DefinitionError, Problem
+
+__all__ = [
+    "SYSTEM_ROLE",
+    "Duration",
+    "FieldDef",
+    "Limits",
+    "StateDef",
+    "TransitionDef",
+    "WorkflowDef",
+    "load_definition",
+    "load_definition_file",
+]
+
+_TOP_KEYS = list(WorkflowSchema.model_fields)
+
+
+def load_definition(text: str | bytes, file: str = "<workflow>") -> WorkflowDef:
+    """Parse, validate and check a workflow; raise :class:`DefinitionError` listing every problem."""
+    try:
+        tree = parse_yaml(text, file)
+    except ParseFailed as exc:
+        raise DefinitionError(exc.problems) from None
+    if not isinstance(tree, dict):
+        line, col = getattr(tree, "mark", (1, 1))
+        raise DefinitionError(
+            [Problem(file, line, col, "a workflow file must be a mapping with 'workflow:', 'states:', ...")]
+        )
+    source = text.decode("utf-8") if isinstance(text, bytes) else text
+    try:
+        schema = WorkflowSchema.model_validate(tree)
+    except ValidationError as exc:
+        raise DefinitionError(_schema_problems(exc, tree, file)) from None
+    result = build_definition(tree, schema, source, file)
+    if isinstance(result, list):
+        raise DefinitionError(result)
+    return result
+
+
+def load_definition_file(path: str | Path) -> WorkflowDef:
+    """Read a workflow file (size-limited before reading it all) and load it."""
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+        if size > Limits.max_bytes:
+            raise DefinitionError(
+                [
+                    Problem(
+                        str(path), 1, 1, f"file is {size:,} bytes; a workflow may be at most {Limits.max_bytes:,} bytes"
+                    )
+                ]
+            )
+        data = p.read_bytes()
+    except OSError as exc:
+        raise DefinitionError([Problem(str(path), 1, 1, f"cannot read the file: {exc.strerror}")]) from None
+    return load_definition(data, str(path))
+
+
+def _schema_problems(exc: ValidationError, tree: Any, file: str) -> list[Problem]:
+    problems = []
+    seen: set[tuple[Any, ...]] = set()
+    for err in exc.errors(include_url=False):
+        loc = tuple(err["loc"])
+        # pydantic reports union members separately ("str", "list[...]"); keep the first per path
+        path = tuple(
+            p for p in loc if not (isinstance(p, str) and ("[" in p or p in ("str", "int", "float", "function-after")))
+        )
+        path = tuple("from" if p == "from_" else p for p in path)
+        if path in seen:
+            continue
+        seen.add(path)
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            key = path[-1]
+            parent_known = _known_keys(path[:-1])
+            message = f"unknown key {key!r}{did_you_mean(str(key), parent_known)}"
+            line, col = locate(tree, path, key=True)
+        elif kind == "missing":
+            message = f"missing required key {path[-1]!r}"
+            line, col = locate(tree, path[:-1], key=False)
+        else:
+            what = ".".join(str(p) for p in path) or "workflow"
+            msg = err["msg"]
+            if kind == "string_pattern_mismatch" and err.get("ctx", {}).get("pattern", "").startswith("^[a-z]"):
+                msg = f"{err['input']!r} is not a valid name: use lowercase letters, digits and '_', starting with a letter"
+            elif kind == "value_error":
+                msg = msg.removeprefix("Value error, ")
+            elif kind in ("too_long",) and path and path[-1] in ("states", "transitions", "fields"):
+                msg = f"{msg}; a workflow this large is not supported"
+            message = f"{what}: {msg}"
+            line, col = locate(tree, path, key=False)
+        problems.append(Problem(file, line, col, message))
+    return problems
+
+
+def _known_keys(path: tuple[Any, ...]) -> list[str]:
+    from engine.definition import schema as s
+
+    if not path:
+        return _TOP_KEYS
+    head = path[0]
+    table = {
+        "fields": s.FieldSchema,
+        "states": s.StateSchema,
+        "transitions": s.TransitionSchema,
+        "notify": s.NotifySchema,
+    }
+    model = table.get(head)
+    if model is None:
+        return []
+    if head == "states" and len(path) >= 3 and path[2] == "timeout":
+        model = s.TimeoutSchema
+    return [f.alias or n for n, f in model.model_fields.items()]

@@ -1,0 +1,336 @@
+"""Stage 4: references and graph checks; builds the frozen :class:`WorkflowDef`.
+
+All problems are collected, not just the first, each with its location and,
+where a near name exists, a "did you mean". The checks:
+
+* exactly one initial state; final states have no way out;
+* every state reachable from the initial state;
+* every non-final state has a way out;
+* every ``from``/``to``/``by``/``not_by``/``require``/``timeout.fire``/
+  ``notify`` reference exists; ``system`` is reserved for the scheduler;
+* guards compile and read only existing fields;
+* field options fit their type (choices for choice, items for checklist,
+  min/max for numbers and text, at most one scope field, unique on a
+  scalar field).
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import zoneinfo
+from collections.abc import Iterable
+from typing import Any
+
+from engine.definition.loader import locate
+from engine.definition.model import (
+    SYSTEM_ROLE,
+    Duration,
+    FieldDef,
+    NotifyDef,
+    StateDef,
+    TimeoutDef,
+    TransitionDef,
+    WorkflowDef,
+)
+from engine.definition.schema import WorkflowSchema
+from engine.errors import Problem
+from engine.expressions import BUILTIN_ATTRIBUTES, ExpressionError, Guard, compile_guard
+
+__all__ = ["build_definition"]
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for a near name, else a list of what exists."""
+    options = sorted(set(choices))
+    close = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean {close[0]!r}?"
+    if not options:
+        return ""
+    shown = ", ".join(options[:12]) + (", …" if len(options) > 12 else "")
+    return f"; known: {shown}"
+
+
+def _many(value: str | list[str] | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+class _Collector:
+    def __init__(self, tree: Any, file: str) -> None:
+        self.tree = tree
+        self.file = file
+        self.problems: list[Problem] = []
+
+    def add(self, path: tuple[Any, ...], message: str, *, key: bool = False) -> None:
+        line, col = locate(self.tree, path, key=key)
+        self.problems.append(Problem(self.file, line, col, message))
+
+    def ref(self, path: tuple[Any, ...], value: str, known: Iterable[str], what: str, *, index: int | None) -> bool:
+        known = list(known)
+        if value in known:
+            return True
+        where = path + ((index,) if index is not None else ())
+        self.add(where, f"unknown {what} {value!r}{did_you_mean(value, known)}")
+        return False
+
+
+def build_definition(tree: Any, schema: WorkflowSchema, source: str, file: str) -> WorkflowDef | list[Problem]:
+    """Check references and the graph; return the model or the problems found."""
+    c = _Collector(tree, file)
+    roles = dict(schema.roles)
+    if SYSTEM_ROLE in roles:
+        c.add(("roles", SYSTEM_ROLE), "'system' is reserved for the scheduler; use another role name", key=True)
+
+    try:
+        zoneinfo.ZoneInfo(schema.timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        c.add(("timezone",), f"unknown timezone {schema.timezone!r}; e.g. Asia/Shanghai")
+
+    fields = _fields(c, schema)
+    states = _states(c, schema)
+    transitions = _transitions(c, schema, roles, fields, states)
+    _timeouts(c, schema, states, transitions)
+    notify = _notify(c, schema, roles, states, transitions, fields)
+    _graph(c, schema, states, transitions)
+
+    if c.problems:
+        return c.problems
+    prefix = schema.ref_prefix or "".join(p[0] for p in schema.workflow.split("_"))[:3].upper()
+    return WorkflowDef(
+        name=schema.workflow,
+        version=schema.version,
+        title=schema.title,
+        timezone=schema.timezone,
+        calendar=schema.calendar,
+        ref_prefix=prefix,
+        roles=roles,
+        fields=fields,
+        states=states,
+        transitions=transitions,
+        notify=notify,
+        source=source,
+        source_hash=hashlib.sha256(source.encode("utf-8")).hexdigest(),
+        file=file,
+    )
+
+
+def _fields(c: _Collector, schema: WorkflowSchema) -> dict[str, FieldDef]:
+    out: dict[str, FieldDef] = {}
+    scope_fields = []
+    for name, f in schema.fields.items():
+        path = ("fields", name)
+        if name in BUILTIN_ATTRIBUTES:
+            c.add(path, f"field name {name!r} is reserved (the engine provides case.{name})", key=True)
+        if f.type == "choice" and not f.choices:
+            c.add(path, "a choice field needs 'choices: [...]'")
+        if f.type != "choice" and f.choices:
+            c.add(path + ("choices",), f"'choices' only applies to choice fields, not {f.type}", key=True)
+        if f.type == "checklist" and not f.items:
+            c.add(path, "a checklist field needs 'items: [...]'")
+        if f.type != "checklist" and f.items:
+            c.add(path + ("items",), f"'items' only applies to checklist fields, not {f.type}", key=True)
+        if f.type not in ("integer", "decimal", "text"):
+            for bound in ("min", "max"):
+                if getattr(f, bound) is not None:
+                    c.add(
+                        path + (bound,),
+                        f"'{bound}' applies to integer, decimal and text fields, not {f.type}",
+                        key=True,
+                    )
+        if f.min is not None and f.max is not None and f.min > f.max:
+            c.add(path + ("min",), f"min ({f.min}) is greater than max ({f.max})")
+        if f.unique and f.type in ("checklist",):
+            c.add(path + ("unique",), "'unique' needs a single-valued field", key=True)
+        for listed in ("choices", "items"):
+            values = getattr(f, listed) or []
+            dupes = sorted({v for v in values if values.count(v) > 1})
+            if dupes:
+                c.add(path + (listed,), f"{listed} repeat {', '.join(dupes)}; list each once")
+        if f.scope:
+            scope_fields.append(name)
+        out[name] = FieldDef(
+            name=name,
+            type=f.type,
+            label=f.label or name,
+            required=f.required,
+            pii=f.pii,
+            unique=f.unique,
+            scope=f.scope,
+            choices=tuple(f.choices or ()),
+            items=tuple(f.items or ()),
+            min=f.min,
+            max=f.max,
+            help=f.help,
+        )
+    for extra in scope_fields[1:]:
+        c.add(("fields", extra, "scope"), f"only one field may be the scope; {scope_fields[0]!r} already is", key=True)
+    return out
+
+
+def _states(c: _Collector, schema: WorkflowSchema) -> dict[str, StateDef]:
+    out: dict[str, StateDef] = {}
+    initial = [n for n, s in schema.states.items() if s.initial]
+    if not initial:
+        c.add(("states",), "no initial state; mark exactly one state with 'initial: true'")
+    for extra in initial[1:]:
+        c.add(
+            ("states", extra, "initial"), f"more than one initial state ({initial[0]!r} is already initial)", key=True
+        )
+    for name, s in schema.states.items():
+        path = ("states", name)
+        if s.initial and s.final:
+            c.add(path, "a state cannot be both initial and final")
+        if s.void and not s.final:
+            c.add(path + ("void",), "'void' applies only to final states (it frees unique fields)", key=True)
+        if s.final and (s.deadline or s.timeout):
+            c.add(path, "a final state cannot have a deadline or timeout")
+        timeout = None
+        if s.timeout:
+            timeout = TimeoutDef(after=Duration.parse(s.timeout.after), fire=s.timeout.fire)
+        out[name] = StateDef(
+            name=name,
+            label=s.label or name,
+            initial=s.initial,
+            final=s.final,
+            void=s.void,
+            deadline=Duration.parse(s.deadline) if s.deadline else None,
+            timeout=timeout,
+            notice=s.notice,
+        )
+    return out
+
+
+def _transitions(
+    c: _Collector,
+    schema: WorkflowSchema,
+    roles: dict[str, str],
+    fields: dict[str, FieldDef],
+    states: dict[str, StateDef],
+) -> dict[str, TransitionDef]:
+    out: dict[str, TransitionDef] = {}
+    known_roles = [*roles, SYSTEM_ROLE]
+    attrs = [*fields, *BUILTIN_ATTRIBUTES]
+    for name, t in schema.transitions.items():
+        path = ("transitions", name)
+        sources = _many(t.from_)
+        for i, s in enumerate(sources):
+            if c.ref(path + ("from",), s, states, "state", index=i if isinstance(t.from_, list) else None):
+                if states[s].final:
+                    c.add(path + ("from",), f"{s!r} is a final state; nothing may leave it")
+        c.ref(path + ("to",), t.to, states, "state", index=None)
+        by = _many(t.by)
+        for i, r in enumerate(by):
+            c.ref(path + ("by",), r, known_roles, "role", index=i if isinstance(t.by, list) else None)
+        not_by = _many(t.not_by)
+        for i, other in enumerate(not_by):
+            c.ref(
+                path + ("not_by",),
+                other,
+                schema.transitions,
+                "transition",
+                index=i if isinstance(t.not_by, list) else None,
+            )
+        for i, f in enumerate(t.require or ()):
+            c.ref(path + ("require",), f, fields, "field", index=i)
+        guards: dict[str, Guard | None] = {"when": None, "unless": None}
+        for kind in guards:
+            text = getattr(t, kind)
+            if text is None:
+                continue
+            try:
+                guard = compile_guard(text)
+            except ExpressionError as exc:
+                c.add(path + (kind,), f"{kind}: {exc}")
+                continue
+            for attr in sorted(guard.case_attributes - set(attrs)):
+                c.add(path + (kind,), f"{kind}: case.{attr} is not a field{did_you_mean(attr, attrs)}")
+            guards[kind] = guard
+        out[name] = TransitionDef(
+            name=name,
+            label=t.label or name,
+            sources=sources,
+            dest=t.to,
+            by=by,
+            when=guards["when"],
+            unless=guards["unless"],
+            not_by=not_by,
+            require=tuple(t.require or ()),
+            comment_required=t.comment == "required",
+        )
+    return out
+
+
+def _timeouts(
+    c: _Collector, schema: WorkflowSchema, states: dict[str, StateDef], transitions: dict[str, TransitionDef]
+) -> None:
+    for name, s in states.items():
+        if not s.timeout:
+            continue
+        path = ("states", name, "timeout", "fire")
+        if c.ref(path, s.timeout.fire, transitions, "transition", index=None):
+            t = transitions[s.timeout.fire]
+            if name not in t.sources:
+                c.add(path, f"timeout fires {t.name!r}, which does not leave {name!r}")
+            elif SYSTEM_ROLE not in t.by:
+                c.add(path, f"timeout fires {t.name!r}, but its 'by' does not include 'system'")
+
+
+def _notify(
+    c: _Collector,
+    schema: WorkflowSchema,
+    roles: dict[str, str],
+    states: dict[str, StateDef],
+    transitions: dict[str, TransitionDef],
+    fields: dict[str, FieldDef],
+) -> tuple[NotifyDef, ...]:
+    out = []
+    for i, n in enumerate(schema.notify):
+        kind, target = n.on.split(" ", 1)
+        path = ("notify", i)
+        if kind == "enter":
+            c.ref(path + ("on",), target, states, "state", index=None)
+        else:
+            c.ref(path + ("on",), target, transitions, "transition", index=None)
+        c.ref(path + ("to",), n.to, roles, "role", index=None)
+        out.append(NotifyDef(on=n.on, to=n.to, template=n.template))
+    return tuple(out)
+
+
+def _graph(
+    c: _Collector, schema: WorkflowSchema, states: dict[str, StateDef], transitions: dict[str, TransitionDef]
+) -> None:
+    initial = [s.name for s in states.values() if s.initial]
+    edges: dict[str, set[str]] = {s: set() for s in states}
+    for t in transitions.values():
+        if t.dest not in states:
+            continue
+        for s in t.sources:
+            if s in edges:
+                edges[s].add(t.dest)
+    if len(initial) == 1:
+        seen = {initial[0]}
+        todo = [initial[0]]
+        while todo:
+            for nxt in edges[todo.pop()]:
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        for s in states:
+            if s not in seen:
+                c.add(
+                    ("states", s),
+                    f"state {s!r} cannot be reached from the initial state {initial[0]!r}; add a transition to it or remove it",
+                    key=True,
+                )
+    for s, st in states.items():
+        if not st.final and not edges[s]:
+            c.add(
+                ("states", s),
+                f"state {s!r} has no way out; add a transition from it or mark it 'final: true'",
+                key=True,
+            )
+    if not any(st.final for st in states.values()):
+        c.add(("states",), "no final state; mark at least one state with 'final: true'")

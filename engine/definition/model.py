@@ -1,0 +1,210 @@
+"""Stage 3: the frozen, checked form of a workflow that the runtime uses.
+
+Nothing here knows the database. A :class:`WorkflowDef` is built once per
+workflow version and shared by every case on that version.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.expressions import Guard
+
+__all__ = [
+    "SYSTEM_ROLE",
+    "Duration",
+    "FieldDef",
+    "NotifyDef",
+    "StateDef",
+    "TimeoutDef",
+    "TransitionDef",
+    "WorkflowDef",
+]
+
+SYSTEM_ROLE = "system"
+
+_DURATION = re.compile(r"^\s*(\d{1,4})\s+(working days?|days?|hours?)\s*$")
+
+
+@dataclass(frozen=True)
+class Duration:
+    """``N days``, ``N working days`` or ``N hours``."""
+
+    amount: int
+    unit: str  # "working_days" | "days" | "hours"
+
+    @classmethod
+    def parse(cls, text: str) -> Duration:
+        """Parse a duration, raising ``ValueError`` with the accepted forms."""
+        m = _DURATION.match(text) if isinstance(text, str) else None
+        if not m:
+            raise ValueError(f"{text!r} is not a duration; write e.g. '5 working days', '7 days' or '48 hours'")
+        unit = m.group(2)
+        kind = "working_days" if unit.startswith("working") else "days" if unit.startswith("day") else "hours"
+        return cls(int(m.group(1)), kind)
+
+    def __str__(self) -> str:
+        words = {"working_days": "working day", "days": "day", "hours": "hour"}[self.unit]
+        return f"{self.amount} {words}{'s' if self.amount != 1 else ''}"
+
+
+@dataclass(frozen=True)
+class FieldDef:
+    name: str
+    type: str
+    label: str
+    required: bool = False
+    pii: str | None = None
+    unique: str | None = None
+    scope: bool = False
+    choices: tuple[str, ...] = ()
+    items: tuple[str, ...] = ()
+    min: float | None = None
+    max: float | None = None
+    help: str | None = None
+
+
+@dataclass(frozen=True)
+class TimeoutDef:
+    after: Duration
+    fire: str
+
+
+@dataclass(frozen=True)
+class StateDef:
+    name: str
+    label: str
+    initial: bool = False
+    final: bool = False
+    void: bool = False
+    deadline: Duration | None = None
+    timeout: TimeoutDef | None = None
+    notice: str | None = None
+
+
+@dataclass(frozen=True)
+class TransitionDef:
+    name: str
+    label: str
+    sources: tuple[str, ...]
+    dest: str
+    by: tuple[str, ...]
+    when: Guard | None = None
+    unless: Guard | None = None
+    not_by: tuple[str, ...] = ()
+    require: tuple[str, ...] = ()
+    comment_required: bool = False
+
+
+@dataclass(frozen=True)
+class NotifyDef:
+    on: str  # "enter STATE" | "fire TRIGGER"
+    to: str
+    template: str
+
+
+@dataclass(frozen=True)
+class WorkflowDef:
+    """A checked workflow version. ``source_hash`` identifies it exactly."""
+
+    name: str
+    version: int
+    title: str
+    timezone: str
+    calendar: str
+    ref_prefix: str
+    roles: dict[str, str]
+    fields: dict[str, FieldDef]
+    states: dict[str, StateDef]
+    transitions: dict[str, TransitionDef]
+    notify: tuple[NotifyDef, ...]
+    source: str = field(repr=False)
+    source_hash: str
+    file: str
+
+    @property
+    def initial_state(self) -> str:
+        return next(s.name for s in self.states.values() if s.initial)
+
+    @property
+    def scope_field(self) -> str | None:
+        return next((f.name for f in self.fields.values() if f.scope), None)
+
+    @property
+    def unique_fields(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields.values() if f.unique)
+
+    @property
+    def pii_fields(self) -> dict[str, str]:
+        return {f.name: f.pii for f in self.fields.values() if f.pii}
+
+    def transitions_from(self, state: str) -> list[TransitionDef]:
+        return [t for t in self.transitions.values() if state in t.sources]
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-ready description (``workflow show --json``)."""
+        return {
+            "workflow": self.name,
+            "version": self.version,
+            "title": self.title,
+            "timezone": self.timezone,
+            "calendar": self.calendar,
+            "ref_prefix": self.ref_prefix,
+            "source_hash": self.source_hash,
+            "roles": dict(self.roles),
+            "fields": {
+                f.name: {
+                    k: v
+                    for k, v in {
+                        "type": f.type,
+                        "label": f.label,
+                        "required": f.required,
+                        "pii": f.pii,
+                        "unique": f.unique,
+                        "scope": f.scope,
+                        "choices": list(f.choices) or None,
+                        "items": list(f.items) or None,
+                        "min": f.min,
+                        "max": f.max,
+                    }.items()
+                    if v not in (None, False)
+                }
+                for f in self.fields.values()
+            },
+            "states": {
+                s.name: {
+                    k: v
+                    for k, v in {
+                        "label": s.label,
+                        "initial": s.initial,
+                        "final": s.final,
+                        "void": s.void,
+                        "deadline": str(s.deadline) if s.deadline else None,
+                        "timeout": {"after": str(s.timeout.after), "fire": s.timeout.fire} if s.timeout else None,
+                        "notice": s.notice,
+                    }.items()
+                    if v not in (None, False)
+                }
+                for s in self.states.values()
+            },
+            "transitions": {
+                t.name: {
+                    k: v
+                    for k, v in {
+                        "label": t.label,
+                        "from": list(t.sources),
+                        "to": t.dest,
+                        "by": list(t.by),
+                        "when": t.when.text if t.when else None,
+                        "unless": t.unless.text if t.unless else None,
+                        "not_by": list(t.not_by) or None,
+                        "require": list(t.require) or None,
+                        "comment": "required" if t.comment_required else None,
+                    }.items()
+                    if v is not None
+                }
+                for t in self.transitions.values()
+            },
+        }

@@ -1,0 +1,105 @@
+"""Stage 2: the shape of a workflow file, as pydantic models (format v1).
+
+This stage checks keys, types and value formats; references between parts
+(a transition naming a state, a guard reading a field) are stage 4's job
+(:mod:`engine.definition.checks`). Every model forbids unknown keys, so a
+misspelt key is an error with its line, not silently ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from engine.definition.model import Duration
+from engine.fields import FIELD_TYPES
+
+__all__ = ["MAX_FIELDS", "MAX_STATES", "MAX_TRANSITIONS", "WorkflowSchema"]
+
+MAX_STATES = 200
+MAX_TRANSITIONS = 500
+MAX_FIELDS = 200
+
+Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+Label = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+OneOrMany = Name | list[Name]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+def _duration(value: str) -> str:
+    Duration.parse(value)
+    return value
+
+
+class FieldSchema(_Strict):
+    type: Literal["text", "integer", "decimal", "date", "choice", "checklist", "cn_id"]
+    label: Label | None = None
+    required: bool = False
+    pii: Literal["name", "id_number", "phone", "address", "other"] | None = None
+    unique: Literal["open"] | None = None
+    scope: bool = False
+    choices: list[Label] | None = Field(default=None, min_length=1, max_length=500)
+    items: list[Label] | None = Field(default=None, min_length=1, max_length=100)
+    min: int | float | None = None
+    max: int | float | None = None
+    help: Label | None = None
+
+
+assert set(FIELD_TYPES) == set(FieldSchema.model_fields["type"].annotation.__args__)  # type: ignore[union-attr]
+
+
+class TimeoutSchema(_Strict):
+    after: str
+    fire: Name
+
+    _after = field_validator("after")(_duration)
+
+
+class StateSchema(_Strict):
+    label: Label | None = None
+    initial: bool = False
+    final: bool = False
+    void: bool = False
+    deadline: str | None = None
+    timeout: TimeoutSchema | None = None
+    notice: Name | None = None
+
+    _deadline = field_validator("deadline")(lambda v: v if v is None else _duration(v))
+
+
+class TransitionSchema(_Strict):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
+
+    label: Label | None = None
+    from_: OneOrMany = Field(alias="from")
+    to: Name
+    by: OneOrMany
+    when: str | None = None
+    unless: str | None = None
+    not_by: OneOrMany | None = None
+    require: list[Name] | None = None
+    comment: Literal["required", "optional"] = "optional"
+
+
+class NotifySchema(_Strict):
+    on: Annotated[str, StringConstraints(pattern=r"^(enter|fire) [a-z][a-z0-9_]*$")]
+    to: Name
+    template: Name
+
+
+class WorkflowSchema(_Strict):
+    workflow: Name
+    version: int = Field(ge=1, le=1_000_000)
+    title: Label
+    timezone: str = "Asia/Shanghai"
+    calendar: Name = "cn"
+    ref_prefix: Annotated[str, StringConstraints(pattern=r"^[A-Z]{1,6}$")] | None = None
+    roles: dict[Name, Label] = Field(min_length=1, max_length=50)
+    fields: dict[Name, FieldSchema] = Field(default_factory=dict, max_length=MAX_FIELDS)
+    states: dict[Name, StateSchema] = Field(min_length=1, max_length=MAX_STATES)
+    transitions: dict[Name, TransitionSchema] = Field(min_length=1, max_length=MAX_TRANSITIONS)
+    notify: list[NotifySchema] = Field(default_factory=list, max_length=200)

@@ -1,0 +1,210 @@
+"""Guards: ``when``/``unless`` expressions written by supervisors, run safely.
+
+A guard is a Jinja2 expression compiled once in a ``SandboxedEnvironment``
+and evaluated over a plain snapshot of the case (``case.<field>``,
+``case.state``, ``case.open_objections``, ``case.ref``). Guard text is
+untrusted, so on top of the sandbox it is checked statically when the
+workflow loads:
+
+* no calls at all (no ``.format``, no ``range``, no generator tricks);
+* attributes only one level deep on ``case``, never starting with ``_``;
+* only a short list of filters and tests (no ``attr``, ``format``, ``map``);
+* no ``**``; ``*`` on strings or lists is bounded at run time;
+* at most :data:`MAX_LENGTH` characters.
+
+Only :class:`ExpressionError` ever leaves this module.
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass
+from typing import Any
+
+from jinja2 import StrictUndefined, nodes
+from jinja2.exceptions import TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+
+__all__ = ["ExpressionError", "Guard", "compile_guard"]
+
+MAX_LENGTH = 500
+MAX_PRODUCT = 10_000
+
+ALLOWED_FILTERS = frozenset(
+    {
+        "abs",
+        "count",
+        "d",
+        "default",
+        "first",
+        "float",
+        "int",
+        "last",
+        "length",
+        "lower",
+        "max",
+        "min",
+        "round",
+        "string",
+        "sum",
+        "trim",
+        "upper",
+    }
+)
+ALLOWED_TESTS = frozenset(
+    {
+        "defined",
+        "divisibleby",
+        "eq",
+        "equalto",
+        "even",
+        "ge",
+        "gt",
+        "in",
+        "le",
+        "lt",
+        "ne",
+        "none",
+        "number",
+        "odd",
+        "string",
+        "undefined",
+    }
+)
+# Names of case attributes that exist in every workflow besides its fields.
+BUILTIN_ATTRIBUTES = frozenset({"state", "open_objections", "ref"})
+
+
+class ExpressionError(Exception):
+    """A guard failed to compile or to evaluate; the message says why."""
+
+
+class _GuardEnvironment(SandboxedEnvironment):
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator_: str, left: Any, right: Any) -> Any:
+        if operator_ == "**":
+            raise ExpressionError("'**' is not allowed in a guard")
+        for seq, n in ((left, right), (right, left)):
+            if isinstance(seq, (str, list, tuple)) and isinstance(n, int):
+                if len(seq) * max(n, 0) > MAX_PRODUCT:
+                    raise ExpressionError(f"'*' would build a value of more than {MAX_PRODUCT} items")
+        return operator.mul(left, right)
+
+
+_ENV = _GuardEnvironment(undefined=StrictUndefined, autoescape=False)
+_ENV.filters = {k: v for k, v in _ENV.filters.items() if k in ALLOWED_FILTERS}
+_ENV.tests = {k: v for k, v in _ENV.tests.items() if k in ALLOWED_TESTS}
+_ENV.globals.clear()
+
+
+@dataclass(frozen=True)
+class Guard:
+    """A compiled guard; :attr:`case_attributes` are the ``case.X`` names it reads."""
+
+    text: str
+    case_attributes: frozenset[str]
+    _fn: Any
+
+    def evaluate(self, case: dict[str, Any]) -> bool:
+        """Evaluate over a snapshot of the case; raise :class:`ExpressionError` on failure."""
+        try:
+            return bool(self._fn(case=case))
+        except ExpressionError:
+            raise
+        except RecursionError as exc:  # pragma: no cover - static checks prevent it
+            raise ExpressionError("the guard is nested too deeply") from exc
+        except Exception as exc:
+            raise ExpressionError(f"{type(exc).__name__}: {exc}") from exc
+
+
+def compile_guard(text: str) -> Guard:
+    """Check and compile a guard expression.
+
+    Raises:
+        ExpressionError: saying what is not allowed or not valid.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ExpressionError('a guard must be a non-empty expression, e.g. "case.household_size > 0"')
+    if len(text) > MAX_LENGTH:
+        raise ExpressionError(f"a guard may be at most {MAX_LENGTH} characters, this one has {len(text)}")
+    try:
+        tree = _ENV.parse("{{ (" + text + ") }}")
+    except TemplateError as exc:
+        raise ExpressionError(f"not a valid expression: {exc}") from exc
+    except RecursionError as exc:
+        raise ExpressionError("the expression is nested too deeply") from exc
+    body = tree.body
+    if len(body) != 1 or not isinstance(body[0], nodes.Output) or len(body[0].nodes) != 1:
+        raise ExpressionError("a guard must be a single expression, without {{ }} or {% %}")
+    attributes: set[str] = set()
+    _check(body[0].nodes[0], attributes)
+    try:
+        fn = _ENV.compile_expression(text, undefined_to_none=False)
+    except TemplateError as exc:  # pragma: no cover - parse above already succeeded
+        raise ExpressionError(f"not a valid expression: {exc}") from exc
+    return Guard(text=text, case_attributes=frozenset(attributes), _fn=fn)
+
+
+_ALLOWED_NODES = (
+    nodes.Const,
+    nodes.Name,
+    nodes.Getattr,
+    nodes.Getitem,
+    nodes.Filter,
+    nodes.Test,
+    nodes.Compare,
+    nodes.Operand,
+    nodes.And,
+    nodes.Or,
+    nodes.Not,
+    nodes.Neg,
+    nodes.Pos,
+    nodes.Add,
+    nodes.Sub,
+    nodes.Mul,
+    nodes.Div,
+    nodes.FloorDiv,
+    nodes.Mod,
+    nodes.Concat,
+    nodes.CondExpr,
+    nodes.List,
+    nodes.Tuple,
+    nodes.Slice,
+)
+
+
+def _check(node: nodes.Node, attributes: set[str]) -> None:
+    if isinstance(node, nodes.Call):
+        raise ExpressionError("calls are not allowed in a guard; use filters such as '| length'")
+    if isinstance(node, nodes.Pow):
+        raise ExpressionError("'**' is not allowed in a guard")
+    if not isinstance(node, _ALLOWED_NODES):
+        raise ExpressionError(f"{type(node).__name__.lower()} is not allowed in a guard")
+    if isinstance(node, nodes.Name):
+        if node.name != "case":
+            raise ExpressionError(f"unknown name {node.name!r}: a guard can read only 'case' (e.g. case.county)")
+    elif isinstance(node, nodes.Getattr):
+        if node.attr.startswith("_"):
+            raise ExpressionError(f"attribute {node.attr!r} is not allowed (names starting with '_')")
+        if not (isinstance(node.node, nodes.Name) and node.node.name == "case"):
+            raise ExpressionError(f"'.{node.attr}' is not allowed: a guard reads attributes of 'case' only")
+        attributes.add(node.attr)
+    elif isinstance(node, nodes.Getitem):
+        if isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+            if node.arg.value.startswith("_"):
+                raise ExpressionError(f"key {node.arg.value!r} is not allowed (starts with '_')")
+            if isinstance(node.node, nodes.Name) and node.node.name == "case":
+                attributes.add(node.arg.value)
+        elif isinstance(node.node, nodes.Name) and node.node.name == "case":
+            raise ExpressionError("case[...] needs a quoted field name")
+    elif isinstance(node, nodes.Filter):
+        if node.name not in ALLOWED_FILTERS:
+            raise ExpressionError(f"filter {node.name!r} is not allowed; allowed: {', '.join(sorted(ALLOWED_FILTERS))}")
+        if node.dyn_args is not None or node.dyn_kwargs is not None:
+            raise ExpressionError("*args/**kwargs are not allowed in a guard")
+    elif isinstance(node, nodes.Test):
+        if node.name not in ALLOWED_TESTS:
+            raise ExpressionError(f"test {node.name!r} is not allowed; allowed: {', '.join(sorted(ALLOWED_TESTS))}")
+    for child in node.iter_child_nodes():
+        _check(child, attributes)

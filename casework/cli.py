@@ -21,8 +21,8 @@ from sqlalchemy.exc import OperationalError
 
 from db import current_revision, head_revision, make_engine, resolve_url, upgrade
 from engine import (
-    Casework,
     CaseView,
+    Casework,
     CaseworkError,
     DefinitionError,
     InputError,

@@ -10,6 +10,7 @@ new archives (the seed follows what is already stored).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import Counter
 from pathlib import Path
@@ -54,10 +55,8 @@ def run_demo(svc: Casework, out: Console, *, seed: int | None = None, archives: 
     info, created = svc.load_workflow(load_definition_file(BUNDLED_WORKFLOW))
     out.print(f"workflow {info.name} v{info.version} {'loaded' if created else 'already loaded'}")
     for username, name, roles, scopes in USERS:
-        try:
+        with contextlib.suppress(AlreadyExists):  # re-running the demo
             svc.add_user(username, name, roles, scopes)
-        except AlreadyExists:
-            pass
     out.print(f"{len(USERS)} users across {len(COUNTIES)} counties (clerks, reviewers, city approvers)")
 
     existing = len(svc.list_cases(workflow=WORKFLOW))

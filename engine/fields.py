@@ -103,7 +103,7 @@ def _integer(field: FieldDef, raw: Any) -> int:
 
 
 def _decimal(field: FieldDef, raw: Any) -> str:
-    if isinstance(raw, bool) or isinstance(raw, float) or not isinstance(raw, (int, str, Decimal)):
+    if isinstance(raw, (bool, float)) or not isinstance(raw, (int, str, Decimal)):
         hint = ' (write it as text, e.g. "612.50", so no cents are lost)' if isinstance(raw, float) else ""
         raise ValueError(f"expected a decimal number, got {_kind(raw)}{hint}")
     text = str(raw).strip()

@@ -107,7 +107,10 @@ def _schema_problems(exc: ValidationError, tree: Any, file: str) -> list[Problem
             what = ".".join(str(p) for p in path) or "workflow"
             msg = err["msg"]
             if kind == "string_pattern_mismatch" and err.get("ctx", {}).get("pattern", "").startswith("^[a-z]"):
-                msg = f"{err['input']!r} is not a valid name: use lowercase letters, digits and '_', starting with a letter"
+                msg = (
+                    f"{err['input']!r} is not a valid name: "
+                    "use lowercase letters, digits and '_', starting with a letter"
+                )
             elif kind == "value_error":
                 msg = msg.removeprefix("Value error, ")
             elif kind in ("too_long",) and path and path[-1] in ("states", "transitions", "fields"):

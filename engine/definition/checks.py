@@ -322,7 +322,8 @@ def _graph(
             if s not in seen:
                 c.add(
                     ("states", s),
-                    f"state {s!r} cannot be reached from the initial state {initial[0]!r}; add a transition to it or remove it",
+                    f"state {s!r} cannot be reached from the initial state {initial[0]!r}; "
+                    "add a transition to it or remove it",
                     key=True,
                 )
     for s, st in states.items():

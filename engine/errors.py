@@ -120,12 +120,13 @@ class UserNotFound(NotFound):
 
 
 class WorkflowNotFound(NotFound):
-    def __init__(self, name: str, version: int | None = None) -> None:
+    def __init__(self, name: str, version: int | None = None, hint: str = "") -> None:
         self.name = name
         self.version = version
         what = f"{name!r} version {version}" if version is not None else repr(name)
         super().__init__(
-            f"no workflow {what}: load it with 'casework workflow load FILE' or check 'casework workflow list'"
+            f"no workflow {what}{hint}: load it with 'casework workflow load FILE' "
+            "or check 'casework workflow list'"
         )
 
 

@@ -23,7 +23,7 @@ import random
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -174,8 +174,7 @@ class Casework:
         if vid is None:
             if version is None:
                 names = conn.execute(select(_versions.c.name).distinct()).scalars().all()
-                hint = did_you_mean(name, names)
-                raise WorkflowNotFound(name) if not hint else WorkflowNotFoundHint(name, hint)
+                raise WorkflowNotFound(name, hint=did_you_mean(name, names))
             raise WorkflowNotFound(name, version)
         return self._load_version(conn, vid)
 
@@ -923,17 +922,7 @@ class Casework:
         )
 
 
-class WorkflowNotFoundHint(WorkflowNotFound):
-    """WorkflowNotFound with a "did you mean"."""
-
-    def __init__(self, name: str, hint: str) -> None:
-        super().__init__(name)
-        self.args = (f"no workflow {name!r}{hint} (see 'casework workflow list')",)
-
-
 def _replace_actions(view: CaseView, actions: tuple[Action, ...]) -> CaseView:
-    from dataclasses import replace
-
     return replace(view, actions=actions)
 
 

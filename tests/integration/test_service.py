@@ -365,3 +365,19 @@ def test_verify_detects_tampering(svc: Casework, engine: Any, backend: str, tamp
 def test_verify_one_unknown_case(svc: Casework) -> None:
     with pytest.raises(CaseNotFound):
         svc.verify_audit("ZZ-2026-999999")
+
+
+def test_one_machine_per_version_and_no_resident_cases(svc: Casework) -> None:
+    refs = [svc.create_case(WF, "lin", household(seed=i)).ref for i in range(20)]
+    for ref in refs:
+        svc.fire(ref, "submit", "lin")
+    loaded = list(svc._loaded.values())
+    assert len(loaded) == 1  # built once for the version, not per case
+    assert loaded[0].machine.models == []  # cases are bound per call, never registered
+
+
+def test_unknown_workflow_suggests_a_near_name(svc: Casework) -> None:
+    from engine import WorkflowNotFound
+
+    with pytest.raises(WorkflowNotFound, match="did you mean 'poverty_archive'"):
+        svc.create_case("poverty_archiv", "lin", household())

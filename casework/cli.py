@@ -16,7 +16,9 @@ from typing import Any, NoReturn
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy.exc import OperationalError
 
 from db import current_revision, head_revision, make_engine, resolve_url, upgrade
@@ -31,6 +33,14 @@ from engine import (
 )
 
 __all__ = ["main"]
+
+
+class PlainTable(Table):
+    """A table whose text cells are shown as written: stored data is never rich markup."""
+
+    def add_row(self, *cells: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        super().add_row(*(Text(c) if isinstance(c, str) else c for c in cells), **kwargs)
+
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -179,7 +189,7 @@ def workflow_list(ctx: _Context, as_json: bool) -> None:
     if as_json:
         _json([i.to_json() for i in infos])
         return
-    table = Table("workflow", "version", "title", "cases", "latest", "loaded", "hash")
+    table = PlainTable("workflow", "version", "title", "cases", "latest", "loaded", "hash")
     for i in infos:
         table.add_row(
             i.name,
@@ -208,12 +218,15 @@ def workflow_show(ctx: _Context, name: str, version: int | None, as_json: bool, 
     if as_json:
         _json(wf.describe())
         return
-    out.print(f"[bold]{wf.name}[/] version {wf.version}: {wf.title}  (timezone {wf.timezone}, refs {wf.ref_prefix}-)")
-    roles = Table("role", "label", title="roles")
+    out.print(
+        f"[bold]{wf.name}[/] version {wf.version}: {escape(wf.title)}  "
+        f"(timezone {escape(wf.timezone)}, refs {wf.ref_prefix}-)"
+    )
+    roles = PlainTable("role", "label", title="roles")
     for r, label in wf.roles.items():
         roles.add_row(r, label)
     out.print(roles)
-    fields = Table("field", "type", "label", "rules", title="fields")
+    fields = PlainTable("field", "type", "label", "rules", title="fields")
     for f in wf.fields.values():
         rules = [
             x
@@ -230,12 +243,12 @@ def workflow_show(ctx: _Context, name: str, version: int | None, as_json: bool, 
         ]
         fields.add_row(f.name, f.type, f.label, ", ".join(rules))
     out.print(fields)
-    states = Table("state", "label", "kind", "deadline", title="states")
+    states = PlainTable("state", "label", "kind", "deadline", title="states")
     for s in wf.states.values():
         kind = "initial" if s.initial else ("final" + (" (void)" if s.void else "")) if s.final else ""
         states.add_row(s.name, s.label, kind, str(s.deadline) if s.deadline else "")
     out.print(states)
-    steps = Table("step", "label", "from → to", "by", "rules", title="steps")
+    steps = PlainTable("step", "label", "from → to", "by", "rules", title="steps")
     for t in wf.transitions.values():
         rules = [
             x
@@ -306,7 +319,7 @@ def user_list(ctx: _Context, as_json: bool) -> None:
     if as_json:
         _json([u.to_json() for u in users])
         return
-    table = Table("username", "name", "roles", "scopes")
+    table = PlainTable("username", "name", "roles", "scopes")
     for u in users:
         table.add_row(u.username, u.name, ", ".join(u.roles), ", ".join(u.scopes))
     out.print(table)
@@ -403,10 +416,10 @@ def case_show(ctx: _Context, ref: str, actor: str | None, as_json: bool) -> None
         return
     wf = svc.workflow(view.workflow, view.workflow_version)
     doc = view.to_json()
-    out.print(f"[bold]{view.ref}[/]  {wf.title} (v{view.workflow_version})")
-    out.print(f"state: {view.state} ({view.state_label}){'  [final]' if view.final else ''}")
-    out.print(f"opened by {view.created_by} at {doc['created_at']}; last change {doc['updated_at']}")
-    table = Table("field", "label", "value")
+    out.print(f"[bold]{view.ref}[/]  {escape(wf.title)} (v{view.workflow_version})")
+    out.print(f"state: {view.state} ({view.state_label}){'  (final)' if view.final else ''}", markup=False)
+    out.print(f"opened by {view.created_by} at {doc['created_at']}; last change {doc['updated_at']}", markup=False)
+    table = PlainTable("field", "label", "value")
     for f in wf.fields.values():
         value = view.data.get(f.name)
         shown = "" if value is None else ", ".join(value) if isinstance(value, list) else str(value)
@@ -417,7 +430,7 @@ def case_show(ctx: _Context, ref: str, actor: str | None, as_json: bool) -> None
             steps = ", ".join(
                 f"{a.trigger} → {a.to}{' (comment required)' if a.comment_required else ''}" for a in view.actions
             )
-            out.print(f"{actor} may now: {steps}")
+            out.print(f"{actor} may now: {steps}", markup=False)
         else:
             out.print(f"{actor} has no step to take on this case now")
 
@@ -443,7 +456,7 @@ def case_list(
 def _case_table(views: list[CaseView]) -> None:
     from engine.masking import mask_name
 
-    table = Table("ref", "workflow", "state", "scope", "applicant", "updated")
+    table = PlainTable("ref", "workflow", "state", "scope", "applicant", "updated")
     for v in views:
         # a list is a screen others may glance at: names masked here, full in 'case show'
         name = next((str(x) for k, x in v.data.items() if k.endswith("name")), "")
@@ -461,11 +474,12 @@ def _case_table(views: list[CaseView]) -> None:
 
 @case.command("history")
 @click.argument("ref")
+@click.option("--as", "actor", metavar="USER", help="Only if this user may see the case.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_ctx
-def case_history(ctx: _Context, ref: str, as_json: bool) -> None:
+def case_history(ctx: _Context, ref: str, actor: str | None, as_json: bool) -> None:
     """Show the case's audit trail (personal data masked)."""
-    records = ctx.service().history(ref)
+    records = ctx.service().history(ref, actor)
     if as_json:
         _json([r.to_json() for r in records])
         return
@@ -473,7 +487,7 @@ def case_history(ctx: _Context, ref: str, as_json: bool) -> None:
         doc = r.to_json()
         what = r.action if not r.trigger else f"{r.trigger}: {r.from_state} → {r.to_state}"
         role = f" ({r.role})" if r.role else ""
-        out.print(f"[bold]{r.seq:>3}[/]  {doc['at']}  {r.actor}{role}  {what}", markup=True)
+        out.print(f"[bold]{r.seq:>3}[/]  {doc['at']}  {r.actor}{role}  {escape(what)}")
         if r.comment:
             out.print(f"       comment: {r.comment}", markup=False)
         for k, (a, b) in r.changes.items():
@@ -547,9 +561,11 @@ def main(argv: list[str] | None = None) -> None:
         cli.main(args=argv, prog_name="casework", standalone_mode=False)
     except click.exceptions.Abort:
         _fail("aborted", 1)
+    except click.UsageError as exc:
+        command = exc.ctx.command_path if exc.ctx else "casework"
+        _fail(f"{exc.format_message()} (see '{command} --help')", exc.exit_code)
     except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+        _fail(exc.format_message(), exc.exit_code)
     except DefinitionError as exc:
         for p in exc.problems:
             err.print(str(p), markup=False)

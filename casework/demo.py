@@ -45,7 +45,7 @@ REVIEWER = {"芗城区": "wu", "龙文区": "wu", "漳浦县": "cai", "龙海区
 
 # How the archives travel (repeated over the counties): most are filed.
 OPEN_STOPS = ("apply", "review", "publicise", "approve", "enter")
-PATHS = ["filed"] * 4 + ["returned", "rejected_review", "rejected_approve", "withdrawn", "objection", "open"]
+PATHS = ["filed"] * 3 + ["returned", "rejected_review", "rejected_approve", "withdrawn", "objection", "open", "open"]
 
 
 def run_demo(svc: Casework, out: Console, *, seed: int | None = None, archives: int = 40) -> bool:

@@ -125,8 +125,7 @@ class WorkflowNotFound(NotFound):
         self.version = version
         what = f"{name!r} version {version}" if version is not None else repr(name)
         super().__init__(
-            f"no workflow {what}{hint}: load it with 'casework workflow load FILE' "
-            "or check 'casework workflow list'"
+            f"no workflow {what}{hint}: load it with 'casework workflow load FILE' or check 'casework workflow list'"
         )
 
 

@@ -18,17 +18,21 @@ Only :class:`ExpressionError` ever leaves this module.
 from __future__ import annotations
 
 import operator
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 from jinja2 import StrictUndefined, nodes
+from jinja2.environment import TemplateExpression
 from jinja2.exceptions import TemplateError
+from jinja2.parser import Parser
 from jinja2.sandbox import SandboxedEnvironment
 
 __all__ = ["ExpressionError", "Guard", "compile_guard"]
 
 MAX_LENGTH = 500
 MAX_PRODUCT = 10_000
+MAX_DEPTH = 32
 
 ALLOWED_FILTERS = frozenset(
     {
@@ -80,16 +84,31 @@ class ExpressionError(Exception):
 
 
 class _GuardEnvironment(SandboxedEnvironment):
-    intercepted_binops = frozenset({"*", "**"})
+    # Intercepting these also stops Jinja from folding them as constants at
+    # compile time, where '%0999999999d' % 1 would build a gigabyte string.
+    intercepted_binops = frozenset({"*", "**", "%"})
 
     def call_binop(self, context: Any, operator_: str, left: Any, right: Any) -> Any:
         if operator_ == "**":
             raise ExpressionError("'**' is not allowed in a guard")
+        if operator_ == "%":
+            if isinstance(left, (str, bytes)):
+                raise ExpressionError("'%' formatting of text is not allowed in a guard")
+            return operator.mod(left, right)
         for seq, n in ((left, right), (right, left)):
-            if isinstance(seq, (str, list, tuple)) and isinstance(n, int):
-                if len(seq) * max(n, 0) > MAX_PRODUCT:
-                    raise ExpressionError(f"'*' would build a value of more than {MAX_PRODUCT} items")
+            if isinstance(seq, (list, tuple)):
+                raise ExpressionError("'*' on lists is not allowed in a guard")
+            if isinstance(seq, str) and isinstance(n, int) and len(seq) * max(n, 0) > MAX_PRODUCT:
+                raise ExpressionError(f"'*' would build a text of more than {MAX_PRODUCT} characters")
         return operator.mul(left, right)
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        # case.items must read the field 'items', never the dict method
+        if isinstance(obj, dict):
+            if attribute in obj:
+                return obj[attribute]
+            return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
 
 
 _ENV = _GuardEnvironment(undefined=StrictUndefined, autoescape=False)
@@ -128,22 +147,29 @@ def compile_guard(text: str) -> Guard:
         raise ExpressionError('a guard must be a non-empty expression, e.g. "case.household_size > 0"')
     if len(text) > MAX_LENGTH:
         raise ExpressionError(f"a guard may be at most {MAX_LENGTH} characters, this one has {len(text)}")
+    if "{{" in text or "{%" in text or "{#" in text:
+        raise ExpressionError("a guard is a bare expression: leave out {{ }} and {% %}")
     try:
-        tree = _ENV.parse("{{ (" + text + ") }}")
+        with warnings.catch_warnings():
+            # Python's compiler warns (SyntaxWarning) on code such as 0[1:]
+            warnings.simplefilter("error")
+            parser = Parser(_ENV, text, state="variable")
+            expr = parser.parse_expression()
+            if not parser.stream.eos:
+                token = parser.stream.current
+                raise ExpressionError(
+                    f"unexpected {token.value!r} after the end of the expression; a guard is one expression"
+                )
+            attributes: set[str] = set()
+            _check(expr, attributes, 0)
+            expr.set_environment(_ENV)
+            body = [nodes.Assign(nodes.Name("result", "store"), expr, lineno=1)]
+            template = _ENV.from_string(nodes.Template(body, lineno=1))
     except TemplateError as exc:
-        raise ExpressionError(f"not a valid expression: {exc}") from exc
-    except RecursionError as exc:
-        raise ExpressionError("the expression is nested too deeply") from exc
-    body = tree.body
-    if len(body) != 1 or not isinstance(body[0], nodes.Output) or len(body[0].nodes) != 1:
-        raise ExpressionError("a guard must be a single expression, without {{ }} or {% %}")
-    attributes: set[str] = set()
-    _check(body[0].nodes[0], attributes)
-    try:
-        fn = _ENV.compile_expression(text, undefined_to_none=False)
-    except TemplateError as exc:  # pragma: no cover - parse above already succeeded
-        raise ExpressionError(f"not a valid expression: {exc}") from exc
-    return Guard(text=text, case_attributes=frozenset(attributes), _fn=fn)
+        raise ExpressionError(f"not a valid expression: {getattr(exc, 'message', None) or exc}") from exc
+    except (RecursionError, SyntaxError, SyntaxWarning, ValueError, MemoryError) as exc:
+        raise ExpressionError(f"not a valid expression ({type(exc).__name__})") from exc
+    return Guard(text=text, case_attributes=frozenset(attributes), _fn=TemplateExpression(template, False))
 
 
 _ALLOWED_NODES = (
@@ -171,10 +197,13 @@ _ALLOWED_NODES = (
     nodes.List,
     nodes.Tuple,
     nodes.Slice,
+    nodes.Keyword,
 )
 
 
-def _check(node: nodes.Node, attributes: set[str]) -> None:
+def _check(node: nodes.Node, attributes: set[str], depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise ExpressionError(f"the expression is nested more than {MAX_DEPTH} levels deep")
     if isinstance(node, nodes.Call):
         raise ExpressionError("calls are not allowed in a guard; use filters such as '| length'")
     if isinstance(node, nodes.Pow):
@@ -191,6 +220,8 @@ def _check(node: nodes.Node, attributes: set[str]) -> None:
             raise ExpressionError(f"'.{node.attr}' is not allowed: a guard reads attributes of 'case' only")
         attributes.add(node.attr)
     elif isinstance(node, nodes.Getitem):
+        if isinstance(node.node, (nodes.Const, nodes.List, nodes.Tuple)):
+            raise ExpressionError("indexing a literal is not allowed in a guard")
         if isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
             if node.arg.value.startswith("_"):
                 raise ExpressionError(f"key {node.arg.value!r} is not allowed (starts with '_')")
@@ -207,4 +238,4 @@ def _check(node: nodes.Node, attributes: set[str]) -> None:
         if node.name not in ALLOWED_TESTS:
             raise ExpressionError(f"test {node.name!r} is not allowed; allowed: {', '.join(sorted(ALLOWED_TESTS))}")
     for child in node.iter_child_nodes():
-        _check(child, attributes)
+        _check(child, attributes, depth + 1)

@@ -36,7 +36,7 @@ __all__ = ["DEFAULT_MAX_TEXT", "FIELD_TYPES", "coerce_value", "is_empty"]
 FIELD_TYPES = ("text", "integer", "decimal", "date", "choice", "checklist", "cn_id")
 DEFAULT_MAX_TEXT = 500
 _MAX_INT = 10**15
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
 
 
 def is_empty(value: Any) -> bool:
@@ -89,8 +89,10 @@ def _text(field: FieldDef, raw: Any) -> str:
 
 
 def _integer(field: FieldDef, raw: Any) -> int:
+    if isinstance(raw, float) and raw.is_integer():
+        raise ValueError(f"expected a whole number such as {int(raw)}, got {raw}")
     if isinstance(raw, bool) or not isinstance(raw, (int, str)):
-        raise ValueError(f"expected a whole number, got {_kind(raw)}")
+        raise ValueError(f"expected a whole number such as 4, got {_kind(raw)}")
     if isinstance(raw, str):
         text = raw.strip()
         if not re.fullmatch(r"[-+]?[0-9]{1,16}", text):
@@ -115,13 +117,17 @@ def _decimal(field: FieldDef, raw: Any) -> str:
         raise ValueError(f"expected a decimal number, got {raw!r}") from exc
     _bounds(field, value)
     normal = value.normalize()
+    if normal == 0:
+        return "0"  # not "-0"
     return format(normal, "f")
 
 
 def _date(raw: Any) -> str:
+    if isinstance(raw, dt.datetime):
+        return raw.date().isoformat()
     if isinstance(raw, dt.date):
         return raw.isoformat()
-    if not isinstance(raw, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw.strip()):
+    if not isinstance(raw, str) or not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", raw.strip()):
         raise ValueError(f"expected a date as YYYY-MM-DD, got {raw!r}")
     try:
         return dt.date.fromisoformat(raw.strip()).isoformat()

@@ -225,6 +225,8 @@ class Casework:
                 problems.append(f"role {role!r} is not valid: lowercase letters, digits and '_'")
         if not scopes:
             problems.append("at least one --scope is needed: a county the user covers, or * for all")
+        elif any(not s.strip() for s in scopes):
+            problems.append("an empty --scope was given: name a county the user covers, or * for all")
         if problems:
             raise InputError("; ".join(problems))
         roles = list(dict.fromkeys(roles))
@@ -547,6 +549,7 @@ class Casework:
             if workflow:
                 query = query.where(_cases.c.workflow == workflow)
             if state:
+                self._check_state_name(conn, state, workflow)
                 query = query.where(_cases.c.state == state)
             if actor:
                 user = self._actor(conn, actor)
@@ -559,6 +562,14 @@ class Casework:
                 wf = self._load_version(conn, row.workflow_version_id).definition
                 out.append(self._row_view(wf, row))
             return out
+
+    def _check_state_name(self, conn: Connection, state: str, workflow: str | None) -> None:
+        query = select(_versions.c.id)
+        if workflow:
+            query = query.where(_versions.c.name == workflow)
+        known = {s for vid in conn.execute(query).scalars() for s in self._load_version(conn, vid).definition.states}
+        if known and state not in known:
+            raise InputError(f"no state {state!r} in {workflow or 'any loaded workflow'}{did_you_mean(state, known)}")
 
     def count_by(self, workflow: str | None = None) -> list[tuple[str, str | None, str, int]]:
         """(workflow, scope, state, count) rows, for summaries."""

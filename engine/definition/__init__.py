@@ -85,12 +85,9 @@ def _schema_problems(exc: ValidationError, tree: Any, file: str) -> list[Problem
     problems = []
     seen: set[tuple[Any, ...]] = set()
     for err in exc.errors(include_url=False):
-        loc = tuple(err["loc"])
-        # pydantic reports union members separately ("str", "list[...]"); keep the first per path
-        path = tuple(
-            p for p in loc if not (isinstance(p, str) and ("[" in p or p in ("str", "int", "float", "function-after")))
-        )
-        path = tuple("from" if p == "from_" else p for p in path)
+        loc = tuple("from" if p == "from_" else p for p in err["loc"])
+        at_key = bool(loc) and loc[-1] == "[key]"
+        path = _tree_path(tree, loc)
         if path in seen:
             continue
         seen.add(path)
@@ -113,12 +110,40 @@ def _schema_problems(exc: ValidationError, tree: Any, file: str) -> list[Problem
                 )
             elif kind == "value_error":
                 msg = msg.removeprefix("Value error, ")
-            elif kind in ("too_long",) and path and path[-1] in ("states", "transitions", "fields"):
-                msg = f"{msg}; a workflow this large is not supported"
+            elif kind == "too_long" and path and isinstance(err["input"], (dict, list)):
+                limit = err.get("ctx", {}).get("max_length")
+                msg = f"{len(err['input']):,} entries; a workflow may have at most {limit}"
+            elif kind == "too_short" and isinstance(err["input"], (dict, list)):
+                msg = "must not be empty"
+            elif kind == "string_pattern_mismatch" and what.endswith(".on"):
+                msg = f"{err['input']!r} should be 'enter STATE' or 'fire TRIGGER'"
             message = f"{what}: {msg}"
-            line, col = locate(tree, path, key=False)
+            line, col = locate(tree, path, key=at_key)
         problems.append(Problem(file, line, col, message))
     return problems
+
+
+def _tree_path(tree: Any, loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The part of a pydantic error location that names real keys and items of the file.
+
+    pydantic adds the names of union members ("str", "list[str]", "function-after[...]")
+    and "[key]" to locations; a field that is really called "int" must survive that.
+    """
+    path: list[Any] = []
+    node = tree
+    for step in loc:
+        if isinstance(node, dict) and isinstance(step, str) and step in node:
+            path.append(step)
+            node = node[step]
+        elif isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node):
+            path.append(step)
+            node = node[step]
+        elif isinstance(step, str) and ("[" in step or step in ("str", "int", "float", "bool")):
+            continue  # a union member's name, not a place in the file
+        else:
+            path.append(step)  # missing key: keep it so the message can name it
+            node = None
+    return tuple(path)
 
 
 def _known_keys(path: tuple[Any, ...]) -> list[str]:

@@ -20,6 +20,7 @@ import difflib
 import hashlib
 import zoneinfo
 from collections.abc import Iterable
+from types import MappingProxyType
 from typing import Any
 
 from engine.definition.loader import locate
@@ -106,10 +107,11 @@ def build_definition(tree: Any, schema: WorkflowSchema, source: str, file: str) 
         timezone=schema.timezone,
         calendar=schema.calendar,
         ref_prefix=prefix,
-        roles=roles,
-        fields=fields,
-        states=states,
-        transitions=transitions,
+        # shared by every case on this version: read-only views, not dicts
+        roles=MappingProxyType(roles),
+        fields=MappingProxyType(fields),
+        states=MappingProxyType(states),
+        transitions=MappingProxyType(transitions),
         notify=notify,
         source=source,
         source_hash=hashlib.sha256(source.encode("utf-8")).hexdigest(),

@@ -133,7 +133,10 @@ def _prescan(text: str, file: str) -> None:
                     )
             elif isinstance(token, yaml.TagToken):
                 line, col = _mark(token.start_mark)
-                tag = "".join(token.value) if isinstance(token.value, tuple) else token.value
+                if isinstance(token.value, tuple):  # (handle, suffix); verbatim tags have no handle
+                    tag = "".join(part or "" for part in token.value)
+                else:
+                    tag = str(token.value)
                 raise ParseFailed(
                     [
                         Problem(
@@ -255,15 +258,40 @@ def parse_yaml(text: str | bytes, file: str = "<workflow>") -> Any:
         finally:
             loader.dispose()
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = _mark(mark) if mark else (1, 1)
-        what = exc.problem or exc.context or "invalid YAML"
-        raise ParseFailed([Problem(file, line, col, f"YAML syntax: {what}")]) from exc
+        raise ParseFailed([_syntax_problem(exc, text, file)]) from exc
     except yaml.YAMLError as exc:
         raise ParseFailed([Problem(file, 1, 1, f"YAML syntax: {exc}")]) from exc
     if node is None:
         raise ParseFailed([Problem(file, 1, 1, "the file is empty; expected a workflow mapping")])
     return _Builder(file).build(node)
+
+
+def _syntax_problem(exc: yaml.MarkedYAMLError, text: str, file: str) -> Problem:
+    """Turn a YAML parser error into one located message a supervisor can act on."""
+    mark = exc.problem_mark or exc.context_mark
+    line, col = _mark(mark) if mark else (1, 1)
+    problem = exc.problem or exc.context or "invalid YAML"
+    lines = text.splitlines()
+    current = lines[line - 1] if 0 < line <= len(lines) else ""
+    if "\t" in current[: max(col, 1)] or (col - 1 < len(current) and current[col - 1 : col] == "\t"):
+        return Problem(file, line, col, "YAML syntax: a tab cannot be used for indentation; indent with spaces")
+    if "maximum nesting depth" in problem or "nesting" in problem:
+        return Problem(
+            file, line, col, f"nesting deeper than {Limits.max_depth} levels; a workflow needs only a few levels"
+        )
+    context = exc.context or ""
+    if "quoted scalar" in context and exc.context_mark is not None:
+        qline, qcol = _mark(exc.context_mark)
+        return Problem(
+            file,
+            qline,
+            qcol,
+            f"YAML syntax: the quote opened here is never closed ({problem} at line {line}); close it",
+        )
+    if context and exc.context_mark is not None and exc.context_mark is not mark:
+        cline, _ = _mark(exc.context_mark)
+        problem = f"{problem} ({context} at line {cline})"
+    return Problem(file, line, col, f"YAML syntax: {problem}")
 
 
 def _too_big(file: str, size: int) -> Problem:

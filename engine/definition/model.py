@@ -7,6 +7,7 @@ workflow version and shared by every case on that version.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,10 +116,10 @@ class WorkflowDef:
     timezone: str
     calendar: str
     ref_prefix: str
-    roles: dict[str, str]
-    fields: dict[str, FieldDef]
-    states: dict[str, StateDef]
-    transitions: dict[str, TransitionDef]
+    roles: Mapping[str, str]
+    fields: Mapping[str, FieldDef]
+    states: Mapping[str, StateDef]
+    transitions: Mapping[str, TransitionDef]
     notify: tuple[NotifyDef, ...]
     source: str = field(repr=False)
     source_hash: str

@@ -33,6 +33,10 @@ __all__ = ["ExpressionError", "Guard", "compile_guard"]
 MAX_LENGTH = 500
 MAX_PRODUCT = 10_000
 MAX_DEPTH = 32
+TOO_DEEP = (
+    f"the expression is nested more than {MAX_DEPTH} levels deep "
+    "(long chains of and/or count too: use 'case.x in [...]')"
+)
 
 ALLOWED_FILTERS = frozenset(
     {
@@ -166,8 +170,14 @@ def compile_guard(text: str) -> Guard:
             body = [nodes.Assign(nodes.Name("result", "store"), expr, lineno=1)]
             template = _ENV.from_string(nodes.Template(body, lineno=1))
     except TemplateError as exc:
-        raise ExpressionError(f"not a valid expression: {getattr(exc, 'message', None) or exc}") from exc
-    except (RecursionError, SyntaxError, SyntaxWarning, ValueError, MemoryError) as exc:
+        message = str(getattr(exc, "message", None) or exc)
+        if "end of template" in message:
+            missing = message.rsplit("expected", 1)[1].strip(" .") if ", expected" in message else "something"
+            message = f"the guard ends too early: {missing} is missing at the end"
+        raise ExpressionError(f"not a valid expression: {message}") from exc
+    except RecursionError as exc:
+        raise ExpressionError(TOO_DEEP) from exc
+    except (SyntaxError, SyntaxWarning, ValueError, MemoryError) as exc:
         raise ExpressionError(f"not a valid expression ({type(exc).__name__})") from exc
     return Guard(text=text, case_attributes=frozenset(attributes), _fn=TemplateExpression(template, False))
 
@@ -203,7 +213,7 @@ _ALLOWED_NODES = (
 
 def _check(node: nodes.Node, attributes: set[str], depth: int) -> None:
     if depth > MAX_DEPTH:
-        raise ExpressionError(f"the expression is nested more than {MAX_DEPTH} levels deep")
+        raise ExpressionError(TOO_DEEP)
     if isinstance(node, nodes.Call):
         raise ExpressionError("calls are not allowed in a guard; use filters such as '| length'")
     if isinstance(node, nodes.Pow):

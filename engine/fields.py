@@ -89,8 +89,10 @@ def _text(field: FieldDef, raw: Any) -> str:
 
 
 def _integer(field: FieldDef, raw: Any) -> int:
-    if isinstance(raw, float) and raw.is_integer():
-        raise ValueError(f"expected a whole number such as {int(raw)}, got {raw}")
+    if isinstance(raw, float):
+        if raw.is_integer() and abs(raw) <= _MAX_INT:
+            raise ValueError(f"{raw} has a decimal point; write {int(raw)}")
+        raise ValueError(f"expected a whole number such as 4, got {raw}")
     if isinstance(raw, bool) or not isinstance(raw, (int, str)):
         raise ValueError(f"expected a whole number such as 4, got {_kind(raw)}")
     if isinstance(raw, str):

@@ -273,7 +273,8 @@ def _syntax_problem(exc: yaml.MarkedYAMLError, text: str, file: str) -> Problem:
     problem = exc.problem or exc.context or "invalid YAML"
     lines = text.splitlines()
     current = lines[line - 1] if 0 < line <= len(lines) else ""
-    if "\t" in current[: max(col, 1)] or (col - 1 < len(current) and current[col - 1 : col] == "\t"):
+    indent = current[: len(current) - len(current.lstrip(" \t"))]
+    if "\t" in indent:
         return Problem(file, line, col, "YAML syntax: a tab cannot be used for indentation; indent with spaces")
     if "maximum nesting depth" in problem or "nesting" in problem:
         return Problem(
@@ -282,15 +283,13 @@ def _syntax_problem(exc: yaml.MarkedYAMLError, text: str, file: str) -> Problem:
     context = exc.context or ""
     if "quoted scalar" in context and exc.context_mark is not None:
         qline, qcol = _mark(exc.context_mark)
-        return Problem(
-            file,
-            qline,
-            qcol,
-            f"YAML syntax: the quote opened here is never closed ({problem} at line {line}); close it",
-        )
+        where = "the file ends before it" if "end of stream" in problem else f"{problem} at line {line}"
+        return Problem(file, qline, qcol, f"YAML syntax: the quote opened here is never closed ({where}); close it")
     if context and exc.context_mark is not None and exc.context_mark is not mark:
         cline, _ = _mark(exc.context_mark)
         problem = f"{problem} ({context} at line {cline})"
+        if "expected key" in problem:
+            problem += f"; check that line {line} is indented like the other keys of that block"
     return Problem(file, line, col, f"YAML syntax: {problem}")
 
 

@@ -584,7 +584,7 @@ def test_demo_runs_and_reruns_on_sqlite(tmp_path: Path) -> None:
     assert ok(casework(url, "audit", "verify")).startswith("audit trail intact")
 
 
-# ------------------------------------------------------ product problems (xfail)
+# ------------------------------------------------------ product problems found by these tests
 
 
 def test_case_show_prints_values_with_brackets_as_typed(sqlite_seeded: Seeded) -> None:

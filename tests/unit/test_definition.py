@@ -14,6 +14,7 @@ import json
 import re
 from decimal import Decimal
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -135,6 +136,21 @@ def test_several_problems_are_all_reported_sorted_and_in_the_message() -> None:
     assert str(problems[0]).startswith("several.yaml:")
     assert info.value.exit_code == 2
     assert isinstance(info.value, CaseworkError)
+
+
+@pytest.mark.parametrize("line", ['title: "a\tb" c: d', "title:\tMinimal: x"], ids=["in-quotes", "separator"])
+def test_tab_that_is_not_indentation_is_not_blamed(line: str) -> None:
+    problems = problems_of(MINIMAL.replace("title: Minimal", line, 1))
+    assert [(p.line, p.column, p.message) for p in problems] == [
+        (3, 15, "YAML syntax: mapping values are not allowed in this context")
+    ]
+
+
+def test_tab_in_indentation_after_spaces_is_blamed() -> None:
+    problems = problems_of(MINIMAL.replace("  clerk: Clerk", "  \tclerk: Clerk", 1))
+    assert [(p.line, p.message) for p in problems] == [
+        (5, "YAML syntax: a tab cannot be used for indentation; indent with spaces")
+    ]
 
 
 def test_one_problem_is_singular() -> None:
@@ -313,17 +329,21 @@ def test_workflow_def_is_frozen() -> None:
         wf.states["draft"].final = True  # type: ignore[misc]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="WorkflowDef is frozen but its roles/fields/states/transitions are plain dicts "
-    "(engine/definition/checks.py:101-113), shared by every case on that version",
-)
 def test_workflow_def_mappings_are_read_only() -> None:
+    # shared by every case on that version, so read-only views rather than dicts
     wf = load_definition(MINIMAL)
+    for mapping in (wf.roles, wf.fields, wf.states, wf.transitions):
+        assert isinstance(mapping, MappingProxyType)
     with pytest.raises(TypeError):
         wf.states["extra"] = wf.states["draft"]  # type: ignore[index]
     with pytest.raises(TypeError):
         wf.roles["system"] = "me"  # type: ignore[index]
+    with pytest.raises(TypeError):
+        wf.fields["extra"] = wf.fields["cause"]  # type: ignore[index]
+    with pytest.raises(TypeError):
+        del wf.transitions["finish"]  # type: ignore[attr-defined]
+    assert list(wf.states) == ["draft", "done"]
+    assert list(wf.transitions) == ["finish"]
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.expressions import MAX_LENGTH, MAX_PRODUCT, ExpressionError, Guard, compile_guard
+from engine.expressions import MAX_DEPTH, MAX_LENGTH, MAX_PRODUCT, ExpressionError, Guard, compile_guard
 
 CASE: dict[str, Any] = {
     "applicant_name": "陈志强",
@@ -100,6 +100,26 @@ def test_allowed_guard_evaluates(text: str, expected: bool) -> None:
     assert evaluate(text) is expected
 
 
+@pytest.mark.parametrize(
+    ("text", "case", "expected"),
+    [
+        ("case.missing | default(default_value=3) == 3", {}, True),
+        ("case.phone | default('-', boolean=true) == '-'", {"phone": None}, True),
+        ("case.n | round(precision=1, method='floor') == 1.2", {"n": 1.25}, True),
+        ("case.m | sum(start=10) == 13", {"m": [1, 2]}, True),
+    ],
+)
+def test_keyword_arguments_to_filters_are_allowed(text: str, case: dict[str, Any], expected: bool) -> None:
+    assert evaluate(text, case) is expected
+
+
+def test_unknown_keyword_argument_to_a_filter_fails_at_run_time() -> None:
+    guard = compile_guard("case.x | default(x=1)")
+    with pytest.raises(ExpressionError) as info:
+        guard.evaluate({"x": 1})
+    assert str(info.value) == "TypeError: do_default() got an unexpected keyword argument 'x'"
+
+
 def test_guard_records_the_case_attributes_it_reads() -> None:
     guard = compile_guard("case.a > 1 and case['b'] == 2 or 'x' in case.c and case.state == 'review'")
     assert guard.case_attributes == {"a", "b", "c", "state"}
@@ -153,12 +173,16 @@ def test_guard_of_maximum_length_compiles() -> None:
         ("case.a.b", "'.b' is not allowed: a guard reads attributes of 'case' only"),
         ("case[0]", "case[...] needs a quoted field name"),
         ("case[case.x]", "case[...] needs a quoted field name"),
-        ("{% if true %}1{% endif %}", "not a valid expression: "),
-        ("1 }}{{ 2", "not a valid expression: "),
-        ("{{ 1 }}", "not a valid expression: "),
+        ("{% if true %}1{% endif %}", "a guard is a bare expression: leave out {{ }} and {% %}"),
+        ("1 }}{{ 2", "a guard is a bare expression: leave out {{ }} and {% %}"),
+        ("{{ 1 }}", "a guard is a bare expression: leave out {{ }} and {% %}"),
+        ("{# note #} case.x", "a guard is a bare expression: leave out {{ }} and {% %}"),
+        ("case.x }}", "unexpected '}}' after the end of the expression; a guard is one expression"),
+        ("case.x %}", "not a valid expression: unexpected '}'"),
         ("2 ** 10", "'**' is not allowed in a guard"),
         ("{'a': 1}", "dict is not allowed in a guard"),
-        ("case.x | default(x=1)", "keyword is not allowed in a guard"),
+        ("[1, 2][0]", "indexing a literal is not allowed in a guard"),
+        ("'abc'[1:]", "indexing a literal is not allowed in a guard"),
         ("case.x | sum(*case.y)", "*args/**kwargs are not allowed in a guard"),
         ("case.x is callable", "test 'callable' is not allowed; allowed: "),
         ("case.x is sameas 1", "test 'sameas' is not allowed; allowed: "),
@@ -187,18 +211,23 @@ def test_501_characters_refused() -> None:
     assert str(info.value) == f"a guard may be at most {MAX_LENGTH} characters, this one has {MAX_LENGTH + 1}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="guards are parsed wrapped as '{{ (' + text + ') }}' (engine/expressions.py:132), so syntax "
-    "errors mention a ')' or '}' the author never wrote; parse the bare expression instead",
+@pytest.mark.parametrize(
+    ("text", "start"),
+    [
+        ("case.size >", "not a valid expression: "),
+        ("case.a and", "not a valid expression: "),
+        ("case.a = 1", "unexpected '=' after the end of the expression; a guard is one expression"),
+        ("case.a b", "unexpected 'b' after the end of the expression; a guard is one expression"),
+        ("(case.a", "not a valid expression: the guard ends too early: ')' is missing at the end"),
+    ],
 )
-@pytest.mark.parametrize("text", ["case.size >", "case.a and", "case.a = 1", "(case.a"])
-def test_syntax_error_message_speaks_of_what_was_written(text: str) -> None:
+def test_syntax_error_message_speaks_of_what_was_written(text: str, start: str) -> None:
     with pytest.raises(ExpressionError) as info:
         compile_guard(text)
     message = str(info.value)
-    assert message.startswith("not a valid expression: ")
+    assert message.startswith(start)
     assert "'}'" not in message
+    assert "}}" not in message
     assert "unexpected ')'" not in message
     assert "expected token ')'" not in message
 
@@ -206,29 +235,50 @@ def test_syntax_error_message_speaks_of_what_was_written(text: str) -> None:
 # --- refused or bounded at run time -------------------------------------------------------
 
 
+TEXT_TOO_LONG = f"'*' would build a text of more than {MAX_PRODUCT} characters"
+LIST_REPEAT = "'*' on lists is not allowed in a guard"
+
+
 @pytest.mark.parametrize(
-    ("text", "case"),
+    ("text", "case", "message"),
     [
-        ("case.cause * 100000 != ''", {"cause": "x"}),
-        ("case.cause * case.n != ''", {"cause": "贫困", "n": 10**9}),
-        ("case.n * case.cause != ''", {"cause": "x", "n": 10**9}),
-        ("case.docs * 10001 != []", {"docs": ["a"]}),
-        ("(case.cause * 5000) * 3 != ''", {"cause": "x"}),
-        ("'x' * 10001 != ''", {}),
+        ("case.cause * 100000 != ''", {"cause": "x"}, TEXT_TOO_LONG),
+        ("case.cause * case.n != ''", {"cause": "贫困", "n": 10**9}, TEXT_TOO_LONG),
+        ("case.n * case.cause != ''", {"cause": "x", "n": 10**9}, TEXT_TOO_LONG),
+        ("case.cause * 5001 != ''", {"cause": "贫困"}, TEXT_TOO_LONG),
+        ("case.docs * 10001 != []", {"docs": ["a"]}, LIST_REPEAT),
+        ("(case.cause * 5000) * 3 != ''", {"cause": "x"}, TEXT_TOO_LONG),
+        ("'x' * 10001 != ''", {}, TEXT_TOO_LONG),
     ],
 )
-def test_repetition_bomb_fails_quickly(text: str, case: dict[str, Any]) -> None:
+def test_repetition_bomb_fails_quickly(text: str, case: dict[str, Any], message: str) -> None:
     guard = compile_guard(text)
     start = time.perf_counter()
     with pytest.raises(ExpressionError) as info:
         guard.evaluate(case)
     assert time.perf_counter() - start < 0.1
-    assert str(info.value) == f"'*' would build a value of more than {MAX_PRODUCT} items"
+    assert str(info.value) == message
 
 
 def test_repetition_up_to_the_bound_is_allowed() -> None:
     assert evaluate("(case.cause * 10000) | length == 10000", {"cause": "x"}) is True
-    assert evaluate("(case.docs * 5000) | length == 10000", {"docs": ["a", "b"]}) is True
+    assert evaluate("(case.cause * 5000) | length == 10000", {"cause": "贫困"}) is True
+    assert evaluate("case.n * 3 == 12", {"n": 4}) is True
+
+
+@pytest.mark.parametrize(
+    ("text", "case"),
+    [
+        ("(case.docs * 2) | length == 4", {"docs": ["a", "b"]}),
+        ("(2 * case.docs) | length == 4", {"docs": ["a", "b"]}),
+        ("([1] * 1) | length == 1", {}),
+        ("((1, 2) * 1) | length == 2", {}),
+    ],
+)
+def test_repetition_of_lists_is_refused(text: str, case: dict[str, Any]) -> None:
+    with pytest.raises(ExpressionError) as info:
+        compile_guard(text).evaluate(case)
+    assert str(info.value) == LIST_REPEAT
 
 
 @pytest.mark.parametrize(
@@ -255,91 +305,107 @@ def test_runtime_failures_are_expression_errors(text: str, case: dict[str, Any])
         guard.evaluate(case)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Jinja looks up case.NAME as an attribute of the snapshot dict first, so fields named like dict "
-    "methods (items, values, keys, get, copy, ...) read the bound method, not the field; the workflow "
-    "loads but the guard can never be checked (engine/expressions.py:109-112, Guard.evaluate passes the "
-    "plain snapshot dict)",
-)
 @pytest.mark.parametrize(
     ("text", "case"),
     [
         ("case.items | length == 2", {"items": ["申请表", "身份证"]}),
         ("case.values > 1", {"values": 3}),
         ("case.get == 'x'", {"get": "x"}),
+        ("case.keys is none", {"keys": None}),
     ],
 )
 def test_fields_named_like_dict_methods_read_the_field(text: str, case: dict[str, Any]) -> None:
     assert evaluate(text, case) is True
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="slicing a literal ('0[case.x:]') makes Jinja emit Python that compile() warns about: a stray "
-    "'<template>:13: SyntaxWarning' on stderr, and under -W error a SyntaxError escapes compile_guard "
-    "(engine/expressions.py:142-145)",
-)
-def test_slicing_a_literal_gives_no_warning_and_only_expression_error() -> None:
+@pytest.mark.parametrize("text", ["case.items | length > 0", "case.copy is defined and case.copy"])
+def test_missing_field_named_like_a_dict_method_is_not_the_method(text: str) -> None:
+    guard = compile_guard(text)
+    try:
+        result = guard.evaluate({})
+    except ExpressionError:
+        return
+    assert result is False
+
+
+@pytest.mark.parametrize("text", ["-(0[case.x:])", "0[1:]", "1[0]"])
+def test_slicing_a_literal_gives_no_warning_and_only_expression_error(text: str) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        try:
-            guard = compile_guard("-(0[case.x:])")
-        except ExpressionError:
-            return
-        with pytest.raises(ExpressionError):
-            guard.evaluate({"x": 1})
+        with pytest.raises(ExpressionError) as info:
+            compile_guard(text)
+    assert str(info.value) == "indexing a literal is not allowed in a guard"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="MAX_PRODUCT bounds each '*' separately, so nested lists multiply past it "
-    "(engine/expressions.py:86-90): '[[1]*10000]*10000 | string' builds 10**8 items and runs for a minute",
-)
 def test_nested_repetition_is_bounded() -> None:
-    with pytest.raises(ExpressionError):
+    start = time.perf_counter()
+    with pytest.raises(ExpressionError) as info:
         evaluate("([[1] * 10000] * 10000) | length > 0", {})
+    assert time.perf_counter() - start < 0.1
+    assert str(info.value) == LIST_REPEAT
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="'%' string formatting is not intercepted (engine/expressions.py:83), so a format width "
-    "builds an arbitrarily large string; refuse '%' on text or bound its result",
-)
 @pytest.mark.parametrize(
     ("text", "case"),
     [
         ("'%020000000d' % 1 != ''", {}),
         ("case.cause % 1 != ''", {"cause": "%020000000d"}),
         ("'%*d' % (20000000, 1) != ''", {}),
+        ("'%s' % case.n == '4'", {"n": 4}),
     ],
 )
-def test_string_formatting_is_bounded(text: str, case: dict[str, Any]) -> None:
-    with pytest.raises(ExpressionError):
-        compile_guard(text).evaluate(case)
+def test_string_formatting_is_refused(text: str, case: dict[str, Any]) -> None:
+    start = time.perf_counter()
+    guard = compile_guard(text)
+    with pytest.raises(ExpressionError) as info:
+        guard.evaluate(case)
+    assert time.perf_counter() - start < 0.1
+    assert str(info.value) == "'%' formatting of text is not allowed in a guard"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="compile_expression is wrapped only for TemplateError (engine/expressions.py:142-145), "
-    "so RecursionError from Jinja's optimiser/codegen escapes; limit nesting depth in _check",
+def test_remainder_of_numbers_is_still_allowed() -> None:
+    assert evaluate("case.n % 3 == 1 and case.d % 1 == 0.5", {"n": 4, "d": Decimal("2.5")}) is True
+
+
+NESTED_TOO_DEEP = (
+    f"the expression is nested more than {MAX_DEPTH} levels deep "
+    "(long chains of and/or count too: use 'case.x in [...]')"
 )
-@pytest.mark.parametrize("text", ["-" * 480 + "case.x", "+" * 499 + "1", "-+" * 240 + "case.x"])
+
+
+@pytest.mark.parametrize(
+    "text", ["-" * 480 + "case.x", "+" * 499 + "1", "-+" * 240 + "case.x", "not " * 120 + "case.x"]
+)
 def test_deep_unary_nesting_is_an_expression_error(text: str) -> None:
+    with pytest.raises(ExpressionError) as info:
+        compile_guard(text)
+    assert str(info.value) == NESTED_TOO_DEEP
+
+
+@pytest.mark.parametrize("text", ["(" * 240 + "case.x" + ")" * 240, "[" * 240 + "case.x" + "]" * 240])
+def test_deep_brackets_are_an_expression_error(text: str) -> None:
+    # brackets add no node of their own, so Jinja's recursive parser overflows before _check runs
     with pytest.raises(ExpressionError):
         compile_guard(text)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="no nesting limit (engine/expressions.py:141): a 160-deep case.x[0][0]... takes ~0.7 s "
-    "to compile because Jinja's constant folding is quadratic",
-)
+@pytest.mark.parametrize("text", ["(" * 240 + "case.x" + ")" * 240, "[" * 240 + "case.x" + "]" * 240])
+def test_deep_brackets_say_the_nesting_limit(text: str) -> None:
+    with pytest.raises(ExpressionError) as info:
+        compile_guard(text)
+    assert str(info.value) == NESTED_TOO_DEEP
+
+
 def test_deep_subscript_chain_is_refused_quickly() -> None:
     start = time.perf_counter()
-    with pytest.raises(ExpressionError):
+    with pytest.raises(ExpressionError) as info:
         compile_guard("case.x" + "[0]" * 160)
     assert time.perf_counter() - start < 0.1
+    assert str(info.value) == NESTED_TOO_DEEP
+
+
+def test_nesting_just_under_the_limit_compiles() -> None:
+    assert evaluate("-" * (MAX_DEPTH - 2) + "case.n == 4", {"n": 4}) is True
 
 
 # --- property: anything in, only ExpressionError out, quickly ------------------------------
@@ -538,8 +604,8 @@ def _timed_evaluate(guard: Guard) -> float:
 def test_random_guards_raise_only_expression_error_and_evaluate_fast(text: str) -> None:
     try:
         with warnings.catch_warnings():
-            # known: slicing a literal warns (see the xfail test above); not what this test is about
-            warnings.filterwarnings("ignore", category=SyntaxWarning)
+            # slicing a literal used to make Python's compiler warn; it is refused now, so any warning fails
+            warnings.simplefilter("error")
             guard = compile_guard(text)
     except ExpressionError:
         return

@@ -15,9 +15,10 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
-__all__ = ["GENESIS", "ChainBreak", "event_hash", "verify_chain"]
+__all__ = ["GENESIS", "ChainBreak", "Event", "verify_chain"]
 
 GENESIS = "0" * 64
 
@@ -26,39 +27,67 @@ def _canonical_time(at: dt.datetime) -> str:
     return at.astimezone(dt.UTC).isoformat(timespec="microseconds")
 
 
-def event_hash(
-    *,
-    ref: str,
-    seq: int,
-    at: dt.datetime,
-    actor: str,
-    role: str | None,
-    action: str,
-    trigger: str | None,
-    from_state: str | None,
-    to_state: str | None,
-    comment: str | None,
-    changes: Mapping[str, Any],
-    prev_hash: str,
-) -> str:
-    """SHA-256 over a canonical JSON form of the event and its predecessor's hash."""
-    payload = {
-        "v": 1,
-        "case": ref,
-        "seq": seq,
-        "at": _canonical_time(at),
-        "actor": actor,
-        "role": role,
-        "action": action,
-        "trigger": trigger,
-        "from": from_state,
-        "to": to_state,
-        "comment": comment,
-        "changes": changes,
-        "prev": prev_hash,
-    }
-    text = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+@dataclass(frozen=True)
+class Event:
+    """One audit event as it is hashed and stored (``changes``: field → [old, new])."""
+
+    ref: str
+    seq: int
+    at: dt.datetime
+    actor: str
+    role: str | None
+    action: str
+    trigger: str | None
+    from_state: str | None
+    to_state: str | None
+    comment: str | None
+    changes: Mapping[str, Any]
+    prev_hash: str
+
+    @classmethod
+    def from_row(cls, ref: str, row: Mapping[str, Any]) -> Event:
+        """The event as read back from ``audit_events``."""
+        return cls(ref, *(row[name] for name in _STORED))
+
+    @cached_property
+    def hash(self) -> str:
+        """SHA-256 over a canonical JSON form of the event and its predecessor's hash."""
+        payload = {
+            "v": 1,
+            "case": self.ref,
+            "seq": self.seq,
+            "at": _canonical_time(self.at),
+            "actor": self.actor,
+            "role": self.role,
+            "action": self.action,
+            "trigger": self.trigger,
+            "from": self.from_state,
+            "to": self.to_state,
+            "comment": self.comment,
+            "changes": self.changes,
+            "prev": self.prev_hash,
+        }
+        text = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    def row(self, case_id: int) -> dict[str, Any]:
+        """The values to insert into ``audit_events``."""
+        return {"case_id": case_id, **{name: getattr(self, name) for name in _STORED}, "hash": self.hash}
+
+
+_STORED = (
+    "seq",
+    "at",
+    "actor",
+    "role",
+    "action",
+    "trigger",
+    "from_state",
+    "to_state",
+    "comment",
+    "changes",
+    "prev_hash",
+)
 
 
 @dataclass(frozen=True)
@@ -91,21 +120,7 @@ def verify_chain(ref: str, events: Iterable[Mapping[str, Any]], head_seq: int, h
             return ChainBreak(ref, e["seq"], e["id"], f"expected seq {expected_seq}: an event is {what}")
         if e["prev_hash"] != prev:
             return ChainBreak(ref, e["seq"], e["id"], "does not follow the previous event (chain broken)")
-        recomputed = event_hash(
-            ref=ref,
-            seq=e["seq"],
-            at=e["at"],
-            actor=e["actor"],
-            role=e["role"],
-            action=e["action"],
-            trigger=e["trigger"],
-            from_state=e["from_state"],
-            to_state=e["to_state"],
-            comment=e["comment"],
-            changes=e["changes"],
-            prev_hash=e["prev_hash"],
-        )
-        if recomputed != e["hash"]:
+        if Event.from_row(ref, e).hash != e["hash"]:
             return ChainBreak(ref, e["seq"], e["id"], "content does not match its hash (edited)")
         prev = e["hash"]
         last_seq = e["seq"]

@@ -34,7 +34,7 @@ from transitions import Machine
 
 from db.models import AuditEvent, Case, CaseKey, User, WorkflowVersion
 from engine.access import ALL_SCOPES, SYSTEM_ACTOR, acting_role, covers, four_eyes_conflict
-from engine.audit import GENESIS, event_hash, verify_chain
+from engine.audit import GENESIS, Event, verify_chain
 from engine.clock import Clock, SystemClock
 from engine.definition import WorkflowDef, load_definition
 from engine.definition.checks import did_you_mean
@@ -306,20 +306,7 @@ class Casework:
             year = now.astimezone(ZoneInfo(wf.timezone)).year
             ref = allocate_ref(conn, wf.ref_prefix, year)
             changes = {k: [None, v] for k, v in values.items() if not is_empty(v)}
-            h = event_hash(
-                ref=ref,
-                seq=1,
-                at=now,
-                actor=actor,
-                role=role,
-                action="created",
-                trigger=None,
-                from_state=None,
-                to_state=initial,
-                comment=None,
-                changes=changes,
-                prev_hash=GENESIS,
-            )
+            event = Event(ref, 1, now, actor, role, "created", None, None, initial, None, changes, GENESIS)
             case_id = conn.execute(
                 insert(_cases)
                 .values(
@@ -332,7 +319,7 @@ class Casework:
                     fired_by={},
                     version=1,
                     audit_seq=1,
-                    audit_head=h,
+                    audit_head=event.hash,
                     created_by=actor,
                     created_at=now,
                     updated_at=now,
@@ -340,23 +327,7 @@ class Casework:
                 .returning(_cases.c.id)
             ).scalar_one()
             self._claim_keys(conn, wf, case_id, {}, values)
-            conn.execute(
-                insert(_events).values(
-                    case_id=case_id,
-                    seq=1,
-                    at=now,
-                    actor=actor,
-                    role=role,
-                    action="created",
-                    trigger=None,
-                    from_state=None,
-                    to_state=initial,
-                    comment=None,
-                    changes=changes,
-                    prev_hash=GENESIS,
-                    hash=h,
-                )
-            )
+            conn.execute(insert(_events).values(event.row(case_id)))
             return self._view(wf, ref, initial, values, scope, 1, actor, now, now)
 
         return self._write(work)
@@ -849,20 +820,19 @@ class Casework:
         scope: str | None,
         fired_by: dict[str, list[str]],
     ) -> None:
-        seq = row.audit_seq + 1
-        h = event_hash(
-            ref=row.ref,
-            seq=seq,
-            at=now,
-            actor=actor,
-            role=role,
-            action=action,
-            trigger=trigger,
-            from_state=row.state,
-            to_state=to_state,
-            comment=comment,
-            changes=changes,
-            prev_hash=row.audit_head,
+        event = Event(
+            row.ref,
+            row.audit_seq + 1,
+            now,
+            actor,
+            role,
+            action,
+            trigger,
+            row.state,
+            to_state,
+            comment,
+            changes,
+            row.audit_head,
         )
         result = conn.execute(
             update(_cases)
@@ -873,30 +843,14 @@ class Casework:
                 scope=scope,
                 fired_by=fired_by,
                 version=_cases.c.version + 1,
-                audit_seq=seq,
-                audit_head=h,
+                audit_seq=event.seq,
+                audit_head=event.hash,
                 updated_at=now,
             )
         )
         if result.rowcount != 1:
             raise ConflictError(row.ref)
-        conn.execute(
-            insert(_events).values(
-                case_id=row.id,
-                seq=seq,
-                at=now,
-                actor=actor,
-                role=role,
-                action=action,
-                trigger=trigger,
-                from_state=row.state,
-                to_state=to_state,
-                comment=comment,
-                changes=changes,
-                prev_hash=row.audit_head,
-                hash=h,
-            )
-        )
+        conn.execute(insert(_events).values(event.row(row.id)))
 
     @staticmethod
     def _view(

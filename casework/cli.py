@@ -302,7 +302,7 @@ def user_add(ctx: _Context, username: str, name: str, roles: tuple[str, ...], sc
     svc = ctx.service()
     info = svc.add_user(username, name, list(roles), list(scopes))
     known = svc.known_roles()
-    from engine.definition.checks import did_you_mean
+    from engine.suggest import did_you_mean
 
     for r in info.roles:
         if known and r not in known:

@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from db.connect import DEFAULT_URL, make_engine, resolve_url
 from db.migrate import current_revision, head_revision, upgrade
-from db.models import AuditEvent, Base, Case, CaseKey, RefCounter, User, WorkflowVersion
+from db.models import (
+    AuditEvent,
+    Base,
+    Case,
+    CaseKey,
+    InboxMessage,
+    Notice,
+    NoticeCase,
+    Objection,
+    OutboxMessage,
+    RefCounter,
+    User,
+    WorkflowVersion,
+)
 
 __all__ = [
     "DEFAULT_URL",
@@ -12,6 +25,11 @@ __all__ = [
     "Base",
     "Case",
     "CaseKey",
+    "InboxMessage",
+    "Notice",
+    "NoticeCase",
+    "Objection",
+    "OutboxMessage",
     "RefCounter",
     "User",
     "WorkflowVersion",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from db.types import JSONType, UTCDateTime
@@ -21,6 +21,11 @@ __all__ = [
     "Base",
     "Case",
     "CaseKey",
+    "InboxMessage",
+    "Notice",
+    "NoticeCase",
+    "Objection",
+    "OutboxMessage",
     "RefCounter",
     "User",
     "WorkflowVersion",
@@ -43,6 +48,7 @@ class WorkflowVersion(Base):
     title: Mapped[str] = mapped_column(String(200))
     source: Mapped[str] = mapped_column(Text)
     source_hash: Mapped[str] = mapped_column(String(64))
+    templates: Mapped[dict[str, str]] = mapped_column(JSONType)
     loaded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
@@ -54,6 +60,7 @@ class User(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(63), unique=True)
     name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True)
     roles: Mapped[list[str]] = mapped_column(JSONType)
     scopes: Mapped[list[str]] = mapped_column(JSONType)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
@@ -85,6 +92,7 @@ class Case(Base):
     version: Mapped[int] = mapped_column(Integer)
     audit_seq: Mapped[int] = mapped_column(Integer)
     audit_head: Mapped[str] = mapped_column(String(64))
+    entered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     created_by: Mapped[str] = mapped_column(String(63))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
@@ -137,3 +145,106 @@ class RefCounter(Base):
     prefix: Mapped[str] = mapped_column(String(10), primary_key=True)
     year: Mapped[int] = mapped_column(Integer, primary_key=True)
     last: Mapped[int] = mapped_column(Integer)
+
+
+class OutboxMessage(Base):
+    """Something to deliver, written in the same transaction as the change that caused it.
+
+    ``key`` is the idempotency key (one row per event, rule, channel and
+    recipient). ``status``: pending → sending (claimed, ``lease_until``) →
+    sent; or failed (retried at ``next_attempt_at``) → dead after the last attempt.
+    ``kind`` is ``message`` (rendered from a template for a person or endpoint)
+    or ``notice`` (a public notice to generate).
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), nullable=True)
+    event_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    workflow_version_id: Mapped[int] = mapped_column(ForeignKey("workflow_versions.id"))
+    channel: Mapped[str] = mapped_column(String(40))
+    recipient: Mapped[str] = mapped_column(String(200))
+    template: Mapped[str] = mapped_column(String(63))
+    context: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    status: Mapped[str] = mapped_column(String(10))
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class InboxMessage(Base):
+    """An in-app message; ``outbox_id`` is unique, so a delivery lands exactly once."""
+
+    __tablename__ = "inbox_messages"
+    __table_args__ = (Index("ix_inbox_user", "username", "read_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id"), unique=True)
+    username: Mapped[str] = mapped_column(String(63))
+    case_ref: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    read_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Notice(Base):
+    """A generated public notice (公示): its exact HTML and SHA-256.
+
+    ``kind`` is ``case`` (one case entering publicity) or ``list`` (a batch
+    公示名单 for one scope). ``key`` makes generation idempotent.
+    """
+
+    __tablename__ = "notices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    number: Mapped[str] = mapped_column(String(60), unique=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    workflow: Mapped[str] = mapped_column(String(63))
+    scope: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    title: Mapped[str] = mapped_column(String(300))
+    html: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    context: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    period_start: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    period_end: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class NoticeCase(Base):
+    """Which cases a notice lists, in order."""
+
+    __tablename__ = "notice_cases"
+    __table_args__ = (UniqueConstraint("notice_id", "case_id", name="uq_notice_cases_notice_case"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id"), index=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    kind: Mapped[str] = mapped_column(String(10))
+    position: Mapped[int] = mapped_column(Integer)
+
+
+class Objection(Base):
+    """An objection (异议) raised during publicity; open ones hold the end of publicity."""
+
+    __tablename__ = "objections"
+    __table_args__ = (Index("ix_objections_case_status", "case_id", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    channel: Mapped[str] = mapped_column(String(20))
+    text: Mapped[str] = mapped_column(Text)
+    received_by: Mapped[str] = mapped_column(String(63))
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(10))
+    resolved_by: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    comment: Mapped[str | None] = mapped_column(Text, nullable=True)

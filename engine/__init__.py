@@ -32,8 +32,10 @@ from engine.errors import (
     UserNotFound,
     WorkflowNotFound,
 )
-from engine.masking import mask_id_number, mask_name, mask_value
+from engine.masking import mask_id_number, mask_name, mask_value, public_view
+from engine.publicity import OBJECTION_CHANNELS, NoticeView, ObjectionView, Render
 from engine.service import Casework
+from engine.templates import TemplateRenderError, TemplateSet
 from engine.views import Action, AuditRecord, CaseView, UserInfo, VerifyReport, WorkflowInfo
 
 __all__ = [
@@ -57,11 +59,17 @@ __all__ = [
     "InvalidTransition",
     "MissingFields",
     "NotFound",
+    "NoticeView",
+    "OBJECTION_CHANNELS",
+    "ObjectionView",
     "PermissionDenied",
     "Problem",
     "RefusedError",
+    "Render",
     "SameActorForbidden",
     "SystemClock",
+    "TemplateRenderError",
+    "TemplateSet",
     "TransitionRefused",
     "UserInfo",
     "UserNotFound",
@@ -74,4 +82,5 @@ __all__ = [
     "mask_id_number",
     "mask_name",
     "mask_value",
+    "public_view",
 ]

@@ -28,7 +28,7 @@ from jinja2.exceptions import TemplateError
 from jinja2.parser import Parser
 from jinja2.sandbox import SandboxedEnvironment
 
-__all__ = ["ExpressionError", "Guard", "compile_guard"]
+__all__ = ["ExpressionError", "Guard", "SafeEnvironment", "compile_guard"]
 
 MAX_LENGTH = 500
 MAX_PRODUCT = 10_000
@@ -87,7 +87,9 @@ class ExpressionError(Exception):
     """A guard failed to compile or to evaluate; the message says why."""
 
 
-class _GuardEnvironment(SandboxedEnvironment):
+class SafeEnvironment(SandboxedEnvironment):
+    """The sandbox for everything supervisors write: bounded operators, keys before methods."""
+
     # Intercepting these also stops Jinja from folding them as constants at
     # compile time, where '%0999999999d' % 1 would build a gigabyte string.
     intercepted_binops = frozenset({"*", "**", "%"})
@@ -115,7 +117,7 @@ class _GuardEnvironment(SandboxedEnvironment):
         return super().getattr(obj, attribute)
 
 
-_ENV = _GuardEnvironment(undefined=StrictUndefined, autoescape=False)
+_ENV = SafeEnvironment(undefined=StrictUndefined, autoescape=False)
 _ENV.filters = {k: v for k, v in _ENV.filters.items() if k in ALLOWED_FILTERS}
 _ENV.tests = {k: v for k, v in _ENV.tests.items() if k in ALLOWED_TESTS}
 _ENV.globals.clear()

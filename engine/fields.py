@@ -31,9 +31,11 @@ from engine.idnumber import validate_id_number
 if TYPE_CHECKING:
     from engine.definition.model import FieldDef
 
-__all__ = ["DEFAULT_MAX_TEXT", "FIELD_TYPES", "coerce_value", "is_empty"]
+__all__ = ["DEFAULT_MAX_TEXT", "EMAIL", "FIELD_TYPES", "coerce_value", "is_empty"]
 
-FIELD_TYPES = ("text", "integer", "decimal", "date", "choice", "checklist", "cn_id")
+FIELD_TYPES = ("text", "integer", "decimal", "date", "choice", "checklist", "cn_id", "email")
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+EMAIL = re.compile(rf"^[A-Za-z0-9.!#$%&'*+/=?^_`{{|}}~-]+@{_LABEL}(?:\.{_LABEL})+$")
 DEFAULT_MAX_TEXT = 500
 _MAX_INT = 10**15
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
@@ -64,6 +66,10 @@ def coerce_value(field: FieldDef, raw: Any, today: dt.date) -> Any:
         return _choice(field, raw)
     if kind == "checklist":
         return _checklist(field, raw)
+    if kind == "email":
+        if not isinstance(raw, str) or len(raw.strip()) > 254 or not EMAIL.match(raw.strip()):
+            raise ValueError(f"expected an email address such as lin@example.org, got {raw!r}")
+        return raw.strip()
     if kind == "cn_id":
         if not isinstance(raw, str):
             raise ValueError("an ID number must be written as text (18 characters)")

@@ -15,9 +15,10 @@ Rules (issue 3, common practice for 公示):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["COMPOUND_SURNAMES", "mask_id_number", "mask_name", "mask_phone", "mask_value"]
+__all__ = ["COMPOUND_SURNAMES", "mask_id_number", "mask_name", "mask_phone", "mask_value", "public_view"]
 
 COMPOUND_SURNAMES = frozenset(
     [
@@ -98,3 +99,16 @@ def mask_value(kind: str | None, value: Any, *, id_policy: str = "partial") -> A
     if kind == "phone":
         return mask_phone(value)
     return "*" * min(len(value), 6)
+
+
+def public_view(fields: Mapping[str, Any], data: Mapping[str, Any], *, id_policy: str = "partial") -> dict[str, Any]:
+    """A case's data as anyone but its handlers may see it: every ``pii`` field masked.
+
+    ``fields`` maps field names to objects with a ``pii`` attribute (the
+    workflow's field definitions). Fields without a value appear as ``None``
+    so templates can test them; an omitted ID number is ``""``.
+    """
+    out: dict[str, Any] = {}
+    for name, spec in fields.items():
+        out[name] = mask_value(getattr(spec, "pii", None), data.get(name), id_policy=id_policy)
+    return out

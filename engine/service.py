@@ -32,12 +32,11 @@ from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from transitions import Machine
 
-from db.models import AuditEvent, Case, CaseKey, User, WorkflowVersion
+from db.models import AuditEvent, Case, CaseKey, Objection, User, WorkflowVersion
 from engine.access import ALL_SCOPES, SYSTEM_ACTOR, acting_role, covers, four_eyes_conflict
 from engine.audit import GENESIS, Event, verify_chain
 from engine.clock import Clock, SystemClock
 from engine.definition import WorkflowDef, load_definition
-from engine.definition.checks import did_you_mean
 from engine.definition.model import TransitionDef
 from engine.errors import (
     AlreadyExists,
@@ -59,10 +58,13 @@ from engine.errors import (
     WorkflowNotFound,
 )
 from engine.expressions import ExpressionError
-from engine.fields import coerce_value, is_empty
+from engine.fields import EMAIL, coerce_value, is_empty
 from engine.machine import build_machine, move
 from engine.masking import mask_value
+from engine.outbox import queue_event
+from engine.publicity import PublicityMixin
 from engine.refs import allocate_ref
+from engine.suggest import did_you_mean
 from engine.views import Action, AuditRecord, CaseView, UserInfo, VerifyReport, WorkflowInfo
 
 __all__ = ["Casework"]
@@ -74,6 +76,7 @@ _events = AuditEvent.__table__
 _keys = CaseKey.__table__
 _users = User.__table__
 _versions = WorkflowVersion.__table__
+_objections = Objection.__table__
 
 _USERNAME = re.compile(r"^[a-z][a-z0-9_.-]{0,62}$")
 _ROLE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -101,7 +104,7 @@ class _Loaded:
     machine: Machine
 
 
-class Casework:
+class Casework(PublicityMixin):
     """The engine: load workflows, manage users, create and advance cases.
 
     Args:
@@ -145,6 +148,7 @@ class Casework:
                     title=definition.title,
                     source=definition.source,
                     source_hash=definition.source_hash,
+                    templates=dict(definition.templates.sources),
                     loaded_at=now,
                 )
             )
@@ -182,7 +186,7 @@ class Casework:
         loaded = self._loaded.get(version_id)
         if loaded is None:
             row = conn.execute(select(_versions).where(_versions.c.id == version_id)).one()
-            definition = load_definition(row.source, f"{row.name} v{row.version}")
+            definition = load_definition(row.source, f"{row.name} v{row.version}", row.templates)
             loaded = _Loaded(version_id, definition, build_machine(definition))
             self._loaded[version_id] = loaded
         return loaded
@@ -204,9 +208,15 @@ class Casework:
 
     # ---------------------------------------------------------------------- users
 
-    def add_user(self, username: str, name: str, roles: list[str], scopes: list[str]) -> UserInfo:
-        """Add a user with roles and the scopes (e.g. counties; ``*`` = all) they cover."""
+    def add_user(
+        self, username: str, name: str, roles: list[str], scopes: list[str], email: str | None = None
+    ) -> UserInfo:
+        """Add a user with roles, the scopes (e.g. counties; ``*`` = all) they cover, and an email address."""
         problems = []
+        if email is not None:
+            email = email.strip() or None
+            if email is not None and not EMAIL.match(email):
+                problems.append(f"--email {email!r} is not an email address (e.g. lin@example.org)")
         if username == SYSTEM_ACTOR:
             problems.append("'system' is reserved for the scheduler; choose another username")
         elif not _USERNAME.match(username or ""):
@@ -237,9 +247,11 @@ class Casework:
                 raise AlreadyExists(f"user {username!r} already exists; see 'casework user list'")
             now = self.clock.now()
             conn.execute(
-                insert(_users).values(username=username, name=name.strip(), roles=roles, scopes=scopes, created_at=now)
+                insert(_users).values(
+                    username=username, name=name.strip(), email=email, roles=roles, scopes=scopes, created_at=now
+                )
             )
-            return UserInfo(username, name.strip(), tuple(roles), tuple(scopes), now)
+            return UserInfo(username, name.strip(), tuple(roles), tuple(scopes), now, email)
 
         return self._write(work)
 
@@ -247,7 +259,7 @@ class Casework:
         """All users, by username."""
         with self.engine.connect() as conn:
             rows = conn.execute(select(_users).order_by(_users.c.username)).all()
-        return [UserInfo(r.username, r.name, tuple(r.roles), tuple(r.scopes), r.created_at) for r in rows]
+        return [UserInfo(r.username, r.name, tuple(r.roles), tuple(r.scopes), r.created_at, r.email) for r in rows]
 
     def known_roles(self) -> set[str]:
         """Roles declared by any loaded workflow (latest versions)."""
@@ -320,6 +332,7 @@ class Casework:
                     version=1,
                     audit_seq=1,
                     audit_head=event.hash,
+                    entered_at=now,
                     created_by=actor,
                     created_at=now,
                     updated_at=now,
@@ -430,60 +443,75 @@ class Casework:
 
         def work(conn: Connection) -> CaseView:
             user = preset or self._actor(conn, actor)
-            row = self._case_row(conn, ref, user)
-            self._pin(pinned, row)
-            loaded = self._load_version(conn, row.workflow_version_id)
-            wf = loaded.definition
-            now = self.clock.now()
-            t = self._transition(wf, row, trigger)
-            role = self._check_actor(wf, row, t, user)
-            if t.comment_required and not comment:
-                raise CommentRequired(
-                    f'{trigger} needs a comment saying why; add --comment "..."',
-                    ref=ref,
-                    state=row.state,
-                    trigger=trigger,
-                )
-            values, changes = self._validate(wf, row.data, data or {}, now)
-            self._check_ready(wf, row, t, values)
-            dest = move(loaded.machine, row.state, trigger)
-            if dest is None:  # pragma: no cover - _transition already checked the source
-                raise InvalidTransition(
-                    f"{trigger} cannot be fired from {row.state}", ref=ref, state=row.state, trigger=trigger
-                )
-            fired_by = {k: list(v) for k, v in row.fired_by.items()}
-            if actor not in fired_by.setdefault(trigger, []):
-                fired_by[trigger].append(actor)
-            scope = self._new_scope(wf, values, user, row)
-            self._commit_change(
-                conn,
-                wf,
-                row,
-                pinned[0],
-                now,
-                actor=actor,
-                role=role,
-                action="fired",
-                trigger=trigger,
-                to_state=dest,
-                comment=comment,
-                data=values,
-                changes=changes,
-                scope=scope,
-                fired_by=fired_by,
-            )
-            if wf.states[dest].void:
-                # the archive came to nothing: its ID number may be filed again
-                conn.execute(delete(_keys).where(_keys.c.case_id == row.id))
-            else:
-                self._claim_keys(conn, wf, row.id, row.data, values)
-            return self._view(wf, ref, dest, values, scope, row.version + 1, row.created_by, row.created_at, now)
+            return self._fire_in(conn, ref, trigger, user, comment, data, pinned)
 
         try:
             return self._write(work)
         except RefusedError as exc:
             logger.info("refused %s on %s by %s: %s", trigger, ref, actor, type(exc).__name__)
             raise
+
+    def _fire_in(
+        self,
+        conn: Connection,
+        ref: str,
+        trigger: str,
+        user: _Actor,
+        comment: str | None,
+        data: Mapping[str, Any] | None,
+        pinned: list[int | None],
+        before: Callable[[Any], None] | None = None,
+    ) -> CaseView:
+        """The whole of one step inside the caller's transaction (see :meth:`fire`)."""
+        actor = user.username
+        row = self._case_row(conn, ref, user)
+        self._pin(pinned, row)
+        loaded = self._load_version(conn, row.workflow_version_id)
+        wf = loaded.definition
+        now = self.clock.now()
+        t = self._transition(wf, row, trigger)
+        role = self._check_actor(wf, row, t, user)
+        if t.comment_required and not comment:
+            raise CommentRequired(
+                f'{trigger} needs a comment saying why; add --comment "..."', ref=ref, state=row.state, trigger=trigger
+            )
+        values, changes = self._validate(wf, row.data, data or {}, now)
+        if before is not None:
+            before(row)
+        self._check_ready(wf, row, t, values, self._open_objections(conn, row.id, t))
+        dest = move(loaded.machine, row.state, trigger)
+        if dest is None:  # pragma: no cover - _transition already checked the source
+            raise InvalidTransition(f"{trigger} cannot be fired from {row.state}", ref=ref, state=row.state)
+        fired_by = {k: list(v) for k, v in row.fired_by.items()}
+        if actor not in fired_by.setdefault(trigger, []):
+            fired_by[trigger].append(actor)
+        scope = self._new_scope(wf, values, user, row)
+        self._commit_change(
+            conn, wf, row, pinned[0], now, actor=actor, role=role, action="fired", trigger=trigger, to_state=dest,
+            comment=comment, data=values, changes=changes, scope=scope, fired_by=fired_by,
+        )  # fmt: skip
+        if wf.states[dest].void:
+            # the archive came to nothing: its ID number may be filed again
+            conn.execute(delete(_keys).where(_keys.c.case_id == row.id))
+        else:
+            self._claim_keys(conn, wf, row.id, row.data, values)
+        return self._view(wf, ref, dest, values, scope, row.version + 1, row.created_by, row.created_at, now)
+
+    @staticmethod
+    def _open_objections(conn: Connection, case_id: int, t: TransitionDef | None) -> int:
+        """Open objections on the case, counted only when a guard of ``t`` (or any, if None) reads them."""
+        if t is not None:
+            reads = set()
+            for guard in (t.when, t.unless):
+                if guard is not None:
+                    reads |= guard.case_attributes
+            if "open_objections" not in reads:
+                return 0
+        return conn.execute(
+            select(func.count())
+            .select_from(_objections)
+            .where(_objections.c.case_id == case_id, _objections.c.status == "open")
+        ).scalar_one()
 
     # ---------------------------------------------------------------------- reads
 
@@ -500,7 +528,7 @@ class Casework:
             for t in wf.transitions_from(row.state):
                 try:
                     self._check_actor(wf, row, t, user)
-                    self._check_ready(wf, row, t, row.data)
+                    self._check_ready(wf, row, t, row.data, self._open_objections(conn, row.id, t))
                 except TransitionRefused:
                     continue
                 actions.append(Action(t.name, t.label, t.dest, t.comment_required))
@@ -694,7 +722,9 @@ class Casework:
         return role
 
     @staticmethod
-    def _check_ready(wf: WorkflowDef, row: Any, t: TransitionDef, values: Mapping[str, Any]) -> None:
+    def _check_ready(
+        wf: WorkflowDef, row: Any, t: TransitionDef, values: Mapping[str, Any], open_objections: int
+    ) -> None:
         needed = [*t.require, *(f.name for f in wf.fields.values() if f.required and f.name not in t.require)]
         missing = [f for f in needed if is_empty(values.get(f))]
         if missing:
@@ -706,7 +736,7 @@ class Casework:
                 state=row.state,
                 trigger=t.name,
             )
-        snapshot = _snapshot(wf, row, values)
+        snapshot = _snapshot(wf, row, values, open_objections)
         for kind, guard in (("when", t.when), ("unless", t.unless)):
             if guard is None:
                 continue
@@ -720,16 +750,17 @@ class Casework:
                     state=row.state,
                     trigger=t.name,
                 ) from None
+            why = f": {t.explain}" if t.explain else ""
             if kind == "when" and not result:
                 raise GuardFailed(
-                    f"{t.name} refused: the condition '{guard.text}' is not met",
+                    f"{t.name} refused{why}: the condition '{guard.text}' is not met",
                     ref=row.ref,
                     state=row.state,
                     trigger=t.name,
                 )
             if kind == "unless" and result:
                 raise GuardFailed(
-                    f"{t.name} is held: '{guard.text}' is true",
+                    f"{t.name} is held{why} ('{guard.text}' is true)",
                     ref=row.ref,
                     state=row.state,
                     trigger=t.name,
@@ -845,12 +876,18 @@ class Casework:
                 version=_cases.c.version + 1,
                 audit_seq=event.seq,
                 audit_head=event.hash,
+                entered_at=now if to_state != row.state else row.entered_at,
                 updated_at=now,
             )
         )
         if result.rowcount != 1:
             raise ConflictError(row.ref)
         conn.execute(insert(_events).values(event.row(row.id)))
+        if trigger is not None:
+            queue_event(
+                conn, wf, version_id=row.workflow_version_id, case_id=row.id, ref=row.ref, scope=scope, data=data,
+                seq=event.seq, trigger=trigger, from_state=row.state, to_state=to_state, actor=actor, now=now,
+            )  # fmt: skip
 
     @staticmethod
     def _view(
@@ -902,7 +939,7 @@ def _clean_comment(comment: str | None) -> str | None:
     return comment or None
 
 
-def _snapshot(wf: WorkflowDef, row: Any, values: Mapping[str, Any]) -> dict[str, Any]:
+def _snapshot(wf: WorkflowDef, row: Any, values: Mapping[str, Any], open_objections: int) -> dict[str, Any]:
     snap: dict[str, Any] = dict.fromkeys(wf.fields)
     for name, value in values.items():
         kind = wf.fields[name].type if name in wf.fields else None
@@ -911,7 +948,7 @@ def _snapshot(wf: WorkflowDef, row: Any, values: Mapping[str, Any]) -> dict[str,
         elif kind == "date" and value is not None:
             value = dt.date.fromisoformat(value)
         snap[name] = value
-    snap.update(state=row.state, ref=row.ref, open_objections=0)
+    snap.update(state=row.state, ref=row.ref, open_objections=open_objections)
     return snap
 
 

@@ -28,11 +28,13 @@ class UserInfo:
     roles: tuple[str, ...]
     scopes: tuple[str, ...]
     created_at: dt.datetime
+    email: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "username": self.username,
             "name": self.name,
+            "email": self.email,
             "roles": list(self.roles),
             "scopes": list(self.scopes),
             "created_at": iso(self.created_at),

@@ -7,12 +7,14 @@ The pipeline has named stages, each in its own module:
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from engine.definition.checks import build_definition, did_you_mean
+from engine.definition.checks import build_definition
 from engine.definition.loader import Limits, ParseFailed, locate, parse_yaml
 from engine.definition.model import (
     SYSTEM_ROLE,
@@ -24,6 +26,8 @@ from engine.definition.model import (
 )
 from engine.definition.schema import WorkflowSchema
 from engine.errors import DefinitionError, Problem
+from engine.suggest import did_you_mean
+from engine.templates import MAX_TEMPLATE_BYTES, MAX_TEMPLATES, PARTS
 
 __all__ = [
     "SYSTEM_ROLE",
@@ -40,8 +44,20 @@ __all__ = [
 _TOP_KEYS = list(WorkflowSchema.model_fields)
 
 
-def load_definition(text: str | bytes, file: str = "<workflow>") -> WorkflowDef:
-    """Parse, validate and check a workflow; raise :class:`DefinitionError` listing every problem."""
+def load_definition(
+    text: str | bytes,
+    file: str = "<workflow>",
+    templates: Mapping[str, str] | None = None,
+    templates_location: str = "templates",
+) -> WorkflowDef:
+    """Parse, validate and check a workflow; raise :class:`DefinitionError` listing every problem.
+
+    Args:
+        text: the YAML source.
+        file: the name used in problem locations.
+        templates: template file name → source (see :mod:`engine.templates`).
+        templates_location: the folder named in template problems.
+    """
     try:
         tree = parse_yaml(text, file)
     except ParseFailed as exc:
@@ -56,14 +72,17 @@ def load_definition(text: str | bytes, file: str = "<workflow>") -> WorkflowDef:
         schema = WorkflowSchema.model_validate(tree)
     except ValidationError as exc:
         raise DefinitionError(_schema_problems(exc, tree, file)) from None
-    result = build_definition(tree, schema, source, file)
+    result = build_definition(tree, schema, source, file, templates, templates_location)
     if isinstance(result, list):
         raise DefinitionError(result)
     return result
 
 
 def load_definition_file(path: str | Path) -> WorkflowDef:
-    """Read a workflow file (size-limited before reading it all) and load it."""
+    """Read a workflow file and its templates (``templates/<file stem>/`` beside it) and load it.
+
+    Sizes are checked before anything is read in full.
+    """
     p = Path(path)
     try:
         size = p.stat().st_size
@@ -78,7 +97,32 @@ def load_definition_file(path: str | Path) -> WorkflowDef:
         data = p.read_bytes()
     except OSError as exc:
         raise DefinitionError([Problem(str(path), 1, 1, f"cannot read the file: {exc.strerror}")]) from None
-    return load_definition(data, str(path))
+    folder = p.parent / "templates" / p.stem
+    return load_definition(data, str(path), read_templates(folder), str(folder))
+
+
+def read_templates(folder: Path) -> dict[str, str]:
+    """The template files in ``folder`` (``*.subject``, ``*.txt``, ``*.html``), size-limited."""
+    if not folder.is_dir():
+        return {}
+    found: dict[str, str] = {}
+    problems = []
+    for f in sorted(folder.iterdir()):
+        if f.suffix not in PARTS.values() or not f.is_file():
+            continue
+        if len(found) >= MAX_TEMPLATES:
+            problems.append(Problem(str(f), 1, 1, f"more than {MAX_TEMPLATES} templates in {folder}"))
+            break
+        if f.stat().st_size > MAX_TEMPLATE_BYTES:
+            problems.append(Problem(str(f), 1, 1, f"template is larger than {MAX_TEMPLATE_BYTES:,} bytes"))
+            continue
+        try:
+            found[f.name] = f.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(Problem(str(f), 1, 1, f"cannot read the template as UTF-8 text: {exc}"))
+    if problems:
+        raise DefinitionError(problems)
+    return found
 
 
 def _schema_problems(exc: ValidationError, tree: Any, file: str) -> list[Problem]:
@@ -108,6 +152,12 @@ def _schema_problems(exc: ValidationError, tree: Any, file: str) -> list[Problem
                     f"{err['input']!r} is not a valid name: "
                     "use lowercase letters, digits and '_', starting with a letter"
                 )
+            elif kind == "literal_error":
+                options = re.findall(r"'([^']*)'", str(err.get("ctx", {}).get("expected", "")))
+                hint = did_you_mean(str(err["input"]), options)
+                if not hint.startswith("; did"):
+                    hint = f"; expected one of: {', '.join(options)}"
+                msg = f"{err['input']!r} is not allowed here{hint}"
             elif kind == "value_error":
                 msg = msg.removeprefix("Value error, ")
             elif kind == "too_long" and path and isinstance(err["input"], (dict, list)):
@@ -157,6 +207,8 @@ def _known_keys(path: tuple[Any, ...]) -> list[str]:
         "states": s.StateSchema,
         "transitions": s.TransitionSchema,
         "notify": s.NotifySchema,
+        "privacy": s.PrivacySchema,
+        "publicity": s.PublicitySchema,
     }
     model = table.get(head)
     if model is None:

@@ -16,10 +16,9 @@ where a near name exists, a "did you mean". The checks:
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import zoneinfo
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -29,6 +28,7 @@ from engine.definition.model import (
     Duration,
     FieldDef,
     NotifyDef,
+    PublicityDef,
     StateDef,
     TimeoutDef,
     TransitionDef,
@@ -37,20 +37,10 @@ from engine.definition.model import (
 from engine.definition.schema import WorkflowSchema
 from engine.errors import Problem
 from engine.expressions import BUILTIN_ATTRIBUTES, ExpressionError, Guard, compile_guard
+from engine.suggest import did_you_mean
+from engine.templates import PARTS, TemplateSet, check_template
 
 __all__ = ["build_definition"]
-
-
-def did_you_mean(name: str, choices: Iterable[str]) -> str:
-    """``"; did you mean 'x'?"`` for a near name, else a list of what exists."""
-    options = sorted(set(choices))
-    close = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
-    if close:
-        return f"; did you mean {close[0]!r}?"
-    if not options:
-        return ""
-    shown = ", ".join(options[:12]) + (", …" if len(options) > 12 else "")
-    return f"; known: {shown}"
 
 
 def _many(value: str | list[str] | None) -> tuple[str, ...]:
@@ -78,8 +68,19 @@ class _Collector:
         return False
 
 
-def build_definition(tree: Any, schema: WorkflowSchema, source: str, file: str) -> WorkflowDef | list[Problem]:
-    """Check references and the graph; return the model or the problems found."""
+def build_definition(
+    tree: Any,
+    schema: WorkflowSchema,
+    source: str,
+    file: str,
+    templates: Mapping[str, str] | None = None,
+    templates_location: str = "templates",
+) -> WorkflowDef | list[Problem]:
+    """Check references, the graph and the templates; return the model or the problems found.
+
+    ``templates`` maps template file names (``review_waiting.txt``) to their
+    sources; ``templates_location`` is the folder named in problems.
+    """
     c = _Collector(tree, file)
     roles = dict(schema.roles)
     if SYSTEM_ROLE in roles:
@@ -95,7 +96,9 @@ def build_definition(tree: Any, schema: WorkflowSchema, source: str, file: str) 
     transitions = _transitions(c, schema, roles, fields, states)
     _timeouts(c, schema, states, transitions)
     notify = _notify(c, schema, roles, states, transitions, fields)
+    publicity = _publicity(c, schema, states, transitions)
     _graph(c, schema, states, transitions)
+    used = _templates(c, schema, fields, templates or {}, templates_location)
 
     if c.problems:
         return c.problems
@@ -114,9 +117,20 @@ def build_definition(tree: Any, schema: WorkflowSchema, source: str, file: str) 
         transitions=MappingProxyType(transitions),
         notify=notify,
         source=source,
-        source_hash=hashlib.sha256(source.encode("utf-8")).hexdigest(),
+        source_hash=source_hash(source, used),
         file=file,
+        templates=TemplateSet(MappingProxyType(used)),
+        id_policy=schema.privacy.id_number,
+        publicity=publicity,
     )
+
+
+def source_hash(source: str, templates: Mapping[str, str]) -> str:
+    """SHA-256 identifying a version: the YAML and every template it uses."""
+    digest = hashlib.sha256(source.encode("utf-8"))
+    for name in sorted(templates):
+        digest.update(b"\0" + name.encode("utf-8") + b"\0" + templates[name].encode("utf-8"))
+    return digest.hexdigest()
 
 
 def _fields(c: _Collector, schema: WorkflowSchema) -> dict[str, FieldDef]:
@@ -261,6 +275,7 @@ def _transitions(
             not_by=not_by,
             require=tuple(t.require or ()),
             comment_required=t.comment == "required",
+            explain=t.explain,
         )
     return out
 
@@ -296,9 +311,73 @@ def _notify(
             c.ref(path + ("on",), target, states, "state", index=None)
         else:
             c.ref(path + ("on",), target, transitions, "transition", index=None)
-        c.ref(path + ("to",), n.to, roles, "role", index=None)
-        out.append(NotifyDef(on=n.on, to=n.to, template=n.template))
+        notify = NotifyDef(on=n.on, to=n.to, template=n.template, channels=tuple(n.channels))
+        kind, name = notify.recipient
+        if kind == "role":
+            c.ref(path + ("to",), name, roles, "role", index=None)
+        elif kind == "field" and c.ref(path + ("to",), name, fields, "field", index=None):
+            if fields[name].type != "email":
+                c.add(path + ("to",), f"field {name!r} is {fields[name].type}; a message goes to an email field")
+            elif any(ch != "email" for ch in notify.channels):
+                c.add(path + ("channels",), "a message to a field can only go by email (channels: [email])")
+        if len(set(notify.channels)) != len(notify.channels):
+            c.add(path + ("channels",), "a channel is listed twice")
+        out.append(notify)
     return tuple(out)
+
+
+def _publicity(
+    c: _Collector, schema: WorkflowSchema, states: dict[str, StateDef], transitions: dict[str, TransitionDef]
+) -> PublicityDef | None:
+    p = schema.publicity
+    if p is None:
+        return None
+    if c.ref(("publicity", "state"), p.state, states, "state", index=None) and p.uphold:
+        if c.ref(("publicity", "uphold"), p.uphold, transitions, "transition", index=None):
+            t = transitions[p.uphold]
+            if p.state not in t.sources:
+                c.add(("publicity", "uphold"), f"{p.uphold!r} does not leave {p.state!r}, the publicity state")
+            elif not t.comment_required:
+                c.add(("publicity", "uphold"), f"{p.uphold!r} should need a comment ('comment: required')")
+    return PublicityDef(
+        state=p.state, issuer=p.issuer, contact=p.contact, uphold=p.uphold, list_template=p.list_template
+    )
+
+
+def _templates(
+    c: _Collector,
+    schema: WorkflowSchema,
+    fields: dict[str, FieldDef],
+    sources: Mapping[str, str],
+    location: str,
+) -> dict[str, str]:
+    """Check every template the workflow uses; return the sources it uses."""
+    needed: list[tuple[tuple[Any, ...], str, str, tuple[str, ...]]] = []
+    for i, n in enumerate(schema.notify):
+        needed.append((("notify", i, "template"), n.template, "message", ("subject", "text")))
+    for name, s in schema.states.items():
+        if s.notice:
+            needed.append((("states", name, "notice"), s.notice, "notice", ("html",)))
+    if schema.publicity and schema.publicity.list_template:
+        needed.append((("publicity", "list_template"), schema.publicity.list_template, "list", ("html",)))
+    attrs = [*fields, *BUILTIN_ATTRIBUTES, "state_label"]
+    used: dict[str, str] = {}
+    known = sorted({f.rsplit(".", 1)[0] for f in sources})
+    for path, name, kind, parts in needed:
+        optional = ("html",) if kind == "message" else ()
+        for part in (*parts, *optional):
+            filename = name + PARTS[part]
+            if filename not in sources:
+                if part not in optional:
+                    c.add(path, f"no template file {location}/{filename}{did_you_mean(name, known)}")
+                continue
+            if filename in used:
+                continue
+            used[filename] = sources[filename]
+            c.problems.extend(
+                check_template(filename, sources[filename], kind, attrs, location=f"{location}/{filename}")
+            )
+    return used
 
 
 def _graph(

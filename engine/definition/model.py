@@ -12,12 +12,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.expressions import Guard
+from engine.templates import TemplateSet
 
 __all__ = [
     "SYSTEM_ROLE",
     "Duration",
     "FieldDef",
     "NotifyDef",
+    "PublicityDef",
     "StateDef",
     "TimeoutDef",
     "TransitionDef",
@@ -97,13 +99,41 @@ class TransitionDef:
     not_by: tuple[str, ...] = ()
     require: tuple[str, ...] = ()
     comment_required: bool = False
+    explain: str | None = None
 
 
 @dataclass(frozen=True)
 class NotifyDef:
+    """Tell someone when a case enters a state or a step is fired."""
+
     on: str  # "enter STATE" | "fire TRIGGER"
-    to: str
+    to: str  # "ROLE" | "user:NAME" | "field:FIELD"
     template: str
+    channels: tuple[str, ...] = ("inbox", "email")
+
+    @property
+    def event(self) -> tuple[str, str]:
+        kind, target = self.on.split(" ", 1)
+        return kind, target
+
+    @property
+    def recipient(self) -> tuple[str, str]:
+        """("role" | "user" | "field", name)."""
+        if ":" in self.to:
+            kind, name = self.to.split(":", 1)
+            return kind, name
+        return "role", self.to
+
+
+@dataclass(frozen=True)
+class PublicityDef:
+    """How this workflow publicises cases (公示): the state, who issues, whom to contact."""
+
+    state: str
+    issuer: str
+    contact: str
+    uphold: str | None = None
+    list_template: str | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +154,9 @@ class WorkflowDef:
     source: str = field(repr=False)
     source_hash: str
     file: str
+    templates: TemplateSet = field(default_factory=lambda: TemplateSet({}), repr=False)
+    id_policy: str = "partial"
+    publicity: PublicityDef | None = None
 
     @property
     def initial_state(self) -> str:

@@ -36,7 +36,7 @@ def _duration(value: str) -> str:
 
 
 class FieldSchema(_Strict):
-    type: Literal["text", "integer", "decimal", "date", "choice", "checklist", "cn_id"]
+    type: Literal["text", "integer", "decimal", "date", "choice", "checklist", "cn_id", "email"]
     label: Label | None = None
     required: bool = False
     pii: Literal["name", "id_number", "phone", "address", "other"] | None = None
@@ -83,12 +83,26 @@ class TransitionSchema(_Strict):
     not_by: OneOrMany | None = None
     require: list[Name] | None = None
     comment: Literal["required", "optional"] = "optional"
+    explain: Label | None = None
 
 
 class NotifySchema(_Strict):
     on: Annotated[str, StringConstraints(pattern=r"^(enter|fire) [a-z][a-z0-9_]*$")]
-    to: Name
+    to: Annotated[str, StringConstraints(pattern=r"^((user|field):)?[a-z][a-z0-9_.-]{0,62}$")]
     template: Name
+    channels: list[Name] = Field(default_factory=lambda: ["inbox", "email"], min_length=1, max_length=10)
+
+
+class PrivacySchema(_Strict):
+    id_number: Literal["partial", "omit"] = "partial"
+
+
+class PublicitySchema(_Strict):
+    state: Name
+    uphold: Name | None = None
+    list_template: Name | None = None
+    issuer: Label
+    contact: Label
 
 
 class WorkflowSchema(_Strict):
@@ -103,3 +117,5 @@ class WorkflowSchema(_Strict):
     states: dict[Name, StateSchema] = Field(min_length=1, max_length=MAX_STATES)
     transitions: dict[Name, TransitionSchema] = Field(min_length=1, max_length=MAX_TRANSITIONS)
     notify: list[NotifySchema] = Field(default_factory=list, max_length=200)
+    privacy: PrivacySchema = Field(default_factory=PrivacySchema)
+    publicity: PublicitySchema | None = None

@@ -71,9 +71,9 @@ def _invalid_params() -> list[object]:
     return params
 
 
-def problems_of(text: str | bytes, file: str = "wf.yaml") -> list[Problem]:
+def problems_of(text: str | bytes, file: str = "wf.yaml", templates: dict[str, str] | None = None) -> list[Problem]:
     with pytest.raises(DefinitionError) as info:
-        load_definition(text, file)
+        load_definition(text, file, templates)
     return info.value.problems
 
 
@@ -402,7 +402,7 @@ def test_notify_references_are_checked() -> None:
     text = (
         MINIMAL + "notify:\n  - {on: enter dne, to: clrk, template: t}\n  - {on: fire finsh, to: clerk, template: t}\n"
     )
-    problems = problems_of(text)
+    problems = problems_of(text, templates={"t.subject": "Hi", "t.txt": "Body"})
     assert [(p.line, p.message) for p in problems] == [
         (14, "unknown state 'dne'; did you mean 'done'?"),
         (14, "unknown role 'clrk'; did you mean 'clerk'?"),

@@ -39,8 +39,8 @@ def make_id(first17: str) -> str:
 GOOD_ID = make_id("35060219900101123")  # 漳州市芗城区, born 1990-01-01
 
 
-def test_field_types_are_the_documented_seven() -> None:
-    assert FIELD_TYPES == ("text", "integer", "decimal", "date", "choice", "checklist", "cn_id")
+def test_field_types_are_the_documented_eight() -> None:
+    assert FIELD_TYPES == ("text", "integer", "decimal", "date", "choice", "checklist", "cn_id", "email")
 
 
 # --- empty values ------------------------------------------------------------------

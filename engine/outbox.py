@@ -1,0 +1,184 @@
+"""Queueing what must be told: outbox rows written inside the change's transaction.
+
+Nothing is sent here (DESIGN.md core idea 3): the engine writes one row per
+(event, rule, channel, recipient) with a unique idempotency key, in the same
+transaction as the state change, and the notifications layer delivers it
+later. The row carries the template name and a *masked* context, so what a
+message can say about a household is decided here, by policy, not by the
+template.
+
+Recipients: a role means every user holding it whose scopes cover the case
+(inbox; email too if they have an address); ``user:NAME`` one user;
+``field:F`` the email address in the case's field F.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, insert, select
+
+from db.models import OutboxMessage, User
+from engine.access import covers
+from engine.definition.model import WorkflowDef
+from engine.masking import public_view
+
+__all__ = ["STATUS", "case_context", "queue_event"]
+
+STATUS = ("pending", "sending", "sent", "failed", "dead")
+
+_outbox = OutboxMessage.__table__
+_users = User.__table__
+
+
+def case_context(wf: WorkflowDef, ref: str, state: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``case`` a template sees: masked fields, plus ref, state and its label."""
+    view = public_view(wf.fields, data, id_policy=wf.id_policy)
+    view.update(ref=ref, state=state, state_label=wf.states[state].label)
+    return view
+
+
+def queue_event(
+    conn: Connection,
+    wf: WorkflowDef,
+    *,
+    version_id: int,
+    case_id: int,
+    ref: str,
+    scope: str | None,
+    data: Mapping[str, Any],
+    seq: int,
+    trigger: str | None,
+    from_state: str | None,
+    to_state: str,
+    actor: str,
+    now: dt.datetime,
+) -> int:
+    """Write the outbox rows the workflow asks for after one audit event; return how many."""
+    rows: list[dict[str, Any]] = []
+    entered = to_state != from_state
+    case = case_context(wf, ref, to_state, data)
+    workflow = {"name": wf.name, "title": wf.title}
+    event = {
+        "trigger": trigger,
+        "trigger_label": wf.transitions[trigger].label if trigger else None,
+        "from_state": from_state,
+        "to_state": to_state,
+        "actor": actor,
+        "at": now.astimezone(ZoneInfo(wf.timezone)).isoformat(timespec="minutes"),
+    }
+    users: list[Any] | None = None
+    for index, rule in enumerate(wf.notify):
+        kind, target = rule.event
+        if not ((kind == "enter" and entered and target == to_state) or (kind == "fire" and target == trigger)):
+            continue
+        if users is None:
+            users = list(
+                conn.execute(select(_users.c.username, _users.c.name, _users.c.email, _users.c.roles, _users.c.scopes))
+            )
+        for channel, recipient, name in _recipients(rule.recipient, rule.channels, users, scope, data):
+            rows.append(
+                _row(
+                    key=f"{case_id}:{seq}:{index}:{channel}:{recipient}",
+                    kind="message",
+                    case_id=case_id,
+                    seq=seq,
+                    version_id=version_id,
+                    channel=channel,
+                    recipient=recipient,
+                    template=rule.template,
+                    now=now,
+                    context={
+                        "case": case,
+                        "workflow": workflow,
+                        "event": event,
+                        "recipient": {"username": recipient if channel != "email" else None, "name": name},
+                    },
+                )
+            )
+    notice = wf.states[to_state].notice
+    if entered and notice:
+        rows.append(
+            _row(
+                key=f"{case_id}:{seq}:notice",
+                kind="notice",
+                case_id=case_id,
+                seq=seq,
+                version_id=version_id,
+                channel="notice",
+                recipient=scope or "public",
+                template=notice,
+                now=now,
+                context={"case": case, "workflow": workflow, "event": event},
+            )
+        )
+    if rows:
+        conn.execute(insert(_outbox), rows)
+    return len(rows)
+
+
+def _recipients(
+    recipient: tuple[str, str],
+    channels: tuple[str, ...],
+    users: list[Any],
+    scope: str | None,
+    data: Mapping[str, Any],
+) -> list[tuple[str, str, str]]:
+    """(channel, recipient, display name) for one rule."""
+    kind, name = recipient
+    if kind == "field":
+        address = data.get(name)
+        return [("email", address, "")] if address else []
+    if kind == "user":
+        people = [u for u in users if u.username == name]
+    else:
+        people = [u for u in users if name in u.roles and covers(u.scopes, scope)]
+    out = []
+    for person in people:
+        for channel in channels:
+            if channel == "email":
+                if person.email:
+                    out.append(("email", person.email, person.name))
+            elif channel == "webhook":
+                continue  # once per rule, below
+            else:
+                out.append((channel, person.username, person.name))
+    if "webhook" in channels:
+        out.append(("webhook", "webhook", ""))
+    return out
+
+
+def _row(
+    *,
+    key: str,
+    kind: str,
+    case_id: int,
+    seq: int,
+    version_id: int,
+    channel: str,
+    recipient: str,
+    template: str,
+    context: dict[str, Any],
+    now: dt.datetime,
+) -> dict[str, Any]:
+    return {
+        "key": key,
+        "kind": kind,
+        "case_id": case_id,
+        "event_seq": seq,
+        "workflow_version_id": version_id,
+        "channel": channel,
+        "recipient": recipient,
+        "template": template,
+        "context": context,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "lease_until": None,
+        "last_error": None,
+        "created_at": now,
+        "sent_at": None,
+    }

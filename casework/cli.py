@@ -296,11 +296,14 @@ def user() -> None:
 @click.option(
     "--scope", "scopes", multiple=True, required=True, help="A scope value, e.g. 芗城区; * = all (repeatable)."
 )
+@click.option("--email", help="Email address for notifications.")
 @pass_ctx
-def user_add(ctx: _Context, username: str, name: str, roles: tuple[str, ...], scopes: tuple[str, ...]) -> None:
+def user_add(
+    ctx: _Context, username: str, name: str, roles: tuple[str, ...], scopes: tuple[str, ...], email: str | None
+) -> None:
     """Add a user."""
     svc = ctx.service()
-    info = svc.add_user(username, name, list(roles), list(scopes))
+    info = svc.add_user(username, name, list(roles), list(scopes), email=email)
     known = svc.known_roles()
     from engine.suggest import did_you_mean
 
@@ -319,9 +322,9 @@ def user_list(ctx: _Context, as_json: bool) -> None:
     if as_json:
         _json([u.to_json() for u in users])
         return
-    table = PlainTable("username", "name", "roles", "scopes")
+    table = PlainTable("username", "name", "roles", "scopes", "email")
     for u in users:
-        table.add_row(u.username, u.name, ", ".join(u.roles), ", ".join(u.scopes))
+        table.add_row(u.username, u.name, ", ".join(u.roles), ", ".join(u.scopes), u.email or "")
     out.print(table)
 
 
@@ -411,8 +414,9 @@ def case_show(ctx: _Context, ref: str, actor: str | None, as_json: bool) -> None
     """Show a case: state, data and (with --as) what that user may do now."""
     svc = ctx.service()
     view = svc.get_case(ref, actor)
+    objections = svc.objections(ref)
     if as_json:
-        _json(view.to_json())
+        _json({**view.to_json(), "objections": [o.to_json(view.timezone) for o in objections]})
         return
     wf = svc.workflow(view.workflow, view.workflow_version)
     doc = view.to_json()
@@ -433,6 +437,15 @@ def case_show(ctx: _Context, ref: str, actor: str | None, as_json: bool) -> None
             out.print(f"{actor} may now: {steps}", markup=False)
         else:
             out.print(f"{actor} has no step to take on this case now")
+    if objections:
+        table = PlainTable("objection", "channel", "received", "status", "text", "resolution", title="objections")
+        for o in objections:
+            doc = o.to_json(view.timezone)
+            resolution = f"{o.resolved_by}: {o.comment}" if o.resolved_by else ""
+            table.add_row(
+                f"#{o.id}", o.channel, f"{doc['received_at']} by {o.received_by}", o.status, o.text, resolution
+            )
+        out.print(table)
 
 
 @case.command("list")
@@ -545,6 +558,13 @@ def demo(ctx: _Context, seed: int | None) -> None:
     ok = run_demo(ctx.service(), out, seed=seed)
     if not ok:
         sys.exit(1)
+
+
+# ------------------------------------------------------------- notifications
+
+from casework import notify_commands  # noqa: E402  (registers outbox, inbox, notice, objection)
+
+notify_commands.register(cli)
 
 
 # -------------------------------------------------------------------------- main

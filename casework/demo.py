@@ -27,6 +27,7 @@ __all__ = ["BUNDLED_WORKFLOW", "run_demo"]
 BUNDLED_WORKFLOW = Path(__file__).resolve().parent.parent / "workflows" / "poverty_archive.yaml"
 WORKFLOW = "poverty_archive"
 COUNTIES = ("芗城区", "龙文区", "漳浦县", "龙海区")
+DEMO_OUTPUT = "demo-output"  # notices (HTML + PDF), relative to the current directory
 
 # username, name, roles, scopes
 USERS = [
@@ -44,8 +45,16 @@ CLERK = {"芗城区": "lin", "龙文区": "chen", "漳浦县": "huang", "龙海�
 REVIEWER = {"芗城区": "wu", "龙文区": "wu", "漳浦县": "cai", "龙海区": "cai"}
 
 # How the archives travel (repeated over the counties): most are filed.
-OPEN_STOPS = ("apply", "review", "publicise", "approve", "enter")
-PATHS = ["filed"] * 3 + ["returned", "rejected_review", "rejected_approve", "withdrawn", "objection", "open", "open"]
+OPEN_STOPS = ("apply", "review", "approve", "enter")  # "publicised" archives stop in publicity
+PATHS = ["filed"] * 3 + [
+    "returned",
+    "rejected_review",
+    "rejected_approve",
+    "withdrawn",
+    "objection",
+    "publicised",
+    "open",
+]
 
 
 def run_demo(svc: Casework, out: Console, *, seed: int | None = None, archives: int = 40) -> bool:
@@ -68,7 +77,7 @@ def run_demo(svc: Casework, out: Console, *, seed: int | None = None, archives: 
         for i in range(archives):
             county = COUNTIES[i % len(COUNTIES)]
             path = PATHS[(i // len(COUNTIES)) % len(PATHS)]
-            ref = _drive(svc, people, county, path, stop=OPEN_STOPS[i % len(OPEN_STOPS)])
+            ref = _drive(svc, people, county, path, stop=OPEN_STOPS[i % len(COUNTIES)])
             outcomes[path] += 1
             refs.setdefault(path, []).append(ref)
             progress.advance(task)
@@ -77,8 +86,11 @@ def run_demo(svc: Casework, out: Console, *, seed: int | None = None, archives: 
     out.rule("the rules at work (each refusal changes nothing)")
     _refusals(svc, out, people, refs)
 
+    out.rule("telling people: in-app messages and public notices (公示)")
+    _notifications(svc, out)
+
     out.rule("one archive's trail (personal data masked)")
-    sample = refs["returned"][0]
+    sample = refs["objection"][0]
     for r in svc.history(sample):
         what = f"{r.trigger}: {r.from_state} → {r.to_state}" if r.trigger else r.action
         if r.action == "updated":
@@ -127,11 +139,14 @@ def _drive(svc: Casework, people: SyntheticPeople, county: str, path: str, stop:
     if path == "open" and stop == "review":
         return ref
     svc.fire(ref, "pass_review", reviewer)
-    if path == "open" and stop == "publicise":
+    if path == "publicised" or (path == "open" and stop == "publicise"):
         return ref
     if path == "objection":
-        svc.fire(ref, "uphold_objection", reviewer, comment="群众来电反映家庭有经营性收入，重新审核")
-        svc.fire(ref, "pass_review", reviewer)
+        first = svc.add_objection(ref, clerk, "群众来电反映申请人家庭有经营性收入", "电话")
+        svc.resolve_objection(ref, first.id, reviewer, "upheld", "经入户核实，家庭有经营性收入，重新审核")
+        svc.fire(ref, "pass_review", reviewer, comment="已核减经营性收入后重新审核，仍符合条件")
+        second = svc.add_objection(ref, clerk, "来信反映申请人子女有工作", "来信")
+        svc.resolve_objection(ref, second.id, reviewer, "dismissed", "经核实，子女在读，无收入")
     svc.fire(ref, "end_publicity", reviewer)
     if path == "open" and stop == "approve":
         return ref
@@ -151,7 +166,10 @@ def _refusals(svc: Casework, out: Console, people: SyntheticPeople, refs: dict[s
     ref = svc.create_case(WORKFLOW, "ye", draft).ref
     svc.fire(ref, "submit", "ye")
     filed = refs["filed"][0]
+    held = refs["publicised"][0]
+    svc.add_objection(held, "wu", "来访群众反映申请人有房产出租收入", "来访")
     attempts = [
+        ("the end of publicity while an objection is open", lambda: svc.fire(held, "end_publicity", "wu")),
         ("a clerk tries to pass a review", lambda: svc.fire(ref, "pass_review", "lin")),
         ("a clerk of 龙文区 tries a 芗城区 case", lambda: svc.get_case(ref, "chen")),
         (
@@ -174,6 +192,42 @@ def _refusals(svc: Casework, out: Console, people: SyntheticPeople, refs: dict[s
             out.print(f"[red]NOT refused[/] {what}")
 
 
+def _notifications(svc: Casework, out: Console) -> None:
+    from casework.notify_commands import write_notice
+    from notifications import NotificationConfig, Relay, default_channels
+    from notifications.notices import notice_handler, publish_list
+
+    # the demo's users have no email address: in-app messages and notices only
+    config = NotificationConfig()
+    relay = Relay(svc.engine, svc, default_channels(config), config, notice_handler=notice_handler(svc))
+    sent = dead = 0
+    while True:  # a pass takes a batch; keep going until nothing is due
+        report = relay.run_once()
+        sent, dead = sent + report.sent, dead + report.dead
+        if not (report.sent or report.failed or report.dead):
+            break
+    out.print(f"outbox relay: delivered {sent} (in-app messages and per-case notices), dead {dead}")
+    folder = Path(DEMO_OUTPUT)
+    for county in COUNTIES:
+        view = publish_list(svc, WORKFLOW, county)
+        if view is None:
+            out.print(f"  {county}: nothing new in publicity to list")
+            continue
+        paths = write_notice(view, folder)
+        out.print(
+            f"  {county}: 公示名单 {view.number}, {len(view.cases)} household{'s' if len(view.cases) != 1 else ''}, "
+            f"{view.period_start} – {view.period_end} → {', '.join(str(p) for p in paths)}",
+            markup=False,
+        )
+    reviewer = svc.user("wu")
+    from notifications import inbox
+
+    messages = inbox(svc.engine, reviewer.username)
+    out.print(f"inbox of {reviewer.username} ({reviewer.name}): {len(messages)} messages; the latest:")
+    for m in messages[:4]:
+        out.print(f"  #{m.id} {m.subject}", markup=False)
+
+
 def _summary(svc: Casework, out: Console) -> None:
     rows = svc.count_by(WORKFLOW)
     wf = svc.workflow(WORKFLOW)
@@ -185,5 +239,5 @@ def _summary(svc: Casework, out: Console) -> None:
         cells = [counts.get((scope, s), 0) for s in states]
         table.add_row(scope, *[str(c) if c else "·" for c in cells], str(sum(cells)))
     totals = [sum(counts.get((sc, s), 0) for sc in scopes) for s in states]
-    table.add_row("[bold]all[/]", *[str(t) for t in totals], str(sum(totals)))
+    table.add_row("[bold]合计[/]", *[str(t) for t in totals], str(sum(totals)))
     out.print(table)

@@ -39,6 +39,7 @@ from engine.templates import TemplateRenderError, TemplateSet
 from engine.views import Action, AuditRecord, CaseView, UserInfo, VerifyReport, WorkflowInfo
 
 __all__ = [
+    "OBJECTION_CHANNELS",
     "Action",
     "AlreadyExists",
     "AuditRecord",
@@ -60,7 +61,6 @@ __all__ = [
     "MissingFields",
     "NotFound",
     "NoticeView",
-    "OBJECTION_CHANNELS",
     "ObjectionView",
     "PermissionDenied",
     "Problem",

@@ -261,6 +261,14 @@ class Casework(PublicityMixin):
             rows = conn.execute(select(_users).order_by(_users.c.username)).all()
         return [UserInfo(r.username, r.name, tuple(r.roles), tuple(r.scopes), r.created_at, r.email) for r in rows]
 
+    def user(self, username: str) -> UserInfo:
+        """One user; :class:`UserNotFound` if there is none."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(_users).where(_users.c.username == username)).first()
+        if row is None:
+            raise UserNotFound(username)
+        return UserInfo(row.username, row.name, tuple(row.roles), tuple(row.scopes), row.created_at, row.email)
+
     def known_roles(self) -> set[str]:
         """Roles declared by any loaded workflow (latest versions)."""
         roles: set[str] = set()

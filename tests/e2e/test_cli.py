@@ -25,6 +25,7 @@ import datetime as dt
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -239,6 +240,7 @@ def test_workflow_load_list_show(db_url: str, tmp_path: Path) -> None:
     assert ok(r).strip() == "poverty_archive version 1 already loaded with this content; nothing changed"
 
     changed = tmp_path / "changed.yaml"
+    shutil.copytree(BUNDLED.parent / "templates" / BUNDLED.stem, tmp_path / "templates" / "changed")
     changed.write_text(
         BUNDLED.read_text(encoding="utf-8").replace("title: 困难职工建档立卡", "title: 困难职工建档立卡（修订）"),
         encoding="utf-8",
@@ -312,7 +314,8 @@ def test_user_add_and_list(wf_db: Seeded) -> None:
     users = ok_json(casework(url, "user", "list", "--json"))
     assert isinstance(users, list) and len(users) == 1  # no 'system', no second 'ye'
     (ye,) = users
-    assert set(ye) == {"username", "name", "roles", "scopes", "created_at"}
+    assert set(ye) == {"username", "name", "email", "roles", "scopes", "created_at"}
+    assert ye["email"] is None
     assert ye["username"] == "ye" and ye["name"] == "叶志远"
     assert ye["roles"] == ["clerk", "reviewer"]
     assert ye["scopes"] == ["芗城区", "龙文区"]

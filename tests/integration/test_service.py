@@ -255,11 +255,12 @@ def test_new_version_leaves_cases_in_flight_on_theirs(svc: Casework) -> None:
     changed = source.replace("version: 1", "version: 2").replace(
         '"case.materials | length == 4"', '"case.materials | length >= 3"'
     )
+    templates = dict(svc.workflow(WF).templates.sources)
     with pytest.raises(AlreadyExists, match="version: 2"):
-        svc.load_workflow(load_definition(source.replace("max: 20", "max: 30"), "changed.yaml"))
-    info, created = svc.load_workflow(load_definition(changed, "v2.yaml"))
+        svc.load_workflow(load_definition(source.replace("max: 20", "max: 30"), "changed.yaml", templates))
+    info, created = svc.load_workflow(load_definition(changed, "v2.yaml", templates))
     assert created and info.version == 2
-    assert svc.load_workflow(load_definition(changed, "v2.yaml"))[1] is False
+    assert svc.load_workflow(load_definition(changed, "v2.yaml", templates))[1] is False
     new = svc.create_case(WF, "lin", household(seed=2, materials=["申请表", "身份证", "户口簿"])).ref
     assert svc.get_case(old).workflow_version == 1
     assert svc.get_case(new).workflow_version == 2

@@ -172,7 +172,7 @@ def poverty():  # type: ignore[no-untyped-def]
 
 def test_bundled_workflow_loads_identically_from_text_and_file(poverty) -> None:  # type: ignore[no-untyped-def]
     text = BUNDLED.read_text(encoding="utf-8")
-    again = load_definition(text, str(BUNDLED))
+    again = load_definition(text, str(BUNDLED), dict(poverty.templates.sources))
     assert again.source_hash == poverty.source_hash
     assert again.describe() == poverty.describe()
     assert poverty.source == text
@@ -306,7 +306,8 @@ def test_minimal_workflow_loads_with_defaults() -> None:
 @pytest.mark.parametrize("newline", [b"\n", b"\r\n"], ids=["lf", "crlf"])
 def test_bom_and_crlf_are_accepted(prefix: bytes, newline: bytes) -> None:
     data = prefix + BUNDLED.read_bytes().replace(b"\n", newline)
-    assert load_definition(data).name == "poverty_archive"
+    templates = dict(load_definition_file(BUNDLED).templates.sources)
+    assert load_definition(data, "wf.yaml", templates).name == "poverty_archive"
 
 
 def test_utf16_file_is_refused_with_advice() -> None:

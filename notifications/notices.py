@@ -1,0 +1,58 @@
+"""Public notices (公示): rendering them from the workflow's templates.
+
+The engine decides *what* a notice says about whom (masked by policy),
+numbers it, stores it with its SHA-256 and links it into the case's audit
+trail (:mod:`engine.publicity`). This module supplies the rendering: the
+workflow version's HTML template in the sandbox, the title from its
+``<title>``, and a PDF print of the HTML (:mod:`notifications.pdf`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html as htmllib
+import re
+from collections.abc import Callable
+from typing import Any
+
+from engine import Casework, NoticeView, Render, WorkflowDef
+
+__all__ = ["notice_handler", "notice_pdf", "publish_list", "render_with"]
+
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
+def render_with(wf: WorkflowDef, template: str) -> Render:
+    """A render function for the engine: context → (title, HTML) from ``template``."""
+
+    def render(context: dict[str, Any]) -> tuple[str, str]:
+        page = wf.templates.render(template, "html", context)
+        found = _TITLE.search(page)
+        title = " ".join(htmllib.unescape(found.group(1)).split()) if found else ""
+        return title or f"{wf.title}公示 {context['notice']['number']}", page
+
+    return render
+
+
+def notice_handler(svc: Casework) -> Callable[[Any], None]:
+    """What the relay does with a ``notice`` outbox row: generate that case's notice (idempotent)."""
+
+    def handle(row: Any) -> None:
+        wf = svc.definition_for_version(row.workflow_version_id)
+        svc.publish_case_notice(row.key, row.context["case"]["ref"], row.created_at, render_with(wf, row.template))
+
+    return handle
+
+
+def publish_list(svc: Casework, workflow: str, scope: str, on: dt.date | None = None) -> NoticeView | None:
+    """Publish the 公示名单 of ``scope``: every case in publicity not yet listed; None if there is none."""
+    wf = svc.workflow(workflow)
+    template = wf.publicity.list_template if wf.publicity else None
+    return svc.publish_list_notice(workflow, scope, render_with(wf, template or ""), on)
+
+
+def notice_pdf(notice: NoticeView) -> bytes:
+    """The notice as a print-ready A4 PDF."""
+    from notifications.pdf import html_to_pdf
+
+    return html_to_pdf(notice.html, notice.title)

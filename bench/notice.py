@@ -1,0 +1,77 @@
+"""Time to render a 1,000-household list notice (公示名单) to HTML and to PDF.
+
+    python -m bench.notice [--households 1000] [--rounds 5]
+
+The HTML is the workflow's own template rendered in the sandbox; the PDF is
+laid out from that HTML with reportlab. Baseline: a plain f-string table of
+the same rows (the floor for producing that HTML at all). Medians of rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from typing import Any
+
+from bench.transition import BUNDLED
+from casework.synthetic import SyntheticPeople
+from engine import load_definition_file
+from engine.outbox import case_context
+from notifications.notices import render_with
+from notifications.pdf import html_to_pdf
+
+
+def _context(n: int) -> dict[str, Any]:
+    wf = load_definition_file(BUNDLED)
+    people = SyntheticPeople(5)
+    cases = []
+    for i in range(1, n + 1):
+        data = people.household()
+        data["county"] = "芗城区"
+        cases.append({"no": i, **case_context(wf, f"ZZ-2026-{i:06d}", "publicise", data)})
+    return {
+        "workflow": {"name": wf.name, "title": wf.title},
+        "notice": {"number": "ZZGS-2026-000001", "date": "2026-12-01", "period_start": "2026-12-01",
+                   "period_end": "2026-12-08", "period_days": 7},
+        "publicity": {"issuer": "漳州市总工会", "contact": "电话 0596-2023333"},
+        "cases": cases,
+        "scope": "芗城区",
+    }  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--households", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    wf = load_definition_file(BUNDLED)
+    context = _context(args.households)
+    render = render_with(wf, "public_list")
+    times: dict[str, list[float]] = {"f-string table (baseline)": [], "HTML from template": [], "PDF from HTML": []}
+    size = {}
+    for _ in range(args.rounds):
+        t0 = time.perf_counter()
+        rows = "".join(
+            f"<tr><td>{c['no']}</td><td>{c['ref']}</td><td>{c['applicant_name']}</td><td>{c['id_number']}</td></tr>"
+            for c in context["cases"]
+        )
+        size["f-string table (baseline)"] = len(f"<table>{rows}</table>")
+        times["f-string table (baseline)"].append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        title, html = render(context)
+        times["HTML from template"].append(time.perf_counter() - t0)
+        size["HTML from template"] = len(html.encode())
+        t0 = time.perf_counter()
+        pdf = html_to_pdf(html, title)
+        times["PDF from HTML"].append(time.perf_counter() - t0)
+        size["PDF from HTML"] = len(pdf)
+    base = statistics.median(times["f-string table (baseline)"])
+    print(f"{args.households}-household list notice   {'median ms':>10} {'bytes':>10} {'× baseline':>11}")
+    for name, ts in times.items():
+        med = statistics.median(ts)
+        print(f"{name:32} {med * 1000:10.1f} {size[name]:10,d} {med / base:11.1f}")
+
+
+if __name__ == "__main__":
+    main()

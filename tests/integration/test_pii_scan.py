@@ -108,5 +108,5 @@ def test_no_raw_personal_data_in_notices_emails_or_inbox(svc: Casework, smtp_ser
     some = next(iter(names))
     assert ids[some][:6] + "********" + ids[some][-4:] in next(n.html for n in case_notices if n.cases == (some,))
     print(
-        f"\nfiled {HOUSEHOLDS} into publicity in {filed:.1f} s; relayed {delivered} and published lists in {relayed:.1f} s"
+        f"\nfiled {HOUSEHOLDS} into publicity in {filed:.1f} s; relayed {delivered}, lists published: {relayed:.1f} s"
     )

@@ -15,6 +15,7 @@ from db.models import (
     Objection,
     OutboxMessage,
     RefCounter,
+    Timer,
     User,
     WorkflowVersion,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "Objection",
     "OutboxMessage",
     "RefCounter",
+    "Timer",
     "User",
     "WorkflowVersion",
     "current_revision",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from db.types import JSONType, UTCDateTime
@@ -27,6 +27,7 @@ __all__ = [
     "Objection",
     "OutboxMessage",
     "RefCounter",
+    "Timer",
     "User",
     "WorkflowVersion",
 ]
@@ -79,6 +80,7 @@ class Case(Base):
     __table_args__ = (
         Index("ix_cases_workflow_state", "workflow", "state"),
         Index("ix_cases_scope_state", "scope", "state"),
+        Index("ix_cases_deadline", "deadline_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -92,7 +94,11 @@ class Case(Base):
     version: Mapped[int] = mapped_column(Integer)
     audit_seq: Mapped[int] = mapped_column(Integer)
     audit_head: Mapped[str] = mapped_column(String(64))
-    entered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    entered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=True)
+    deadline_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    deadline_provisional: Mapped[bool] = mapped_column(Boolean, default=False)
+    paused_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    paused_left: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     created_by: Mapped[str] = mapped_column(String(63))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
@@ -248,3 +254,34 @@ class Objection(Base):
     resolved_by: Mapped[str | None] = mapped_column(String(63), nullable=True)
     resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class Timer(Base):
+    """A durable timer: a reminder, an escalation or an automatic step, due at ``due_at``.
+
+    Written in the same transaction as the state change that starts it;
+    cancelled (``status='cancelled'``) when the case leaves ``state``. The
+    sweeper fires a due ``pending`` timer and marks it ``fired`` in one
+    transaction with its effect, so each fires once. ``held_at`` records that
+    a guard held an automatic step (reported once, retried on later sweeps).
+    """
+
+    __tablename__ = "timers"
+    __table_args__ = (
+        Index("ix_timers_due", "status", "due_at"),
+        Index("ix_timers_case", "case_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    kind: Mapped[str] = mapped_column(String(20))
+    state: Mapped[str] = mapped_column(String(63))
+    entered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    provisional: Mapped[bool] = mapped_column(Boolean)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    status: Mapped[str] = mapped_column(String(12))
+    held_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    fired_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -26,7 +26,7 @@ from engine.access import covers
 from engine.definition.model import WorkflowDef
 from engine.masking import public_view
 
-__all__ = ["STATUS", "case_context", "queue_event"]
+__all__ = ["STATUS", "case_context", "queue_event", "queue_message"]
 
 STATUS = ("pending", "sending", "sent", "failed", "dead")
 
@@ -120,6 +120,40 @@ def queue_event(
     return len(rows)
 
 
+def queue_message(
+    conn: Connection,
+    wf: WorkflowDef,
+    *,
+    version_id: int,
+    case_id: int,
+    scope: str | None,
+    data: Mapping[str, Any],
+    key: str,
+    to: str,
+    template: str,
+    channels: tuple[str, ...],
+    context: dict[str, Any],
+    now: dt.datetime,
+) -> int:
+    """Queue one templated message to a role (``to``) about a case, outside any step (timers)."""
+    users = list(conn.execute(select(_users.c.username, _users.c.name, _users.c.email, _users.c.roles,
+                                     _users.c.scopes)))  # fmt: skip
+    rows = []
+    workflow = {"name": wf.name, "title": wf.title}
+    for channel, recipient, name in _recipients(("role", to), channels, users, scope, data):
+        rows.append(
+            _row(
+                key=f"{key}:{channel}:{recipient}", kind="message", case_id=case_id, seq=None, version_id=version_id,
+                channel=channel, recipient=recipient, template=template, now=now,
+                context={**context, "workflow": workflow,
+                         "recipient": {"username": recipient if channel != "email" else None, "name": name}},
+            )
+        )  # fmt: skip
+    if rows:
+        conn.execute(insert(_outbox), rows)
+    return len(rows)
+
+
 def _recipients(
     recipient: tuple[str, str],
     channels: tuple[str, ...],
@@ -156,7 +190,7 @@ def _row(
     key: str,
     kind: str,
     case_id: int,
-    seq: int,
+    seq: int | None,
     version_id: int,
     channel: str,
     recipient: str,

@@ -35,6 +35,7 @@ from transitions import Machine
 from db.models import AuditEvent, Case, CaseKey, Objection, User, WorkflowVersion
 from engine.access import ALL_SCOPES, SYSTEM_ACTOR, acting_role, covers, four_eyes_conflict
 from engine.audit import GENESIS, Event, verify_chain
+from engine.calendar import WorkingCalendar
 from engine.clock import Clock, SystemClock
 from engine.definition import WorkflowDef, load_definition
 from engine.definition.model import TransitionDef
@@ -65,6 +66,7 @@ from engine.outbox import queue_event
 from engine.publicity import PublicityMixin
 from engine.refs import allocate_ref
 from engine.suggest import did_you_mean
+from engine.timers import TimersMixin, describe_left, schedule, time_left
 from engine.views import Action, AuditRecord, CaseView, UserInfo, VerifyReport, WorkflowInfo
 
 __all__ = ["Casework"]
@@ -104,7 +106,7 @@ class _Loaded:
     machine: Machine
 
 
-class Casework(PublicityMixin):
+class Casework(PublicityMixin, TimersMixin):
     """The engine: load workflows, manage users, create and advance cases.
 
     Args:
@@ -113,10 +115,22 @@ class Casework(PublicityMixin):
         clock: where "now" comes from; tests pass a :class:`FixedClock`.
     """
 
-    def __init__(self, engine: Engine, clock: Clock | None = None) -> None:
+    def __init__(self, engine: Engine, clock: Clock | None = None, calendar: WorkingCalendar | None = None) -> None:
         self.engine = engine
         self.clock: Clock = clock or SystemClock()
+        self._calendar = calendar
         self._loaded: dict[int, _Loaded] = {}
+
+    @property
+    def calendar(self) -> WorkingCalendar:
+        """The working-day calendar deadlines are counted on (loaded on first use)."""
+        if self._calendar is None:
+            self._calendar = WorkingCalendar.load()
+        return self._calendar
+
+    @calendar.setter
+    def calendar(self, value: WorkingCalendar) -> None:
+        self._calendar = value
 
     # ------------------------------------------------------------------ workflows
 
@@ -349,6 +363,13 @@ class Casework(PublicityMixin):
             ).scalar_one()
             self._claim_keys(conn, wf, case_id, {}, values)
             conn.execute(insert(_events).values(event.row(case_id)))
+            deadline = schedule(conn, wf, case_id, initial, now, self.calendar, now)
+            if deadline is not None:
+                conn.execute(
+                    update(_cases)
+                    .where(_cases.c.id == case_id)
+                    .values(deadline_at=deadline.at.astimezone(dt.UTC), deadline_provisional=deadline.provisional)
+                )
             return self._view(wf, ref, initial, values, scope, 1, actor, now, now)
 
         return self._write(work)
@@ -408,7 +429,7 @@ class Casework(PublicityMixin):
                 fired_by=row.fired_by,
             )
             self._claim_keys(conn, wf, row.id, row.data, values)
-            return self._view(wf, ref, row.state, values, scope, row.version + 1, row.created_by, row.created_at, now)
+            return self._row_view(wf, conn.execute(select(_cases).where(_cases.c.id == row.id)).one())
 
         return self._write(work)
 
@@ -503,7 +524,7 @@ class Casework(PublicityMixin):
             conn.execute(delete(_keys).where(_keys.c.case_id == row.id))
         else:
             self._claim_keys(conn, wf, row.id, row.data, values)
-        return self._view(wf, ref, dest, values, scope, row.version + 1, row.created_by, row.created_at, now)
+        return self._row_view(wf, conn.execute(select(_cases).where(_cases.c.id == row.id)).one())
 
     @staticmethod
     def _open_objections(conn: Connection, case_id: int, t: TransitionDef | None) -> int:
@@ -858,7 +879,18 @@ class Casework(PublicityMixin):
         changes: dict[str, list[Any]],
         scope: str | None,
         fired_by: dict[str, list[str]],
+        extra: Mapping[str, Any] | None = None,
     ) -> None:
+        values: dict[str, Any] = dict(extra or {})
+        if to_state != row.state:
+            # a new state: its deadline and timers replace the old state's, in this transaction
+            deadline = schedule(conn, wf, row.id, to_state, now, self.calendar, now)
+            values.update(
+                deadline_at=deadline.at.astimezone(dt.UTC) if deadline else None,
+                deadline_provisional=bool(deadline and deadline.provisional),
+                paused_at=None,
+                paused_left=None,
+            )
         event = Event(
             row.ref,
             row.audit_seq + 1,
@@ -886,6 +918,7 @@ class Casework(PublicityMixin):
                 audit_head=event.hash,
                 entered_at=now if to_state != row.state else row.entered_at,
                 updated_at=now,
+                **values,
             )
         )
         if result.rowcount != 1:
@@ -927,8 +960,22 @@ class Casework(PublicityMixin):
         )
 
     def _row_view(self, wf: WorkflowDef, row: Any) -> CaseView:
-        return self._view(
+        view = self._view(
             wf, row.ref, row.state, row.data, row.scope, row.version, row.created_by, row.created_at, row.updated_at
+        )
+        if row.deadline_at is None and row.paused_at is None:
+            return view
+        now = self.clock.now()
+        if row.paused_at is not None:
+            left = row.paused_left or {"unit": "working_days", "amount": 0}
+            return replace(view, paused=True, time_left=f"paused: {describe_left(left).replace(' left', '')} left")
+        left = time_left(self.calendar, wf, row.state, now, row.deadline_at)
+        return replace(
+            view,
+            deadline=row.deadline_at,
+            deadline_provisional=row.deadline_provisional,
+            overdue=now >= row.deadline_at,
+            time_left=describe_left(left),
         )
 
 

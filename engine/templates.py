@@ -61,7 +61,7 @@ ALLOWED_TESTS = frozenset(
 
 # What the engine passes to each kind of template.
 KIND_VARIABLES = {
-    "message": frozenset({"case", "workflow", "recipient", "event"}),
+    "message": frozenset({"case", "workflow", "recipient", "event", "deadline"}),
     "notice": frozenset({"case", "workflow", "notice", "publicity"}),
     "list": frozenset({"cases", "workflow", "notice", "publicity", "scope"}),
 }

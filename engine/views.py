@@ -97,6 +97,11 @@ class CaseView:
     updated_at: dt.datetime
     timezone: str = "Asia/Shanghai"
     actions: tuple[Action, ...] | None = None
+    deadline: dt.datetime | None = None
+    deadline_provisional: bool = False
+    paused: bool = False
+    overdue: bool = False
+    time_left: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -112,6 +117,11 @@ class CaseView:
             "created_by": self.created_by,
             "created_at": iso(self.created_at, self.timezone),
             "updated_at": iso(self.updated_at, self.timezone),
+            "deadline": iso(self.deadline, self.timezone),
+            "overdue": self.overdue,
+            "provisional": self.deadline_provisional,
+            "paused": self.paused,
+            "time_left": self.time_left,
         }
         if self.actions is not None:
             out["actions"] = [a.to_json() for a in self.actions]

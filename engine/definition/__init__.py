@@ -213,6 +213,6 @@ def _known_keys(path: tuple[Any, ...]) -> list[str]:
     model = table.get(head)
     if model is None:
         return []
-    if head == "states" and len(path) >= 3 and path[2] == "timeout":
-        model = s.TimeoutSchema
+    if head == "states" and len(path) >= 3 and path[2] in ("timeout", "remind", "escalate"):
+        model = {"timeout": s.TimeoutSchema, "remind": s.RemindSchema, "escalate": s.EscalateSchema}[path[2]]
     return [f.alias or n for n, f in model.model_fields.items()]

@@ -26,9 +26,11 @@ from engine.definition.loader import locate
 from engine.definition.model import (
     SYSTEM_ROLE,
     Duration,
+    EscalateDef,
     FieldDef,
     NotifyDef,
     PublicityDef,
+    RemindDef,
     StateDef,
     TimeoutDef,
     TransitionDef,
@@ -205,7 +207,14 @@ def _states(c: _Collector, schema: WorkflowSchema) -> dict[str, StateDef]:
             c.add(path, "a final state cannot have a deadline or timeout")
         timeout = None
         if s.timeout:
-            timeout = TimeoutDef(after=Duration.parse(s.timeout.after), fire=s.timeout.fire)
+            timeout = TimeoutDef(
+                after=Duration.parse(s.timeout.after),
+                fire=s.timeout.fire,
+                held_to=s.timeout.held_to,
+                held_template=s.timeout.held_template,
+            )
+        if (s.remind or s.escalate) and not s.deadline:
+            c.add(path, "'remind' and 'escalate' count from the state's deadline: add 'deadline: N working days'")
         out[name] = StateDef(
             name=name,
             label=s.label or name,
@@ -215,6 +224,10 @@ def _states(c: _Collector, schema: WorkflowSchema) -> dict[str, StateDef]:
             deadline=Duration.parse(s.deadline) if s.deadline else None,
             timeout=timeout,
             notice=s.notice,
+            remind=tuple(RemindDef(Duration.parse(r.before), r.to, r.template) for r in s.remind or ()),
+            escalate=EscalateDef(Duration.parse(s.escalate.after), s.escalate.to, s.escalate.template)
+            if s.escalate
+            else None,
         )
     return out
 
@@ -284,6 +297,10 @@ def _timeouts(
     c: _Collector, schema: WorkflowSchema, states: dict[str, StateDef], transitions: dict[str, TransitionDef]
 ) -> None:
     for name, s in states.items():
+        for i, r in enumerate(s.remind):
+            c.ref(("states", name, "remind", i, "to"), r.to, schema.roles, "role", index=None)
+        if s.escalate:
+            c.ref(("states", name, "escalate", "to"), s.escalate.to, schema.roles, "role", index=None)
         if not s.timeout:
             continue
         path = ("states", name, "timeout", "fire")
@@ -293,6 +310,8 @@ def _timeouts(
                 c.add(path, f"timeout fires {t.name!r}, which does not leave {name!r}")
             elif SYSTEM_ROLE not in t.by:
                 c.add(path, f"timeout fires {t.name!r}, but its 'by' does not include 'system'")
+        if s.timeout.held_to:
+            c.ref(("states", name, "timeout", "held_to"), s.timeout.held_to, schema.roles, "role", index=None)
 
 
 def _notify(
@@ -358,6 +377,12 @@ def _templates(
     for name, s in schema.states.items():
         if s.notice:
             needed.append((("states", name, "notice"), s.notice, "notice", ("html",)))
+        for i, r in enumerate(s.remind or ()):
+            needed.append((("states", name, "remind", i), r.template, "message", ("subject", "text")))
+        if s.escalate:
+            needed.append((("states", name, "escalate"), s.escalate.template, "message", ("subject", "text")))
+        if s.timeout and s.timeout.held_to:
+            needed.append((("states", name, "timeout"), s.timeout.held_template, "message", ("subject", "text")))
     if schema.publicity and schema.publicity.list_template:
         needed.append((("publicity", "list_template"), schema.publicity.list_template, "list", ("html",)))
     attrs = [*fields, *BUILTIN_ATTRIBUTES, "state_label"]

@@ -17,9 +17,11 @@ from engine.templates import TemplateSet
 __all__ = [
     "SYSTEM_ROLE",
     "Duration",
+    "EscalateDef",
     "FieldDef",
     "NotifyDef",
     "PublicityDef",
+    "RemindDef",
     "StateDef",
     "TimeoutDef",
     "TransitionDef",
@@ -73,6 +75,26 @@ class FieldDef:
 class TimeoutDef:
     after: Duration
     fire: str
+    held_to: str | None = None
+    held_template: str = "timeout_held"
+
+
+@dataclass(frozen=True)
+class RemindDef:
+    """Tell ``to`` a while before the deadline."""
+
+    before: Duration
+    to: str
+    template: str = "deadline_reminder"
+
+
+@dataclass(frozen=True)
+class EscalateDef:
+    """Tell ``to`` a while after the deadline passed."""
+
+    after: Duration
+    to: str
+    template: str = "deadline_escalation"
 
 
 @dataclass(frozen=True)
@@ -85,6 +107,8 @@ class StateDef:
     deadline: Duration | None = None
     timeout: TimeoutDef | None = None
     notice: str | None = None
+    remind: tuple[RemindDef, ...] = ()
+    escalate: EscalateDef | None = None
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,24 @@ assert set(FIELD_TYPES) == set(FieldSchema.model_fields["type"].annotation.__arg
 class TimeoutSchema(_Strict):
     after: str
     fire: Name
+    held_to: Name | None = None
+    held_template: Name = "timeout_held"
+
+    _after = field_validator("after")(_duration)
+
+
+class RemindSchema(_Strict):
+    before: str
+    to: Name
+    template: Name = "deadline_reminder"
+
+    _before = field_validator("before")(_duration)
+
+
+class EscalateSchema(_Strict):
+    after: str
+    to: Name
+    template: Name = "deadline_escalation"
 
     _after = field_validator("after")(_duration)
 
@@ -66,6 +84,8 @@ class StateSchema(_Strict):
     void: bool = False
     deadline: str | None = None
     timeout: TimeoutSchema | None = None
+    remind: list[RemindSchema] | None = Field(default=None, max_length=5)
+    escalate: EscalateSchema | None = None
     notice: Name | None = None
 
     _deadline = field_validator("deadline")(lambda v: v if v is None else _duration(v))

@@ -30,7 +30,7 @@ import pytest
 from pypdf import PdfReader
 
 from engine import Casework
-from notifications import list_outbox
+from notifications import inbox, list_outbox
 from tests.e2e.conftest import ROOT, Seeded
 from tests.e2e.test_cli import (
     ID_1,
@@ -235,7 +235,7 @@ def test_submit_relay_inbox_and_per_case_notice(seeded: Seeded, tmp_path: Path) 
     refused(not_yours, f"no message {message['id']} in ye's inbox")
     refused(no_notice, "no notice 'ZZGS-2026-999999'", "casework notice list")
     delivered(ok(again), 0)
-    assert ok_json(cw(url, "inbox", "ye", "--unread", "--json")) == [ye_message]  # ye's stays unread
+    assert [m.to_json() for m in inbox(svc.engine, "ye", unread_only=True)] == [ye_message]  # ye's stays unread
 
 
 # ------------------------------------------------------- 2. email, outages, retry
@@ -299,19 +299,10 @@ def test_email_via_real_smtp_with_outage_backoff_and_retry(seeded: Seeded, smtp_
     sent_id = failed["id"]
     assert email_row(second)["status"] == "sent"
 
-    again, retry_sent, retry_none, bad_setting = cw_all(
-        url,
-        ["outbox", "relay", "--once"],
-        ["outbox", "retry", str(sent_id)],
-        ["outbox", "retry", "99999"],
-        WithEnv(["outbox", "relay", "--once"], {**env, "CASEWORK_RELAY_BASE_DELAY": "0"}),
-        env=env,
-    )
+    again, retry_sent = cw_all(url, ["outbox", "relay", "--once"], ["outbox", "retry", str(sent_id)], env=env)
     delivered(ok(again), 0)
     assert len(smtp_server.messages) == 2
     refused(retry_sent, f"outbox message {sent_id} is sent", "only failed or dead messages can be retried")
-    refused(retry_none, "no outbox message 99999", "casework outbox list")
-    refused(bad_setting, "CASEWORK_RELAY_BASE_DELAY", "greater than 0", rc=2)
 
     # --- down again, and one attempt allowed: dead at once, with its error
     smtp_server.stop()
@@ -476,19 +467,24 @@ def test_objections_hold_publicity_until_resolved(seeded: Seeded) -> None:
 # -------------------------------------------------------- 5. inbox refusals
 
 
-def test_inbox_refuses_unknown_users_and_messages(sqlite_seeded: Seeded) -> None:
+def test_inbox_and_outbox_refuse_unknown_users_messages_and_settings(sqlite_seeded: Seeded) -> None:
+    # nothing here depends on the backend: one is enough
     url = sqlite_seeded.url
-    nobody, read_nobody, no_message, not_a_number = cw_all(
+    nobody, read_nobody, no_message, not_a_number, no_row, zero_delay = cw_all(
         url,
         ["inbox", "nobody"],
         ["inbox", "read", "nobody", "1"],
         ["inbox", "read", "wu", "99999"],
         ["inbox", "read", "wu", "abc"],
+        ["outbox", "retry", "99999"],
+        WithEnv(["outbox", "relay", "--once"], {"CASEWORK_RELAY_BASE_DELAY": "0"}),  # a delay must be > 0
     )
     refused(nobody, "no user 'nobody'", "casework user add")
     refused(read_nobody, "no user 'nobody'")
     refused(no_message, "no message 99999 in wu's inbox")
     refused(not_a_number, "usage: casework inbox read USER ID", rc=2)
+    refused(no_row, "no outbox message 99999", "casework outbox list")
+    refused(zero_delay, "CASEWORK_RELAY_BASE_DELAY", "greater than 0", "not '0'", rc=2)
 
 
 # ------------------------------------------------------ product problems found by these tests

@@ -19,16 +19,13 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("users") as batch:
-        batch.add_column(sa.Column("email", sa.String(254), nullable=True))
-    with op.batch_alter_table("workflow_versions") as batch:
-        batch.add_column(sa.Column("templates", JSONType, nullable=False, server_default="{}"))
-    # when the case entered its current state (publicity periods, later deadlines)
-    with op.batch_alter_table("cases") as batch:
-        batch.add_column(sa.Column("entered_at", UTCDateTime, nullable=True))
+    # Plain ADD COLUMN (no batch mode): on SQLite, batch mode would copy and
+    # drop the cases table, which the audit trail's foreign keys forbid.
+    op.add_column("users", sa.Column("email", sa.String(254), nullable=True))
+    op.add_column("workflow_versions", sa.Column("templates", JSONType, nullable=False, server_default="{}"))
+    # when the case entered its current state; the engine always sets it
+    op.add_column("cases", sa.Column("entered_at", UTCDateTime, nullable=True))
     op.execute("UPDATE cases SET entered_at = updated_at")
-    with op.batch_alter_table("cases") as batch:
-        batch.alter_column("entered_at", existing_type=UTCDateTime, nullable=False)
     op.create_table(
         "outbox",
         sa.Column("id", sa.Integer, primary_key=True),

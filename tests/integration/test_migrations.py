@@ -1,0 +1,53 @@
+"""Upgrading a database that already holds cases keeps them and their audit trail."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import text
+
+from db import current_revision, head_revision, make_engine, upgrade
+from engine import Casework, load_definition
+from tests.conftest import BUNDLED
+
+V1_WORKFLOW = BUNDLED.read_text(encoding="utf-8").split("\n# Who is told")[0].replace(
+    "notice: public_notice, ", ""
+)
+
+
+def test_upgrade_from_the_first_schema_with_data(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    upgrade(engine, "0001")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO workflow_versions (name, version, title, source, source_hash, loaded_at) "
+                "VALUES ('poverty_archive', 1, 't', :s, 'h', '2026-01-01 00:00:00')"
+            ),
+            {"s": V1_WORKFLOW},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO cases (ref, workflow, workflow_version_id, state, scope, data, fired_by, version, "
+                "audit_seq, audit_head, created_by, created_at, updated_at) VALUES ('ZZ-2026-000001', "
+                "'poverty_archive', 1, 'apply', '芗城区', '{}', '{}', 1, 1, 'x', 'lin', "
+                "'2026-01-01 00:00:00', '2026-01-02 00:00:00')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO audit_events (case_id, seq, at, actor, role, action, changes, prev_hash, hash) "
+                "VALUES (1, 1, '2026-01-01 00:00:00', 'lin', 'clerk', 'created', '{}', 'p', 'x')"
+            )
+        )
+    before, after = upgrade(engine)
+    assert (before, after) == ("0001", head_revision())
+    assert current_revision(engine) == head_revision()
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM audit_events")).scalar() == 1
+        entered = conn.execute(text("SELECT entered_at FROM cases")).scalar()
+        assert str(entered).startswith("2026-01-02")
+    svc = Casework(engine)
+    assert svc.get_case("ZZ-2026-000001").state == "apply"
+    assert load_definition(V1_WORKFLOW).name == "poverty_archive"
+    engine.dispose()

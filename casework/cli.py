@@ -423,6 +423,9 @@ def case_show(ctx: _Context, ref: str, actor: str | None, as_json: bool) -> None
     out.print(f"[bold]{view.ref}[/]  {escape(wf.title)} (v{view.workflow_version})")
     out.print(f"state: {view.state} ({view.state_label}){'  (final)' if view.final else ''}", markup=False)
     out.print(f"opened by {view.created_by} at {doc['created_at']}; last change {doc['updated_at']}", markup=False)
+    if view.deadline is not None or view.paused:
+        overdue = "  OVERDUE" if view.overdue else ""
+        out.print(f"deadline: {_deadline_cell(view)}{overdue}", markup=False)
     table = PlainTable("field", "label", "value")
     for f in wf.fields.values():
         value = view.data.get(f.name)
@@ -453,13 +456,20 @@ def case_show(ctx: _Context, ref: str, actor: str | None, as_json: bool) -> None
 @click.option("--state", help="Only cases in this state.")
 @click.option("--as", "actor", metavar="USER", help="Only the cases this user may see.")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many.")
+@click.option("--overdue", is_flag=True, help="Only cases past their deadline (with --as: waiting for that user).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_ctx
 def case_list(
-    ctx: _Context, workflow_name: str | None, state: str | None, actor: str | None, limit: int | None, as_json: bool
+    ctx: _Context,
+    workflow_name: str | None,
+    state: str | None,
+    actor: str | None,
+    limit: int | None,
+    overdue: bool,
+    as_json: bool,
 ) -> None:
-    """List cases."""
-    views = ctx.service().list_cases(workflow=workflow_name, state=state, actor=actor, limit=limit)
+    """List cases (with --overdue --as USER: a to-do list)."""
+    views = ctx.service().list_cases(workflow=workflow_name, state=state, actor=actor, limit=limit, overdue=overdue)
     if as_json:
         _json([v.to_json() for v in views])
         return
@@ -469,7 +479,7 @@ def case_list(
 def _case_table(views: list[CaseView]) -> None:
     from engine.masking import mask_name
 
-    table = PlainTable("ref", "workflow", "state", "scope", "applicant", "updated")
+    table = PlainTable("ref", "workflow", "state", "scope", "applicant", "deadline", "updated")
     for v in views:
         # a list is a screen others may glance at: names masked here, full in 'case show'
         name = next((str(x) for k, x in v.data.items() if k.endswith("name")), "")
@@ -479,10 +489,45 @@ def _case_table(views: list[CaseView]) -> None:
             f"{v.state} ({v.state_label})",
             v.scope or "",
             mask_name(name) if name else "",
+            _deadline_cell(v),
             v.to_json()["updated_at"],
         )
     out.print(table)
     out.print(f"{len(views)} case{'s' if len(views) != 1 else ''}")
+
+
+def _deadline_cell(view: CaseView) -> str:
+    if view.paused:
+        return view.time_left or "paused"
+    if view.deadline is None:
+        return ""
+    at = view.to_json()["deadline"][:16].replace("T", " ")
+    flag = " (provisional)" if view.deadline_provisional else ""
+    return f"{at}{flag}: {view.time_left}"
+
+
+@case.command("pause")
+@click.argument("ref")
+@_as_option
+@click.option("--reason", required=True, help="What is missing (补正).")
+@pass_ctx
+def case_pause(ctx: _Context, ref: str, actor: str, reason: str) -> None:
+    """Stop the deadline clock while materials are missing (补正)."""
+    left = ctx.service().pause(ref, actor, reason)
+    click.echo(f"{ref}: deadline paused with {left['amount']} {left['unit'].replace('_', ' ')} left")
+
+
+@case.command("resume")
+@click.argument("ref")
+@_as_option
+@click.option("--comment", help="What arrived.")
+@pass_ctx
+def case_resume(ctx: _Context, ref: str, actor: str, comment: str | None) -> None:
+    """Restart the deadline clock with the time that was left."""
+    svc = ctx.service()
+    svc.resume(ref, actor, comment)
+    view = svc.get_case(ref)
+    click.echo(f"{ref}: resumed; new deadline {_deadline_cell(view)}")
 
 
 @case.command("history")
@@ -565,6 +610,10 @@ def demo(ctx: _Context, seed: int | None) -> None:
 from casework import notify_commands  # noqa: E402  (registers outbox, inbox, notice, objection)
 
 notify_commands.register(cli)
+
+from casework import time_commands  # noqa: E402  (registers calendar, timers, scheduler)
+
+time_commands.register(cli)
 
 
 # -------------------------------------------------------------------------- main

@@ -570,10 +570,24 @@ class Casework(PublicityMixin, TimersMixin):
         state: str | None = None,
         actor: str | None = None,
         limit: int | None = None,
+        overdue: bool = False,
     ) -> list[CaseView]:
-        """Cases by reference order; with ``actor``, only those in their scopes."""
+        """Cases by reference order; with ``actor``, only those in their scopes.
+
+        ``overdue``: only cases past their deadline (not paused), most overdue
+        first; with ``actor`` too, only those in a state where one of their
+        roles can take a step — their to-do list.
+        """
         with self.engine.connect() as conn:
             query = select(_cases).order_by(_cases.c.id)
+            user = None
+            if overdue:
+                now = self.clock.now()
+                query = (
+                    select(_cases)
+                    .where(_cases.c.deadline_at <= now, _cases.c.paused_at.is_(None))
+                    .order_by(_cases.c.deadline_at, _cases.c.id)
+                )
             if workflow:
                 query = query.where(_cases.c.workflow == workflow)
             if state:
@@ -583,12 +597,18 @@ class Casework(PublicityMixin, TimersMixin):
                 user = self._actor(conn, actor)
                 if ALL_SCOPES not in user.scopes:
                     query = query.where(_cases.c.scope.in_(user.scopes) | _cases.c.scope.is_(None))
-            if limit:
+            if limit and not (overdue and user):
                 query = query.limit(limit)
             out = []
             for row in conn.execute(query):
                 wf = self._load_version(conn, row.workflow_version_id).definition
+                if overdue and user is not None:
+                    actors = {r for t in wf.transitions_from(row.state) for r in t.by}
+                    if not actors & set(user.roles):
+                        continue  # overdue, but not waiting for this user
                 out.append(self._row_view(wf, row))
+                if limit and len(out) >= limit:
+                    break
             return out
 
     def _check_state_name(self, conn: Connection, state: str, workflow: str | None) -> None:

@@ -216,6 +216,17 @@ def time_left(
     return {"unit": "working_days", "amount": -calendar.working_days_between(last, today)}
 
 
+def describe_left_zh(left: dict[str, Any]) -> str:
+    """The same in Chinese, for messages: "剩余 3 个工作日" / "已超期 2 个工作日"."""
+    amount = left["amount"]
+    unit = {"working_days": "个工作日", "days": "天", "hours": "小时"}[left["unit"]]
+    if amount > 0:
+        return f"剩余 {amount} {unit}"
+    if amount == 0:
+        return "今日到期"
+    return f"已超期 {-amount} {unit}"
+
+
 def describe_left(left: dict[str, Any]) -> str:
     """``{"unit": "working_days", "amount": 3}`` → "3 working days left" / "overdue by 2 working days"."""
     amount, unit = left["amount"], left["unit"].replace("_", " ")
@@ -337,8 +348,13 @@ class TimersMixin:
     ) -> None:
         deadline = None
         if row.deadline_at is not None:
-            left = describe_left(time_left(self.calendar, wf, row.state, now, row.deadline_at))
-            deadline = {"at": iso(row.deadline_at, wf.timezone), "left": left, "provisional": row.deadline_provisional}
+            left = time_left(self.calendar, wf, row.state, now, row.deadline_at)
+            deadline = {
+                "at": iso(row.deadline_at, wf.timezone),
+                "left": describe_left_zh(left),
+                "left_en": describe_left(left),
+                "provisional": row.deadline_provisional,
+            }
         queue_message(
             conn,
             wf,

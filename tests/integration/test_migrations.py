@@ -10,9 +10,7 @@ from db import current_revision, head_revision, make_engine, upgrade
 from engine import Casework, load_definition
 from tests.conftest import BUNDLED
 
-V1_WORKFLOW = BUNDLED.read_text(encoding="utf-8").split("\n# Who is told")[0].replace(
-    "notice: public_notice, ", ""
-)
+V1_WORKFLOW = BUNDLED.read_text(encoding="utf-8").split("\n# Who is told")[0].replace("notice: public_notice, ", "")
 
 
 def test_upgrade_from_the_first_schema_with_data(tmp_path: Path) -> None:

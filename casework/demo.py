@@ -89,6 +89,9 @@ def run_demo(svc: Casework, out: Console, *, seed: int | None = None, archives: 
     out.rule("telling people: in-app messages and public notices (公示)")
     _notifications(svc, out)
 
+    out.rule("time: deadlines on the statutory working-day calendar")
+    _time(svc, out, refs)
+
     out.rule("one archive's trail (personal data masked)")
     sample = refs["objection"][0]
     for r in svc.history(sample):
@@ -226,6 +229,52 @@ def _notifications(svc: Casework, out: Console) -> None:
     out.print(f"inbox of {reviewer.username} ({reviewer.name}): {len(messages)} messages; the latest:")
     for m in messages[:4]:
         out.print(f"  #{m.id} {m.subject}", markup=False)
+
+
+def _time(svc: Casework, out: Console, refs: dict[str, list[str]]) -> None:
+    import datetime as dt
+
+    cal = svc.calendar
+    shanghai = dt.timezone(dt.timedelta(hours=8))
+    entered = dt.datetime(2026, 9, 30, 10, 0, tzinfo=shanghai)
+    due = cal.deadline(entered, 5, "working_days", "Asia/Shanghai")
+    out.print(
+        f"submitted 2026-09-30 → review due by {_end(due.at)} (5 working days: 国庆 Oct 1–7 skipped, "
+        "调休 Sat Oct 10 counted)",
+        markup=False,
+    )
+    late = cal.deadline(dt.datetime(2026, 12, 28, 10, 0, tzinfo=shanghai), 5, "working_days", "Asia/Shanghai")
+    out.print(
+        f"submitted 2026-12-28 → due by {_end(late.at)}, provisional={late.provisional} "
+        "(2027's official schedule is not published yet)",
+        markup=False,
+    )
+    open_cases = [v for v in svc.list_cases(workflow=WORKFLOW, state="review") if v.deadline]
+    if open_cases:
+        case = open_cases[0]
+        out.print(f"timeline of {case.ref} (in review since {case.to_json()['updated_at'][:16]}):", markup=False)
+        out.print(f"  deadline {case.to_json()['deadline'][:16]} — {case.time_left}", markup=False)
+        for t in svc.timers():
+            if t.case_ref == case.ref:
+                what = {"remind": "remind", "escalate": "escalate to", "timeout": "fire"}[t.kind]
+                target = t.payload.get("to") or t.payload.get("fire")
+                out.print(f"  {t.to_json()['due_at'][:16]}  {what} {target}", markup=False)
+        svc.pause(case.ref, REVIEWER[case.scope or "芗城区"], "缺少收入证明，通知申请人补正")
+        paused = svc.get_case(case.ref)
+        out.print(f"  paused for missing materials (补正): {paused.time_left}", markup=False)
+        svc.resume(case.ref, CLERK[case.scope or "芗城区"], "收入证明已补交")
+        resumed = svc.get_case(case.ref)
+        out.print(f"  resumed: new deadline {resumed.to_json()['deadline'][:16]} — {resumed.time_left}", markup=False)
+
+
+def _end(at: object) -> str:
+    """A deadline at 00:00 is the end of the day before: 2026-10-14 00:00 → "2026-10-13 24:00"."""
+    import datetime as dt
+
+    assert isinstance(at, dt.datetime)
+    if at.time() == dt.time():
+        return f"{at - dt.timedelta(days=1):%Y-%m-%d} 24:00"
+    return f"{at:%Y-%m-%d %H:%M}"
 
 
 def _summary(svc: Casework, out: Console) -> None:

@@ -988,7 +988,7 @@ class Casework(PublicityMixin, TimersMixin):
         now = self.clock.now()
         if row.paused_at is not None:
             left = row.paused_left or {"unit": "working_days", "amount": 0}
-            return replace(view, paused=True, time_left=f"paused: {describe_left(left).replace(' left', '')} left")
+            return replace(view, paused=True, time_left=f"paused with {describe_left(left)}")
         left = time_left(self.calendar, wf, row.state, now, row.deadline_at)
         return replace(
             view,

@@ -70,7 +70,9 @@ _SETTINGS = re.compile(r"^CASEWORK_(DB|CONFIG|SMTP_.*|WEBHOOK_.*|RELAY_.*)$")
 def cw(db_url: str, *args: str, env: Mapping[str, str] | None = None) -> Result:
     """``casework --db DB_URL ARGS...`` from the project root, with ``env`` on top of a clean environment."""
     full = {k: v for k, v in os.environ.items() if not _SETTINGS.match(k)}
-    full.update(PYTHONUTF8="1", PYTHONIOENCODING="utf-8", COLUMNS="200", **(env or {}))
+    # no casework.toml either: an empty configuration, whatever lies in the working directory
+    full.update(PYTHONUTF8="1", PYTHONIOENCODING="utf-8", COLUMNS="200", CASEWORK_CONFIG=os.devnull)
+    full.update(env or {})
     proc = subprocess.run(
         [sys.executable, "-m", "casework", "--db", db_url, *args],
         capture_output=True,
@@ -333,9 +335,8 @@ def test_notice_publish_lists_a_county_once(seeded: Seeded, tmp_path: Path) -> N
     names = ["陈志强", "王秀英", "欧阳志华"]
     ids = [ID_1, ID_2, ID_3]
     refs = [publicised(svc, applicant_name=n, id_number=i) for n, i in zip(names, ids, strict=True)]
-    elsewhere = publicised(
-        svc, "chen", applicant_name="李娜", id_number=cn_id("35060319880808002"), county="龙文区"
-    )  # another county: not on 芗城区's list
+    # another county's case in publicity: not on 芗城区's list
+    elsewhere = publicised(svc, "chen", applicant_name="李娜", id_number=cn_id("35060319880808002"), county="龙文区")
     out_dir = tmp_path / "notices"
 
     r = cw(url, "notice", "publish", WF, "--scope", "芗城区", "--date", "2026-12-01", "--out", str(out_dir))
@@ -371,7 +372,7 @@ def test_notice_publish_lists_a_county_once(seeded: Seeded, tmp_path: Path) -> N
         assert number in shown and "芗城区" in shown
         for masked in ("陈*强", "王*英", "欧阳*华"):
             assert masked in shown
-        for secret in (*names, "李*"):
+        for secret in (*names, "李娜", "李*"):
             assert secret not in shown
         assert not ID_RE.search(shown)
 
@@ -462,9 +463,11 @@ def test_objections_hold_publicity_until_resolved(seeded: Seeded) -> None:
     assert ok(cw(url, "case", "fire", held, "end_publicity", "--as", "wu")).strip() == (
         f"{held}: end_publicity → approve (审批)"
     )
+    trail = [(e.action, e.actor) for e in svc.history(held)]
+    assert trail[-3:] == [("objection_added", "lin"), ("objection_dismissed", "wu"), ("fired", "wu")]
 
 
-# -------------------------------------------------------- 5. inbox refusals
+# ------------------------------------------------ 5. inbox and outbox refusals
 
 
 def test_inbox_and_outbox_refuse_unknown_users_messages_and_settings(sqlite_seeded: Seeded) -> None:

@@ -163,6 +163,9 @@ class SyntheticPeople:
         # Birth-date digits (YYYYMMDD) by date ordinal, filled lazily: the
         # same few tens of thousands of dates recur across a million records.
         self._date_digits: dict[int, str] = {}
+        # A household is filed once (real-name management): one generator never
+        # repeats an ID number, or a million records would collide by chance.
+        self._issued: set[str] = set()
 
     def county(self) -> str:
         """Return the name of a Zhangzhou county-level division, e.g. ``"漳浦县"``.
@@ -280,12 +283,15 @@ class SyntheticPeople:
             raise ValueError(f"born_between is empty: {earliest} is after {latest}")
         if earliest.year < 1900:
             raise ValueError(f"born_between starts at {earliest}, before 1900-01-01")
-        ordinal = first + int(rng.random() * (last - first + 1))
-        digits = self._date_digits.get(ordinal)
-        if digits is None:
-            digits = datetime.date.fromordinal(ordinal).strftime("%Y%m%d")
-            self._date_digits[ordinal] = digits
-        # Sequence code 000-999 with an even last digit for women, odd for men.
-        sequence = int(rng.random() * 500) * 2 + (0 if female else 1)
-        first17 = f"{code}{digits}{sequence:03d}"
-        return first17 + check_digit(first17)
+        while True:
+            ordinal = first + int(rng.random() * (last - first + 1))
+            digits = self._date_digits.get(ordinal)
+            if digits is None:
+                digits = datetime.date.fromordinal(ordinal).strftime("%Y%m%d")
+                self._date_digits[ordinal] = digits
+            # Sequence code 000-999 with an even last digit for women, odd for men.
+            sequence = int(rng.random() * 500) * 2 + (0 if female else 1)
+            first17 = f"{code}{digits}{sequence:03d}"
+            if first17 not in self._issued:
+                self._issued.add(first17)
+                return first17 + check_digit(first17)

@@ -200,14 +200,14 @@ def notice_list(ctx: _Context, workflow_name: str | None, as_json: bool) -> None
 @pass_ctx
 def notice_show(ctx: _Context, ident: str, fmt: str, output: str | None) -> None:
     """Print or save a notice as HTML, PDF or JSON."""
+    if fmt == "pdf" and not output:
+        raise InputError("a PDF is binary: give -o FILE.pdf")
     view = ctx.service().notice(ident)
     if fmt == "json":
         _json({**view.to_json(), "html": view.html})
         return
     if fmt == "pdf":
         data = notice_pdf(view)
-        if not output:
-            raise InputError("a PDF is binary: give -o FILE.pdf")
         Path(output).write_bytes(data)
         click.echo(f"wrote {output} ({len(data):,} bytes)")
         return

@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 import signal
 import sys
+import threading
 from typing import Any
 
 import click
@@ -174,12 +175,19 @@ def scheduler(ctx: _Context, interval: float, no_relay: bool) -> None:
 
     from casework.notify_commands import _relay
 
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # our own progress at INFO; libraries (transitions logs every callback) only when something is wrong
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    for name in ("casework", "engine", "notifications"):
+        logging.getLogger(name).setLevel(logging.INFO)
     svc = ctx.service()
     relay = None if no_relay else _relay(ctx)
 
+    stopping = threading.Event()
+
     def tick() -> None:
-        report = svc.sweep()
+        report = svc.sweep(should_stop=stopping.is_set)
         relayed: Any = relay.run_once() if relay else None
         logger.info(
             "sweep: fired %s, held %s, discarded %s, failed %s%s",
@@ -205,13 +213,22 @@ def scheduler(ctx: _Context, interval: float, no_relay: bool) -> None:
     )
 
     def stop(signum: int, _frame: Any) -> None:
-        logger.info("signal %s: stopping after the current sweep", signum)
-        sched.shutdown(wait=False)
+        # a signal handler does as little as possible: locks taken here could deadlock
+        if stopping.is_set():
+            return  # a second signal while stopping: already on its way
+        stopping.set()
+        threading.Thread(target=sched.shutdown, kwargs={"wait": False}, daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     logger.info("scheduler started: sweeping every %s s%s", interval, "" if relay else " (no outbox relay)")
     sched.start()
+    # from here on we are leaving anyway: a late second signal must not kill the
+    # process while the sweep in progress finishes and reports
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if stopping.is_set():
+        logger.info("stopped by a signal after the current timer")
     logger.info("scheduler stopped")
 
 

@@ -31,6 +31,7 @@ from db.models import Case, Notice, NoticeCase, Objection
 from engine.access import SYSTEM_ACTOR, acting_role
 from engine.definition.model import WorkflowDef
 from engine.errors import (
+    CommentRequired,
     ConflictError,
     FieldProblem,
     InputError,
@@ -38,9 +39,11 @@ from engine.errors import (
     InvalidTransition,
     NotFound,
     PermissionDenied,
+    RefusedError,
 )
 from engine.outbox import case_context
 from engine.refs import allocate_ref
+from engine.suggest import did_you_mean
 from engine.views import iso
 
 if TYPE_CHECKING:
@@ -142,10 +145,10 @@ class PublicityMixin:
     def add_objection(self, ref: str, actor: str, text: str, channel: str = "电话") -> ObjectionView:
         """Record an objection (异议) received during publicity; audited on the case."""
         text = (text or "").strip()
-        problems = []
         if not text:
-            problems.append(FieldProblem("text", "is empty: write down what the objection says"))
-        elif len(text) > MAX_OBJECTION:
+            raise RefusedError('an objection needs its text: write down what was said, with --text "..."')
+        problems = []
+        if len(text) > MAX_OBJECTION:
             problems.append(FieldProblem("text", f"is {len(text)} characters; at most {MAX_OBJECTION}"))
         elif any(ord(ch) < 32 and ch not in "\n\t" for ch in text):
             problems.append(FieldProblem("text", "contains control characters; remove them"))
@@ -200,7 +203,10 @@ class PublicityMixin:
             raise InputError(f"--outcome must be upheld or dismissed, not {outcome!r}")
         comment = (comment or "").strip()
         if not comment:
-            raise InvalidCaseData([FieldProblem("comment", "is needed: say why the objection is upheld or dismissed")])
+            raise CommentRequired(
+                f'resolving objection #{objection_id} needs a comment saying why it is {outcome}; add --comment "..."',
+                ref=ref,
+            )
         pinned: list[int | None] = [None]
 
         def work(conn: Connection) -> ObjectionView:
@@ -222,7 +228,10 @@ class PublicityMixin:
             if obj is None:
                 raise NotFound(f"case {ref} has no objection #{objection_id}; see 'casework case show {ref}'")
             if obj.status != "open":
-                raise ConflictError(ref, f"objection #{objection_id} is already {obj.status}")
+                raise RefusedError(
+                    f"objection #{objection_id} on case {ref} is already {obj.status} (by {obj.resolved_by}); "
+                    "nothing to resolve"
+                )
             now = self.clock.now()
 
             def close(_row: Any) -> None:
@@ -334,6 +343,11 @@ class PublicityMixin:
                 raise InputError(f"{wf.name} has no 'publicity' section, so it publishes no lists")
             if wf.publicity.list_template is None:
                 raise InputError(f"{wf.name}'s publicity section names no list_template")
+            scope_field = wf.fields.get(wf.scope_field or "")
+            if scope_field is not None and scope_field.choices and scope not in scope_field.choices:
+                raise InputError(
+                    f"{scope!r} is not a {scope_field.label} of {wf.name}{did_you_mean(scope, scope_field.choices)}"
+                )
             # listed since it last entered publicity (a case back from review is listed again)
             listed = (
                 select(_notice_cases.c.case_id)

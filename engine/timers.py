@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -263,15 +264,22 @@ class TimersMixin:
                 conn.execute(
                     select(_timers.c.id)
                     .where(_timers.c.status == "pending", _timers.c.due_at <= when)
-                    .order_by(_timers.c.due_at, _timers.c.id)
+                    # held timers last: a pile of held ones must not starve the rest
+                    .order_by(_timers.c.held_at.is_not(None), _timers.c.due_at, _timers.c.id)
                     .limit(limit)
                 ).scalars()
             )
 
-    def sweep(self, limit: int = 500) -> SweepReport:
-        """Fire every due timer (up to ``limit``), each in its own transaction; one failure skips only that one."""
+    def sweep(self, limit: int = 500, should_stop: Callable[[], bool] | None = None) -> SweepReport:
+        """Fire every due timer (up to ``limit``), each in its own transaction; one failure skips only that one.
+
+        ``should_stop`` is asked between timers, so a scheduler told to stop
+        does not first finish a long batch.
+        """
         report = SweepReport()
         for timer_id in self.due_timers(limit):
+            if should_stop is not None and should_stop():
+                break
             try:
                 outcome = self._write(lambda conn, tid=timer_id: self._fire_timer(conn, tid))
             except Exception as exc:

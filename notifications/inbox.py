@@ -81,7 +81,7 @@ def mark_read(engine: Engine, username: str, message_id: int, clock: Clock) -> I
         if row is None:
             _check_user(conn, username)
             # the same answer whether the message is someone else's or does not exist
-            raise NotFound(f"no message {message_id} in {username}'s inbox; see 'casework inbox --as {username}'")
+            raise NotFound(f"no message {message_id} in {username}'s inbox; see 'casework inbox {username}'")
     return InboxView(*row)
 
 

@@ -271,7 +271,7 @@ def test_workflow_load_list_show(db_url: str, tmp_path: Path) -> None:
     desc = ok_json(shown)
     assert desc["workflow"] == WF and desc["version"] == 1
     assert desc["source_hash"] == info["source_hash"]
-    assert set(desc["roles"]) == {"clerk", "reviewer", "approver"}
+    assert set(desc["roles"]) == {"clerk", "reviewer", "approver", "supervisor"}
     assert list(desc["states"]) == [
         "apply",
         "review",

@@ -16,13 +16,14 @@ from casework.synthetic import SyntheticPeople
 from db import OutboxMessage
 from engine import (
     Casework,
-    ConflictError,
+    CommentRequired,
     DefinitionError,
     GuardFailed,
     InvalidCaseData,
     InvalidTransition,
     NotFound,
     PermissionDenied,
+    RefusedError,
     TemplateRenderError,
     load_definition,
 )
@@ -82,11 +83,11 @@ def test_an_upheld_objection_sends_the_case_back_to_review(svc: Casework) -> Non
 @pytest.mark.parametrize(
     ("call", "error", "words"),
     [
-        (lambda s, r, o: s.add_objection(r, "lin", "   ", "电话"), InvalidCaseData, "text: is empty"),
+        (lambda s, r, o: s.add_objection(r, "lin", "   ", "电话"), RefusedError, "an objection needs its text"),
         (lambda s, r, o: s.add_objection(r, "lin", "x", "微信"), InvalidCaseData, "channel: '微信' is not one of"),
         (lambda s, r, o: s.add_objection(r, "chen", "x", "电话"), PermissionDenied, "chen covers 龙文区"),
         (lambda s, r, o: s.resolve_objection(r, o, "lin", "dismissed", "x"), PermissionDenied, "needs role reviewer"),
-        (lambda s, r, o: s.resolve_objection(r, o, "wu", "dismissed", ""), InvalidCaseData, "comment: is needed"),
+        (lambda s, r, o: s.resolve_objection(r, o, "wu", "dismissed", ""), CommentRequired, "add --comment"),
         (lambda s, r, o: s.resolve_objection(r, o + 99, "wu", "dismissed", "x"), NotFound, "has no objection"),
     ],
 )
@@ -109,7 +110,7 @@ def test_objections_only_during_publicity_and_only_once_resolved(svc: Casework) 
     objection = svc.add_objection(ref, "lin", "x", "电话")
     svc.resolve_objection(ref, objection.id, "wu", "dismissed", "不成立")
     svc.add_objection(ref, "lin", "y", "来访")  # a second one, still during publicity
-    with pytest.raises(ConflictError, match="already dismissed"):
+    with pytest.raises(RefusedError, match="already dismissed"):
         svc.resolve_objection(ref, objection.id, "wu", "upheld", "改判")
 
 

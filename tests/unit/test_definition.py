@@ -184,7 +184,12 @@ def test_bundled_workflow_header(poverty) -> None:  # type: ignore[no-untyped-de
     assert poverty.timezone == "Asia/Shanghai"
     assert poverty.calendar == "cn"
     assert poverty.ref_prefix == "ZZ"
-    assert poverty.roles == {"clerk": "基层工会经办人", "reviewer": "县级工会审核人", "approver": "市总工会审批人"}
+    assert poverty.roles == {
+        "clerk": "基层工会经办人",
+        "reviewer": "县级工会审核人",
+        "approver": "市总工会审批人",
+        "supervisor": "县级工会负责人",
+    }
 
 
 def test_bundled_workflow_states(poverty) -> None:  # type: ignore[no-untyped-def]

@@ -147,6 +147,8 @@ def timers_run_due(ctx: _Context, once: bool) -> None:
         if once or not (report.fired or report.discarded):
             break
     click.echo(", ".join(f"{k} {v}" for k, v in total.items()))
+    for job, due, outcome in svc.run_due_schedules():
+        click.echo(f"job {job} ({due}): {outcome}")
 
 
 # --------------------------------------------------------------------- scheduler
@@ -188,6 +190,7 @@ def scheduler(ctx: _Context, interval: float, no_relay: bool) -> None:
 
     def tick() -> None:
         report = svc.sweep(should_stop=stopping.is_set)
+        svc.run_due_schedules()
         relayed: Any = relay.run_once() if relay else None
         logger.info(
             "sweep: fired %s, held %s, discarded %s, failed %s%s",

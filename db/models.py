@@ -22,6 +22,7 @@ __all__ = [
     "Case",
     "CaseKey",
     "InboxMessage",
+    "JobRun",
     "Notice",
     "NoticeCase",
     "Objection",
@@ -285,3 +286,20 @@ class Timer(Base):
     fired_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class JobRun(Base):
+    """One run of a scheduled job (a ``schedules:`` entry) for one due time.
+
+    The unique (job, fire_time) row is what makes a cron job run once per due
+    time however many scheduler processes see it due.
+    """
+
+    __tablename__ = "job_runs"
+    __table_args__ = (UniqueConstraint("job", "fire_time", name="uq_job_runs_job_fire_time"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job: Mapped[str] = mapped_column(String(130))
+    fire_time: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    ran_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    outcome: Mapped[str] = mapped_column(String(200))

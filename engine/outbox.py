@@ -26,7 +26,7 @@ from engine.access import covers
 from engine.definition.model import WorkflowDef
 from engine.masking import public_view
 
-__all__ = ["STATUS", "case_context", "queue_event", "queue_message"]
+__all__ = ["STATUS", "case_context", "queue_event", "queue_message", "queue_to_user"]
 
 STATUS = ("pending", "sending", "sent", "failed", "dead")
 
@@ -136,19 +136,66 @@ def queue_message(
     now: dt.datetime,
 ) -> int:
     """Queue one templated message to a role (``to``) about a case, outside any step (timers)."""
-    users = list(conn.execute(select(_users.c.username, _users.c.name, _users.c.email, _users.c.roles,
-                                     _users.c.scopes)))  # fmt: skip
+    users = list(
+        conn.execute(select(_users.c.username, _users.c.name, _users.c.email, _users.c.roles, _users.c.scopes))
+    )
     rows = []
     workflow = {"name": wf.name, "title": wf.title}
     for channel, recipient, name in _recipients(("role", to), channels, users, scope, data):
         rows.append(
             _row(
-                key=f"{key}:{channel}:{recipient}", kind="message", case_id=case_id, seq=None, version_id=version_id,
-                channel=channel, recipient=recipient, template=template, now=now,
-                context={**context, "workflow": workflow,
-                         "recipient": {"username": recipient if channel != "email" else None, "name": name}},
+                key=f"{key}:{channel}:{recipient}",
+                kind="message",
+                case_id=case_id,
+                seq=None,
+                version_id=version_id,
+                channel=channel,
+                recipient=recipient,
+                template=template,
+                now=now,
+                context={
+                    **context,
+                    "workflow": workflow,
+                    "recipient": {"username": recipient if channel != "email" else None, "name": name},
+                },
             )
-        )  # fmt: skip
+        )
+    if rows:
+        conn.execute(insert(_outbox), rows)
+    return len(rows)
+
+
+def queue_to_user(
+    conn: Connection,
+    *,
+    version_id: int,
+    key: str,
+    user: Any,
+    template: str,
+    channels: tuple[str, ...],
+    context: dict[str, Any],
+    now: dt.datetime,
+) -> int:
+    """Queue one templated message to one user, about no single case (a digest)."""
+    rows = []
+    for channel in channels:
+        if channel == "email" and not user.email:
+            continue
+        recipient = user.email if channel == "email" else user.username
+        rows.append(
+            _row(
+                key=f"{key}:{channel}:{recipient}",
+                kind="message",
+                case_id=None,
+                seq=None,
+                version_id=version_id,
+                channel=channel,
+                recipient=recipient,
+                template=template,
+                now=now,
+                context={**context, "recipient": {"username": user.username, "name": user.name}},
+            )
+        )
     if rows:
         conn.execute(insert(_outbox), rows)
     return len(rows)
@@ -189,7 +236,7 @@ def _row(
     *,
     key: str,
     kind: str,
-    case_id: int,
+    case_id: int | None,
     seq: int | None,
     version_id: int,
     channel: str,

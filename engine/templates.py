@@ -64,6 +64,7 @@ KIND_VARIABLES = {
     "message": frozenset({"case", "workflow", "recipient", "event", "deadline"}),
     "notice": frozenset({"case", "workflow", "notice", "publicity"}),
     "list": frozenset({"cases", "workflow", "notice", "publicity", "scope"}),
+    "digest": frozenset({"cases", "workflow", "recipient", "date"}),
 }
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 

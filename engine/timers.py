@@ -39,7 +39,7 @@ from db.models import Case, Timer
 from engine.calendar import Deadline, WorkingCalendar
 from engine.definition.model import Duration, WorkflowDef
 from engine.errors import ConflictError, InvalidTransition, PermissionDenied, TransitionRefused
-from engine.outbox import case_context, queue_message
+from engine.outbox import case_context, queue_message, queue_to_user
 from engine.views import iso
 
 __all__ = ["KINDS", "SweepReport", "TimerView", "TimersMixin", "plan_state", "time_left"]
@@ -238,6 +238,27 @@ def describe_left(left: dict[str, Any]) -> str:
     if amount == 0:
         return "due today" if left["unit"] != "hours" else "due within the hour"
     return f"overdue by {-amount} {unit}"
+
+
+def latest_fire_time(
+    cron: str, tz: str, now: dt.datetime, lookback: dt.timedelta = dt.timedelta(days=7)
+) -> dt.datetime | None:
+    """The latest time at or before ``now`` that ``cron`` was due (within ``lookback``), or None.
+
+    After downtime a job runs once, for its latest due time (coalesced), not
+    once per missed time.
+    """
+    from apscheduler.triggers.cron import CronTrigger
+
+    trigger = CronTrigger.from_crontab(cron, timezone=tz)
+    last = None
+    at = trigger.get_next_fire_time(None, now - lookback)
+    for _ in range(20_000):  # a minutely job over a week, bounded
+        if at is None or at > now:
+            break
+        last = at
+        at = trigger.get_next_fire_time(at, at + dt.timedelta(seconds=1))
+    return last
 
 
 class TimersMixin:
@@ -496,6 +517,99 @@ class TimersMixin:
                 ref=row.ref,
             )
         return role
+
+    # ------------------------------------------------------------- schedules
+
+    def run_due_schedules(self) -> list[tuple[str, str, str]]:
+        """Run every workflow ``schedules:`` job whose latest due time has not run yet.
+
+        Each (job, due time) runs once across all scheduler processes: the
+        ``job_runs`` row is claimed first in the job's transaction, so a second
+        process either waits and fails on the unique key, or finds the row.
+        Returns (job, due time, outcome) for the jobs run now.
+        """
+        from sqlalchemy.exc import IntegrityError
+
+        from db.models import WorkflowVersion
+
+        versions = WorkflowVersion.__table__
+        now = self.clock.now()
+        done = []
+        with self.engine.connect() as conn:
+            latest = {}
+            for vid, name, version in conn.execute(select(versions.c.id, versions.c.name, versions.c.version)):
+                if name not in latest or version > latest[name][1]:
+                    latest[name] = (vid, version)
+            loaded = [self._load_version(conn, vid) for vid, _ in latest.values()]
+        for item in loaded:
+            wf = item.definition
+            for schedule in wf.schedules:
+                fire = latest_fire_time(schedule.cron, wf.timezone, now)
+                if fire is None:
+                    continue
+                job = f"{wf.name}:{schedule.name}"
+                try:
+                    outcome = self._write(
+                        lambda conn, s=schedule, f=fire, j=job, w=wf, v=item.id: self._run_schedule(conn, w, v, s, j, f)
+                    )
+                except IntegrityError:
+                    continue  # another scheduler ran it for this due time
+                if outcome is not None:
+                    done.append((job, iso(fire, wf.timezone) or "", outcome))
+                    logger.info("job %s for %s: %s", job, fire.isoformat(), outcome)
+        return done
+
+    def _run_schedule(
+        self, conn: Connection, wf: WorkflowDef, version_id: int, schedule: Any, job: str, fire: dt.datetime
+    ) -> str | None:
+        from db.models import JobRun, User
+
+        runs, users = JobRun.__table__, User.__table__
+        if conn.execute(select(runs.c.id).where(runs.c.job == job, runs.c.fire_time == fire)).first():
+            return None
+        now = self.clock.now()
+        conn.execute(insert(runs).values(job=job, fire_time=fire, ran_at=now, outcome="running"))
+        local_day = fire.astimezone(ZoneInfo(wf.timezone)).date()
+        if schedule.working_days_only and not self.calendar.is_working_day(local_day):
+            outcome = f"skipped: {local_day} is not a working day"
+        else:
+            sent = 0
+            people = [u for u in conn.execute(select(users)) if schedule.to in u.roles]
+            for person in people:
+                cases = self.list_cases(workflow=wf.name, actor=person.username, overdue=True)  # type: ignore[attr-defined]
+                if not cases:
+                    continue
+                rows = [
+                    {
+                        **case_context(
+                            self._load_version(conn, self._version_id(conn, c.ref)).definition, c.ref, c.state, c.data
+                        ),
+                        "deadline": iso(c.deadline, wf.timezone),
+                        "left": c.time_left,
+                    }
+                    for c in cases
+                ]
+                sent += queue_to_user(
+                    conn,
+                    version_id=version_id,
+                    key=f"job:{job}:{fire.isoformat()}:{person.username}",
+                    user=person,
+                    template=schedule.template,
+                    channels=("inbox", "email"),
+                    now=now,
+                    context={
+                        "cases": rows,
+                        "workflow": {"name": wf.name, "title": wf.title},
+                        "date": local_day.isoformat(),
+                    },
+                )
+            outcome = f"{schedule.action}: {sent} message{'s' if sent != 1 else ''} to {len(people)} {schedule.to}(s)"
+        conn.execute(update(runs).where(runs.c.job == job, runs.c.fire_time == fire).values(outcome=outcome[:200]))
+        return outcome
+
+    @staticmethod
+    def _version_id(conn: Connection, ref: str) -> int:
+        return conn.execute(select(_cases.c.workflow_version_id).where(_cases.c.ref == ref)).scalar_one()
 
     # -------------------------------------------------------------- listing
 

@@ -209,6 +209,7 @@ def _known_keys(path: tuple[Any, ...]) -> list[str]:
         "notify": s.NotifySchema,
         "privacy": s.PrivacySchema,
         "publicity": s.PublicitySchema,
+        "schedules": s.ScheduleSchema,
     }
     model = table.get(head)
     if model is None:

@@ -31,6 +31,7 @@ from engine.definition.model import (
     NotifyDef,
     PublicityDef,
     RemindDef,
+    ScheduleDef,
     StateDef,
     TimeoutDef,
     TransitionDef,
@@ -99,6 +100,7 @@ def build_definition(
     _timeouts(c, schema, states, transitions)
     notify = _notify(c, schema, roles, states, transitions, fields)
     publicity = _publicity(c, schema, states, transitions)
+    schedules = _schedules(c, schema)
     _graph(c, schema, states, transitions)
     used = _templates(c, schema, fields, templates or {}, templates_location)
 
@@ -124,6 +126,7 @@ def build_definition(
         templates=TemplateSet(MappingProxyType(used)),
         id_policy=schema.privacy.id_number,
         publicity=publicity,
+        schedules=schedules,
     )
 
 
@@ -345,6 +348,27 @@ def _notify(
     return tuple(out)
 
 
+def _schedules(c: _Collector, schema: WorkflowSchema) -> tuple[ScheduleDef, ...]:
+    from apscheduler.triggers.cron import CronTrigger
+
+    out = []
+    names: set[str] = set()
+    for i, s in enumerate(schema.schedules):
+        path = ("schedules", i)
+        if s.name in names:
+            c.add(path + ("name",), f"schedule {s.name!r} is declared twice")
+        names.add(s.name)
+        try:
+            CronTrigger.from_crontab(s.cron, timezone=schema.timezone)
+        except (ValueError, KeyError) as exc:
+            c.add(
+                path + ("cron",), f"not a cron expression ({exc}); write 'minute hour day month weekday' ('0 9 * * *')"
+            )
+        c.ref(path + ("to",), s.to, schema.roles, "role", index=None)
+        out.append(ScheduleDef(s.name, s.cron, s.action, s.to, s.template, s.working_days_only))
+    return tuple(out)
+
+
 def _publicity(
     c: _Collector, schema: WorkflowSchema, states: dict[str, StateDef], transitions: dict[str, TransitionDef]
 ) -> PublicityDef | None:
@@ -383,6 +407,8 @@ def _templates(
             needed.append((("states", name, "escalate"), s.escalate.template, "message", ("subject", "text")))
         if s.timeout and s.timeout.held_to:
             needed.append((("states", name, "timeout"), s.timeout.held_template, "message", ("subject", "text")))
+    for i, sch in enumerate(schema.schedules):
+        needed.append((("schedules", i, "template"), sch.template, "digest", ("subject", "text")))
     if schema.publicity and schema.publicity.list_template:
         needed.append((("publicity", "list_template"), schema.publicity.list_template, "list", ("html",)))
     attrs = [*fields, *BUILTIN_ATTRIBUTES, "state_label"]

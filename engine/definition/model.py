@@ -22,6 +22,7 @@ __all__ = [
     "NotifyDef",
     "PublicityDef",
     "RemindDef",
+    "ScheduleDef",
     "StateDef",
     "TimeoutDef",
     "TransitionDef",
@@ -150,6 +151,18 @@ class NotifyDef:
 
 
 @dataclass(frozen=True)
+class ScheduleDef:
+    """A job run at cron times by the scheduler, once per due time (e.g. a daily overdue digest)."""
+
+    name: str
+    cron: str
+    action: str
+    to: str
+    template: str
+    working_days_only: bool = False
+
+
+@dataclass(frozen=True)
 class PublicityDef:
     """How this workflow publicises cases (公示): the state, who issues, whom to contact."""
 
@@ -181,6 +194,7 @@ class WorkflowDef:
     templates: TemplateSet = field(default_factory=lambda: TemplateSet({}), repr=False)
     id_policy: str = "partial"
     publicity: PublicityDef | None = None
+    schedules: tuple[ScheduleDef, ...] = ()
 
     @property
     def initial_state(self) -> str:

@@ -113,6 +113,15 @@ class NotifySchema(_Strict):
     channels: list[Name] = Field(default_factory=lambda: ["inbox", "email"], min_length=1, max_length=10)
 
 
+class ScheduleSchema(_Strict):
+    name: Name
+    cron: Annotated[str, StringConstraints(min_length=9, max_length=100)]
+    action: Literal["overdue_digest"]
+    to: Name
+    template: Name
+    working_days_only: bool = False
+
+
 class PrivacySchema(_Strict):
     id_number: Literal["partial", "omit"] = "partial"
 
@@ -139,3 +148,4 @@ class WorkflowSchema(_Strict):
     notify: list[NotifySchema] = Field(default_factory=list, max_length=200)
     privacy: PrivacySchema = Field(default_factory=PrivacySchema)
     publicity: PublicitySchema | None = None
+    schedules: list[ScheduleSchema] = Field(default_factory=list, max_length=20)

@@ -196,3 +196,55 @@ def test_pause_refusals_change_nothing(svc: Casework) -> None:
     with pytest.raises(ConflictError, match="not paused"):
         svc.resume(ref, "wu")
     assert svc.get_case(ref).to_json() == before
+
+
+def test_the_daily_overdue_digest_runs_once_per_due_time_on_working_days(
+    svc: Casework, clock: Any, engine: Any
+) -> None:
+    clock.set(at("2026-11-02T09:00"))
+    ref = new_case(svc)
+    svc.fire(ref, "submit", "lin")  # due Mon Nov 9, 24:00
+    clock.set(at("2026-11-10T09:05"))  # Tuesday, after 09:00: overdue
+    done = svc.run_due_schedules()
+    assert [(job, outcome) for job, _, outcome in done] == [
+        ("poverty_archive:overdue_digest", "overdue_digest: 3 messages to 3 reviewer(s)")
+    ]
+    digests = messages(engine, "overdue_digest")
+    assert {m.recipient for m in digests} == {"wu", "ye", "xu"}
+    assert digests[0].context["cases"][0]["ref"] == ref
+    assert svc.run_due_schedules() == []  # the same due time: not again
+    clock.set(at("2026-11-14T09:30"))  # Saturday: due, recorded, but no digest on a rest day
+    ((_, due, outcome),) = svc.run_due_schedules()
+    assert due.startswith("2026-11-14T09:00") and outcome == "skipped: 2026-11-14 is not a working day"
+    assert len(messages(engine, "overdue_digest")) == 3
+    clock.set(at("2026-11-16T08:59"))  # Monday before 09:00: the latest due time was Sunday's
+    ((_, due, _),) = svc.run_due_schedules()
+    assert due.startswith("2026-11-15T09:00")
+
+
+def test_two_schedulers_run_a_digest_once(svc: Casework, clock: Any, engine: Any, db_url: str) -> None:
+    import threading
+
+    from db import make_engine
+
+    clock.set(at("2026-11-02T09:00"))
+    ref = new_case(svc)
+    svc.fire(ref, "submit", "lin")
+    clock.set(at("2026-11-10T09:05"))
+    others = [Casework(make_engine(db_url), clock) for _ in range(3)]
+    barrier = threading.Barrier(len(others))
+    results: list[Any] = []
+
+    def run(s: Casework) -> None:
+        barrier.wait()
+        results.append(s.run_due_schedules())
+
+    threads = [threading.Thread(target=run, args=(s,)) for s in others]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(len(r) for r in results) == 1
+    assert len(messages(engine, "overdue_digest")) == 3
+    for s in others:
+        s.engine.dispose()

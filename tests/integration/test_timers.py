@@ -248,3 +248,26 @@ def test_two_schedulers_run_a_digest_once(svc: Casework, clock: Any, engine: Any
     assert len(messages(engine, "overdue_digest")) == 3
     for s in others:
         s.engine.dispose()
+
+
+def test_calendar_reload_recomputes_provisional_deadlines_audited(
+    svc: Casework, clock: Any, tmp_path: Any
+) -> None:
+    from engine.calendar import WorkingCalendar
+
+    clock.set(at("2026-12-28T10:00"))
+    ref = new_case(svc)
+    svc.fire(ref, "submit", "lin")
+    assert svc.get_case(ref).to_json()["deadline"] == "2027-01-06T00:00:00+08:00"  # provisional
+    # the State Council publishes 2027: say Jan 4 and 5 are holidays too
+    path = tmp_path / "cn.yaml"
+    path.write_text("2027:\n  official: true\n  holidays:\n    - {from: 2027-01-01, to: 2027-01-05, name: 元旦}\n")
+    svc.calendar = WorkingCalendar.load(path)
+    changed = svc.recompute_provisional()
+    assert changed == [(ref, "2027-01-06T00:00:00+08:00", "2027-01-08T00:00:00+08:00")]
+    case = svc.get_case(ref)
+    assert case.deadline_provisional is False
+    last = svc.history(ref)[-1]
+    assert last.action == "deadline_recomputed" and last.changes["deadline"][1] == "2027-01-08T00:00:00+08:00"
+    assert svc.recompute_provisional() == []
+    assert svc.verify_audit(ref).ok

@@ -22,9 +22,8 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from decimal import Decimal
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -33,8 +32,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from transitions import Machine
 
 from db.models import AuditEvent, Case, CaseKey, Objection, User, WorkflowVersion
-from engine.access import ALL_SCOPES, SYSTEM_ACTOR, acting_role, covers, four_eyes_conflict
-from engine.audit import GENESIS, Event, verify_chain
+from engine.access import ALL_SCOPES, SYSTEM_ACTOR, covers
+from engine.audit import GENESIS, Event
 from engine.calendar import WorkingCalendar
 from engine.clock import Clock, SystemClock
 from engine.definition import WorkflowDef, load_definition
@@ -46,28 +45,24 @@ from engine.errors import (
     ConflictError,
     DuplicateCase,
     FieldProblem,
-    GuardFailed,
     InputError,
     InvalidCaseData,
     InvalidTransition,
-    MissingFields,
     PermissionDenied,
     RefusedError,
-    SameActorForbidden,
-    TransitionRefused,
     UserNotFound,
     WorkflowNotFound,
 )
-from engine.expressions import ExpressionError
-from engine.fields import EMAIL, coerce_value, is_empty
+from engine.fields import EMAIL, is_empty
 from engine.machine import build_machine, move
-from engine.masking import mask_value
 from engine.outbox import queue_event
 from engine.publicity import PublicityMixin
+from engine.queries import QueriesMixin
 from engine.refs import allocate_ref
+from engine.rules import RulesMixin, clean_comment
 from engine.suggest import did_you_mean
 from engine.timers import TimersMixin, describe_left, schedule, time_left
-from engine.views import Action, AuditRecord, CaseView, UserInfo, VerifyReport, WorkflowInfo
+from engine.views import CaseView, UserInfo, WorkflowInfo
 
 __all__ = ["Casework"]
 
@@ -82,7 +77,6 @@ _objections = Objection.__table__
 
 _USERNAME = re.compile(r"^[a-z][a-z0-9_.-]{0,62}$")
 _ROLE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-MAX_COMMENT = 2000
 _WRITE_ATTEMPTS = 8
 
 T = TypeVar("T")
@@ -106,7 +100,7 @@ class _Loaded:
     machine: Machine
 
 
-class Casework(PublicityMixin, TimersMixin):
+class Casework(RulesMixin, QueriesMixin, PublicityMixin, TimersMixin):
     """The engine: load workflows, manage users, create and advance cases.
 
     Args:
@@ -467,7 +461,7 @@ class Casework(PublicityMixin, TimersMixin):
         data: Mapping[str, Any] | None,
         expected_version: int | None,
     ) -> CaseView:
-        comment = _clean_comment(comment)
+        comment = clean_comment(comment)
         pinned = [expected_version]
 
         def work(conn: Connection) -> CaseView:
@@ -542,154 +536,6 @@ class Casework(PublicityMixin, TimersMixin):
             .where(_objections.c.case_id == case_id, _objections.c.status == "open")
         ).scalar_one()
 
-    # ---------------------------------------------------------------------- reads
-
-    def get_case(self, ref: str, actor: str | None = None) -> CaseView:
-        """The case; with ``actor``, only if they may see it, and with the actions they may take now."""
-        with self.engine.connect() as conn:
-            user = self._actor(conn, actor) if actor else None
-            row = self._case_row(conn, ref, user)
-            wf = self._load_version(conn, row.workflow_version_id).definition
-            view = self._row_view(wf, row)
-            if user is None:
-                return view
-            actions = []
-            for t in wf.transitions_from(row.state):
-                try:
-                    self._check_actor(wf, row, t, user)
-                    self._check_ready(wf, row, t, row.data, self._open_objections(conn, row.id, t))
-                except TransitionRefused:
-                    continue
-                actions.append(Action(t.name, t.label, t.dest, t.comment_required))
-            return _replace_actions(view, tuple(actions))
-
-    def list_cases(
-        self,
-        *,
-        workflow: str | None = None,
-        state: str | None = None,
-        actor: str | None = None,
-        limit: int | None = None,
-        overdue: bool = False,
-    ) -> list[CaseView]:
-        """Cases by reference order; with ``actor``, only those in their scopes.
-
-        ``overdue``: only cases past their deadline (not paused), most overdue
-        first; with ``actor`` too, only those in a state where one of their
-        roles can take a step — their to-do list.
-        """
-        with self.engine.connect() as conn:
-            query = select(_cases).order_by(_cases.c.id)
-            user = None
-            if overdue:
-                now = self.clock.now()
-                query = (
-                    select(_cases)
-                    .where(_cases.c.deadline_at <= now, _cases.c.paused_at.is_(None))
-                    .order_by(_cases.c.deadline_at, _cases.c.id)
-                )
-            if workflow:
-                query = query.where(_cases.c.workflow == workflow)
-            if state:
-                self._check_state_name(conn, state, workflow)
-                query = query.where(_cases.c.state == state)
-            if actor:
-                user = self._actor(conn, actor)
-                if ALL_SCOPES not in user.scopes:
-                    query = query.where(_cases.c.scope.in_(user.scopes) | _cases.c.scope.is_(None))
-            if limit and not (overdue and user):
-                query = query.limit(limit)
-            out = []
-            for row in conn.execute(query):
-                wf = self._load_version(conn, row.workflow_version_id).definition
-                if overdue and user is not None:
-                    actors = {r for t in wf.transitions_from(row.state) for r in t.by}
-                    if not actors & set(user.roles):
-                        continue  # overdue, but not waiting for this user
-                out.append(self._row_view(wf, row))
-                if limit and len(out) >= limit:
-                    break
-            return out
-
-    def _check_state_name(self, conn: Connection, state: str, workflow: str | None) -> None:
-        query = select(_versions.c.id)
-        if workflow:
-            query = query.where(_versions.c.name == workflow)
-        known = {s for vid in conn.execute(query).scalars() for s in self._load_version(conn, vid).definition.states}
-        if known and state not in known:
-            raise InputError(f"no state {state!r} in {workflow or 'any loaded workflow'}{did_you_mean(state, known)}")
-
-    def count_by(self, workflow: str | None = None) -> list[tuple[str, str | None, str, int]]:
-        """(workflow, scope, state, count) rows, for summaries."""
-        with self.engine.connect() as conn:
-            query = select(_cases.c.workflow, _cases.c.scope, _cases.c.state, func.count()).group_by(
-                _cases.c.workflow, _cases.c.scope, _cases.c.state
-            )
-            if workflow:
-                query = query.where(_cases.c.workflow == workflow)
-            return [tuple(r) for r in conn.execute(query)]  # type: ignore[misc]
-
-    def history(self, ref: str, actor: str | None = None) -> list[AuditRecord]:
-        """The case's audit events in order, personal data masked."""
-        with self.engine.connect() as conn:
-            user = self._actor(conn, actor) if actor else None
-            row = self._case_row(conn, ref, user)
-            wf = self._load_version(conn, row.workflow_version_id).definition
-            pii = wf.pii_fields
-            events = conn.execute(select(_events).where(_events.c.case_id == row.id).order_by(_events.c.seq)).all()
-        return [
-            AuditRecord(
-                e.seq,
-                e.at,
-                e.actor,
-                e.role,
-                e.action,
-                e.trigger,
-                e.from_state,
-                e.to_state,
-                e.comment,
-                {k: [mask_value(pii.get(k), v) for v in pair] for k, pair in e.changes.items()},
-                e.hash,
-                wf.timezone,
-            )
-            for e in events
-        ]
-
-    def verify_audit(self, ref: str | None = None) -> VerifyReport:
-        """Recompute every case's hash chain (or one case's); report the first break per case."""
-        report = VerifyReport()
-        with self.engine.connect() as conn:
-            cases = select(_cases.c.id, _cases.c.ref, _cases.c.audit_seq, _cases.c.audit_head)
-            if ref:
-                one = conn.execute(cases.where(_cases.c.ref == ref)).first()
-                if one is None:
-                    raise CaseNotFound(ref)
-                heads = {one.id: one}
-            else:
-                heads = {r.id: r for r in conn.execute(cases)}
-            query = select(_events).order_by(_events.c.case_id, _events.c.id)
-            if ref:
-                query = query.where(_events.c.case_id == next(iter(heads)))
-            grouped = _group_by_case(conn.execution_options(yield_per=2000).execute(query))
-            seen: set[int] = set()
-            for case_id, events in grouped:
-                head = heads.get(case_id)
-                if head is None:
-                    continue
-                seen.add(case_id)
-                report.cases += 1
-                report.events += len(events)
-                broken = verify_chain(head.ref, [e._mapping for e in events], head.audit_seq, head.audit_head)
-                if broken:
-                    report.breaks.append(broken)
-            for case_id, head in heads.items():
-                if case_id not in seen:
-                    report.cases += 1
-                    broken = verify_chain(head.ref, [], head.audit_seq, head.audit_head)
-                    if broken:
-                        report.breaks.append(broken)
-        return report
-
     # ------------------------------------------------------------------ internals
 
     def _write(self, work: Callable[[Connection], T]) -> T:
@@ -726,135 +572,6 @@ class Casework(PublicityMixin, TimersMixin):
                 ref=ref,
             )
         return row
-
-    @staticmethod
-    def _transition(wf: WorkflowDef, row: Any, trigger: str) -> TransitionDef:
-        t = wf.transitions.get(trigger)
-        if t is None:
-            raise InvalidTransition(
-                f"{wf.name} has no step {trigger!r}{did_you_mean(trigger, wf.transitions)}",
-                ref=row.ref,
-                state=row.state,
-                trigger=trigger,
-            )
-        return t
-
-    @staticmethod
-    def _check_actor(wf: WorkflowDef, row: Any, t: TransitionDef, user: _Actor) -> str:
-        role = acting_role(user.roles, t, system=user.system)
-        if role is None:
-            needed = " or ".join(r for r in t.by) or "none"
-            held = ", ".join(user.roles) or "no role"
-            raise PermissionDenied(
-                f"{user.username} ({held}) may not {t.name} case {row.ref}: that step needs role {needed}",
-                ref=row.ref,
-                state=row.state,
-                trigger=t.name,
-            )
-        if row.state not in t.sources:
-            possible = [x.name for x in wf.transitions_from(row.state)]
-            raise InvalidTransition(
-                f"case {row.ref} is in {row.state} ({wf.states[row.state].label}); {t.name} applies only "
-                f"from {', '.join(t.sources)}. Possible from {row.state}: {', '.join(possible) or 'nothing (final)'}",
-                ref=row.ref,
-                state=row.state,
-                trigger=t.name,
-            )
-        earlier = four_eyes_conflict(user.username, t, row.fired_by)
-        if earlier:
-            raise SameActorForbidden(
-                f"{user.username} fired {earlier} on case {row.ref}, so someone else must {t.name} it (four-eyes rule)",
-                ref=row.ref,
-                state=row.state,
-                trigger=t.name,
-            )
-        return role
-
-    @staticmethod
-    def _check_ready(
-        wf: WorkflowDef, row: Any, t: TransitionDef, values: Mapping[str, Any], open_objections: int
-    ) -> None:
-        needed = [*t.require, *(f.name for f in wf.fields.values() if f.required and f.name not in t.require)]
-        missing = [f for f in needed if is_empty(values.get(f))]
-        if missing:
-            labels = ", ".join(f"{f} ({wf.fields[f].label})" for f in missing)
-            raise MissingFields(
-                f"{t.name} needs {labels} filled in first; set them with --set FIELD=VALUE",
-                missing,
-                ref=row.ref,
-                state=row.state,
-                trigger=t.name,
-            )
-        snapshot = _snapshot(wf, row, values, open_objections)
-        for kind, guard in (("when", t.when), ("unless", t.unless)):
-            if guard is None:
-                continue
-            try:
-                result = guard.evaluate(snapshot)
-            except ExpressionError as exc:
-                raise GuardFailed(
-                    f"{t.name} refused: its condition '{guard.text}' could not be checked ({exc}); "
-                    "fill in the fields it reads",
-                    ref=row.ref,
-                    state=row.state,
-                    trigger=t.name,
-                ) from None
-            why = f": {t.explain}" if t.explain else ""
-            if kind == "when" and not result:
-                raise GuardFailed(
-                    f"{t.name} refused{why}: the condition '{guard.text}' is not met",
-                    ref=row.ref,
-                    state=row.state,
-                    trigger=t.name,
-                )
-            if kind == "unless" and result:
-                raise GuardFailed(
-                    f"{t.name} is held{why} ('{guard.text}' is true)",
-                    ref=row.ref,
-                    state=row.state,
-                    trigger=t.name,
-                )
-
-    def _validate(
-        self, wf: WorkflowDef, old: Mapping[str, Any], raw: Mapping[str, Any], now: dt.datetime
-    ) -> tuple[dict[str, Any], dict[str, list[Any]]]:
-        """Merge ``raw`` into ``old``; returns (new values, changes old → new) or raises InvalidCaseData."""
-        today = now.astimezone(ZoneInfo(wf.timezone)).date()
-        values = dict(old)
-        problems = []
-        for name, value in raw.items():
-            field = wf.fields.get(name)
-            if field is None:
-                problems.append(FieldProblem(name, f"no such field in {wf.name}{did_you_mean(name, wf.fields)}"))
-                continue
-            try:
-                values[name] = coerce_value(field, value, today)
-            except ValueError as exc:
-                problems.append(FieldProblem(name, str(exc)))
-        if problems:
-            raise InvalidCaseData(problems)
-        values = {k: v for k, v in values.items() if v is not None}
-        changes = {
-            k: [old.get(k), values.get(k)]
-            for k in sorted(set(old) | set(values), key=list(wf.fields).index)
-            if old.get(k) != values.get(k)
-        }
-        return values, changes
-
-    @staticmethod
-    def _new_scope(wf: WorkflowDef, values: Mapping[str, Any], user: _Actor, row: Any) -> str | None:
-        if not wf.scope_field:
-            return None
-        scope = values.get(wf.scope_field)
-        if scope is None:
-            raise InvalidCaseData([FieldProblem(wf.scope_field, "cannot be cleared: it decides who may see the case")])
-        if scope != row.scope and not covers(user.scopes, scope):
-            raise PermissionDenied(
-                f"{user.username} does not cover {scope}; moving case {row.ref} there needs someone who does",
-                ref=row.ref,
-                state=row.state,
-            )
-        return scope
 
     def _claim_keys(
         self, conn: Connection, wf: WorkflowDef, case_id: int, old: Mapping[str, Any], new: Mapping[str, Any]
@@ -999,47 +716,6 @@ class Casework(PublicityMixin, TimersMixin):
         )
 
 
-def _replace_actions(view: CaseView, actions: tuple[Action, ...]) -> CaseView:
-    return replace(view, actions=actions)
-
-
-def _clean_comment(comment: str | None) -> str | None:
-    if comment is None:
-        return None
-    comment = comment.strip()
-    if len(comment) > MAX_COMMENT:
-        raise InvalidCaseData([FieldProblem("comment", f"is {len(comment)} characters; at most {MAX_COMMENT}")])
-    if any(ord(ch) < 32 and ch not in "\n\t" for ch in comment):
-        raise InvalidCaseData([FieldProblem("comment", "contains control characters; remove them")])
-    return comment or None
-
-
-def _snapshot(wf: WorkflowDef, row: Any, values: Mapping[str, Any], open_objections: int) -> dict[str, Any]:
-    snap: dict[str, Any] = dict.fromkeys(wf.fields)
-    for name, value in values.items():
-        kind = wf.fields[name].type if name in wf.fields else None
-        if kind == "decimal" and value is not None:
-            value = Decimal(value)
-        elif kind == "date" and value is not None:
-            value = dt.date.fromisoformat(value)
-        snap[name] = value
-    snap.update(state=row.state, ref=row.ref, open_objections=open_objections)
-    return snap
-
-
 def _is_busy(exc: OperationalError) -> bool:
     text = str(exc.orig).lower()
     return "database is locked" in text or "database table is locked" in text or "busy" in text
-
-
-def _group_by_case(rows: Any) -> Iterator[tuple[int, list[Any]]]:
-    current: int | None = None
-    batch: list[Any] = []
-    for r in rows:
-        if r.case_id != current:
-            if current is not None:
-                yield current, batch
-            current, batch = r.case_id, []
-        batch.append(r)
-    if current is not None:
-        yield current, batch

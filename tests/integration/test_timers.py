@@ -250,9 +250,7 @@ def test_two_schedulers_run_a_digest_once(svc: Casework, clock: Any, engine: Any
         s.engine.dispose()
 
 
-def test_calendar_reload_recomputes_provisional_deadlines_audited(
-    svc: Casework, clock: Any, tmp_path: Any
-) -> None:
+def test_calendar_reload_recomputes_provisional_deadlines_audited(svc: Casework, clock: Any, tmp_path: Any) -> None:
     from engine.calendar import WorkingCalendar
 
     clock.set(at("2026-12-28T10:00"))

@@ -137,6 +137,7 @@ class PublicityMixin:
     _load_version: Any
     _resolve_workflow: Any
     _commit_change: Any
+    _note: Any
     _fire_in: Any
     _pin: Any
 
@@ -171,7 +172,7 @@ class PublicityMixin:
                 .returning(_objections.c.id)
             ).scalar_one()
             role = next(r for r in user.roles if r in wf.roles)
-            self._commit_change(
+            self._note(
                 conn,
                 wf,
                 row,
@@ -180,13 +181,8 @@ class PublicityMixin:
                 actor=actor,
                 role=role,
                 action="objection_added",
-                trigger=None,
-                to_state=row.state,
                 comment=f"异议 #{oid}（{channel}）：{text}",
-                data=row.data,
                 changes={},
-                scope=row.scope,
-                fired_by=row.fired_by,
             )
             return ObjectionView(oid, ref, channel, text, actor, now, "open", None, None, None)
 
@@ -250,7 +246,7 @@ class PublicityMixin:
             else:
                 self._pin(pinned, row)
                 close(row)
-                self._commit_change(
+                self._note(
                     conn,
                     wf,
                     row,
@@ -259,13 +255,8 @@ class PublicityMixin:
                     actor=actor,
                     role=role,
                     action="objection_dismissed",
-                    trigger=None,
-                    to_state=row.state,
                     comment=f"异议 #{objection_id} 不成立：{comment}",
-                    data=row.data,
                     changes={},
-                    scope=row.scope,
-                    fired_by=row.fired_by,
                 )
             return ObjectionView(
                 obj.id, ref, obj.channel, obj.text, obj.received_by, obj.received_at, outcome, actor, now, comment
@@ -461,7 +452,7 @@ class PublicityMixin:
         for r in rows:
             # link the notice into the case's trail: its number and exact hash
             version = self._load_version(conn, r.workflow_version_id).definition
-            self._commit_change(
+            self._note(
                 conn,
                 version,
                 r,
@@ -470,13 +461,8 @@ class PublicityMixin:
                 actor=SYSTEM_ACTOR,
                 role=None,
                 action="notice_published",
-                trigger=None,
-                to_state=r.state,
                 comment=f"公示 {number}：{title}",
-                data=r.data,
                 changes={"notice": [None, number], "notice_sha256": [None, sha]},
-                scope=r.scope,
-                fired_by=r.fired_by,
             )
         return self._notice_view(conn, nid)
 

@@ -510,9 +510,22 @@ class Casework(RulesMixin, QueriesMixin, PublicityMixin, TimersMixin):
             fired_by[trigger].append(actor)
         scope = self._new_scope(wf, values, user, row)
         self._commit_change(
-            conn, wf, row, pinned[0], now, actor=actor, role=role, action="fired", trigger=trigger, to_state=dest,
-            comment=comment, data=values, changes=changes, scope=scope, fired_by=fired_by,
-        )  # fmt: skip
+            conn,
+            wf,
+            row,
+            pinned[0],
+            now,
+            actor=actor,
+            role=role,
+            action="fired",
+            trigger=trigger,
+            to_state=dest,
+            comment=comment,
+            data=values,
+            changes=changes,
+            scope=scope,
+            fired_by=fired_by,
+        )
         if wf.states[dest].void:
             # the archive came to nothing: its ID number may be filed again
             conn.execute(delete(_keys).where(_keys.c.case_id == row.id))
@@ -598,6 +611,41 @@ class Casework(RulesMixin, QueriesMixin, PublicityMixin, TimersMixin):
                 # a concurrent case claimed it between our check and insert
                 raise DuplicateCase(name, "(being created right now)", "apply") from None
 
+    def _note(
+        self,
+        conn: Connection,
+        wf: WorkflowDef,
+        row: Any,
+        seen_version: int | None,
+        now: dt.datetime,
+        *,
+        actor: str,
+        role: str | None,
+        action: str,
+        comment: str | None,
+        changes: dict[str, list[Any]],
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Append an event that changes no state or data (an objection, a pause, a notice) — version-checked."""
+        self._commit_change(
+            conn,
+            wf,
+            row,
+            seen_version,
+            now,
+            actor=actor,
+            role=role,
+            action=action,
+            trigger=None,
+            to_state=row.state,
+            comment=comment,
+            data=row.data,
+            changes=changes,
+            scope=row.scope,
+            fired_by=row.fired_by,
+            extra=extra,
+        )
+
     def _commit_change(
         self,
         conn: Connection,
@@ -663,9 +711,20 @@ class Casework(RulesMixin, QueriesMixin, PublicityMixin, TimersMixin):
         conn.execute(insert(_events).values(event.row(row.id)))
         if trigger is not None:
             queue_event(
-                conn, wf, version_id=row.workflow_version_id, case_id=row.id, ref=row.ref, scope=scope, data=data,
-                seq=event.seq, trigger=trigger, from_state=row.state, to_state=to_state, actor=actor, now=now,
-            )  # fmt: skip
+                conn,
+                wf,
+                version_id=row.workflow_version_id,
+                case_id=row.id,
+                ref=row.ref,
+                scope=scope,
+                data=data,
+                seq=event.seq,
+                trigger=trigger,
+                from_state=row.state,
+                to_state=to_state,
+                actor=actor,
+                now=now,
+            )
 
     @staticmethod
     def _view(

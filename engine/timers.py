@@ -272,6 +272,7 @@ class TimersMixin:
     _case_row: Any
     _load_version: Any
     _commit_change: Any
+    _note: Any
     _fire_in: Any
     _pin: Any
 
@@ -434,7 +435,7 @@ class TimersMixin:
                 .where(_timers.c.case_id == row.id, _timers.c.status == "pending", _timers.c.kind != "timeout")
                 .values(status="cancelled")
             )
-            self._commit_change(
+            self._note(
                 conn,
                 wf,
                 row,
@@ -443,13 +444,8 @@ class TimersMixin:
                 actor=actor,
                 role=role,
                 action="paused",
-                trigger=None,
-                to_state=row.state,
                 comment=reason,
-                data=row.data,
                 changes={"deadline": [iso(row.deadline_at), None]},
-                scope=row.scope,
-                fired_by=row.fired_by,
                 extra={"paused_at": now, "paused_left": left},
             )
             return left
@@ -479,7 +475,7 @@ class TimersMixin:
                     [{**r, "case_id": row.id, "created_at": now, "entered_at": row.entered_at} for r in rows],
                 )
             new_at = _utc(deadline.at)
-            self._commit_change(
+            self._note(
                 conn,
                 wf,
                 row,
@@ -488,13 +484,8 @@ class TimersMixin:
                 actor=actor,
                 role=role,
                 action="resumed",
-                trigger=None,
-                to_state=row.state,
                 comment=(comment or "").strip() or None,
-                data=row.data,
                 changes={"deadline": [None, iso(new_at)]},
-                scope=row.scope,
-                fired_by=row.fired_by,
                 extra={
                     "paused_at": None,
                     "paused_left": None,
@@ -676,7 +667,7 @@ class TimersMixin:
                 if due:
                     conn.execute(insert(_timers), [{**r, "case_id": row.id, "created_at": now} for r in due])
                 old, new = iso(row.deadline_at, wf.timezone), iso(new_at, wf.timezone)
-                self._commit_change(
+                self._note(
                     conn,
                     wf,
                     row,
@@ -685,13 +676,8 @@ class TimersMixin:
                     actor="system",
                     role=None,
                     action="deadline_recomputed",
-                    trigger=None,
-                    to_state=row.state,
                     comment="working-day calendar updated",
-                    data=row.data,
                     changes={"deadline": [old, new]},
-                    scope=row.scope,
-                    fired_by=row.fired_by,
                     extra={"deadline_at": new_at, "deadline_provisional": provisional},
                 )
                 return (ref, old, new)

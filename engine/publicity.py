@@ -136,7 +136,6 @@ class PublicityMixin:
     _case_row: Any
     _load_version: Any
     _resolve_workflow: Any
-    _commit_change: Any
     _note: Any
     _fire_in: Any
     _pin: Any

@@ -271,7 +271,6 @@ class TimersMixin:
     _actor: Any
     _case_row: Any
     _load_version: Any
-    _commit_change: Any
     _note: Any
     _fire_in: Any
     _pin: Any

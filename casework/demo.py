@@ -61,8 +61,9 @@ def run_demo(svc: Casework, out: Console, *, seed: int | None = None, archives: 
     """Run the demonstration against ``svc``; return True if the audit trail verifies."""
     started = time.perf_counter()
     out.rule("[bold]casework demo[/]: 困难职工建档立卡 archive filing")
-    info, created = svc.load_workflow(load_definition_file(BUNDLED_WORKFLOW))
-    out.print(f"workflow {info.name} v{info.version} {'loaded' if created else 'already loaded'}")
+    for path in (BUNDLED_WORKFLOW, BUNDLED_WORKFLOW.with_name("annual_review.yaml")):
+        info, created = svc.load_workflow(load_definition_file(path))
+        out.print(f"workflow {info.name} v{info.version} {'loaded' if created else 'already loaded'}")
     for username, name, roles, scopes in USERS:
         with contextlib.suppress(AlreadyExists):  # re-running the demo
             svc.add_user(username, name, roles, scopes)

@@ -308,65 +308,72 @@ class Casework(RulesMixin, QueriesMixin, PublicityMixin, TimersMixin):
         def work(conn: Connection) -> CaseView:
             user = self._actor(conn, actor)
             loaded = self._resolve_workflow(conn, workflow, None)
-            wf = loaded.definition
-            now = self.clock.now()
-            values, _ = self._validate(wf, {}, data, now)
-            initial = wf.initial_state
-            openers = {r for t in wf.transitions_from(initial) for r in t.by}
-            role = next((r for r in user.roles if r in openers), None)
-            if role is None:
-                raise PermissionDenied(
-                    f"{actor} ({', '.join(user.roles)}) may not open a {wf.name} case: "
-                    f"that needs role {' or '.join(sorted(openers))}"
-                )
-            scope = None
-            if wf.scope_field:
-                scope = values.get(wf.scope_field)
-                if scope is None:
-                    raise InvalidCaseData(
-                        [FieldProblem(wf.scope_field, "is needed to open a case: it decides who may see it")]
-                    )
-                if not covers(user.scopes, scope):
-                    raise PermissionDenied(
-                        f"{actor} covers {', '.join(user.scopes)}, not {scope}; "
-                        f"a case in {scope} must be opened by someone who covers it"
-                    )
-            year = now.astimezone(ZoneInfo(wf.timezone)).year
-            ref = allocate_ref(conn, wf.ref_prefix, year)
-            changes = {k: [None, v] for k, v in values.items() if not is_empty(v)}
-            event = Event(ref, 1, now, actor, role, "created", None, None, initial, None, changes, GENESIS)
-            case_id = conn.execute(
-                insert(_cases)
-                .values(
-                    ref=ref,
-                    workflow=wf.name,
-                    workflow_version_id=loaded.id,
-                    state=initial,
-                    scope=scope,
-                    data=values,
-                    fired_by={},
-                    version=1,
-                    audit_seq=1,
-                    audit_head=event.hash,
-                    entered_at=now,
-                    created_by=actor,
-                    created_at=now,
-                    updated_at=now,
-                )
-                .returning(_cases.c.id)
-            ).scalar_one()
-            self._claim_keys(conn, wf, case_id, {}, values)
-            conn.execute(insert(_events).values(event.row(case_id)))
-            deadline = schedule(conn, wf, case_id, initial, now, self.calendar, now)
-            if deadline is not None:
-                conn.execute(
-                    update(_cases)
-                    .where(_cases.c.id == case_id)
-                    .values(deadline_at=deadline.at.astimezone(dt.UTC), deadline_provisional=deadline.provisional)
-                )
-            return self._view(wf, ref, initial, values, scope, 1, actor, now, now)
+            return self._create_in(conn, loaded, user, data, self.clock.now())
 
         return self._write(work)
+
+    def _create_in(
+        self, conn: Connection, loaded: _Loaded, user: _Actor, data: Mapping[str, Any], now: dt.datetime
+    ) -> CaseView:
+        """Open a case inside the caller's transaction (see :meth:`create_case`)."""
+        wf = loaded.definition
+        actor = user.username
+        values, _ = self._validate(wf, {}, data, now)
+        initial = wf.initial_state
+        openers = {r for t in wf.transitions_from(initial) for r in t.by}
+        # the scheduler opens cases only for a workflow's own declared schedules (campaigns)
+        role = SYSTEM_ACTOR if user.system else next((r for r in user.roles if r in openers), None)
+        if role is None:
+            raise PermissionDenied(
+                f"{actor} ({', '.join(user.roles)}) may not open a {wf.name} case: "
+                f"that needs role {' or '.join(sorted(openers))}"
+            )
+        scope = None
+        if wf.scope_field:
+            scope = values.get(wf.scope_field)
+            if scope is None:
+                raise InvalidCaseData(
+                    [FieldProblem(wf.scope_field, "is needed to open a case: it decides who may see it")]
+                )
+            if not covers(user.scopes, scope):
+                raise PermissionDenied(
+                    f"{actor} covers {', '.join(user.scopes)}, not {scope}; "
+                    f"a case in {scope} must be opened by someone who covers it"
+                )
+        year = now.astimezone(ZoneInfo(wf.timezone)).year
+        ref = allocate_ref(conn, wf.ref_prefix, year)
+        changes = {k: [None, v] for k, v in values.items() if not is_empty(v)}
+        event = Event(ref, 1, now, actor, role, "created", None, None, initial, None, changes, GENESIS)
+        case_id = conn.execute(
+            insert(_cases)
+            .values(
+                ref=ref,
+                workflow=wf.name,
+                workflow_version_id=loaded.id,
+                state=initial,
+                scope=scope,
+                data=values,
+                fired_by={},
+                version=1,
+                audit_seq=1,
+                audit_head=event.hash,
+                entered_at=now,
+                created_by=actor,
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(_cases.c.id)
+        ).scalar_one()
+        self._claim_keys(conn, wf, case_id, {}, values)
+        conn.execute(insert(_events).values(event.row(case_id)))
+        deadline = schedule(conn, wf, case_id, initial, now, self.calendar, now)
+        if deadline is not None:
+            conn.execute(
+                update(_cases)
+                .where(_cases.c.id == case_id)
+                .values(deadline_at=deadline.at.astimezone(dt.UTC), deadline_provisional=deadline.provisional)
+            )
+        return self._view(wf, ref, initial, values, scope, 1, actor, now, now)
 
     def update_case(
         self, ref: str, actor: str, data: Mapping[str, Any], *, expected_version: int | None = None

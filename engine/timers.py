@@ -273,6 +273,8 @@ class TimersMixin:
     _load_version: Any
     _note: Any
     _fire_in: Any
+    _resolve_workflow: Any
+    _create_in: Any
     _pin: Any
 
     # ------------------------------------------------------------------- sweep
@@ -562,6 +564,8 @@ class TimersMixin:
         local_day = fire.astimezone(ZoneInfo(wf.timezone)).date()
         if schedule.working_days_only and not self.calendar.is_working_day(local_day):
             outcome = f"skipped: {local_day} is not a working day"
+        elif schedule.action == "open_cases":
+            outcome = self._open_cases(conn, wf, schedule, now)
         else:
             sent = 0
             people = [u for u in conn.execute(select(users)) if schedule.to in u.roles]
@@ -596,6 +600,37 @@ class TimersMixin:
             outcome = f"{schedule.action}: {sent} message{'s' if sent != 1 else ''} to {len(people)} {schedule.to}(s)"
         conn.execute(update(runs).where(runs.c.job == job, runs.c.fire_time == fire).values(outcome=outcome[:200]))
         return outcome
+
+    def _open_cases(self, conn: Connection, wf: WorkflowDef, schedule: Any, now: dt.datetime) -> str:
+        """A campaign: open one case of ``schedule.workflow`` for every case of ours in ``from_state``."""
+        from engine.errors import NotFound, RefusedError
+        from engine.service import _SYSTEM
+
+        try:
+            target = self._resolve_workflow(conn, schedule.workflow, None)  # type: ignore[attr-defined]
+        except NotFound:
+            return f"open_cases: workflow {schedule.workflow!r} is not loaded; load it with 'casework workflow load'"
+        fields = target.definition.fields
+        opened = skipped = 0
+        rows = conn.execute(
+            select(_cases.c.ref, _cases.c.data)
+            .where(_cases.c.workflow == wf.name, _cases.c.state == schedule.from_state)
+            .order_by(_cases.c.id)
+        ).all()
+        for ref, data in rows:
+            values = {k: v for k, v in data.items() if k in fields}
+            if schedule.link_field:
+                values[schedule.link_field] = ref
+            savepoint = conn.begin_nested()
+            try:
+                self._create_in(conn, target, _SYSTEM, values, now)  # type: ignore[attr-defined]
+            except RefusedError:
+                savepoint.rollback()  # e.g. last year's review of this archive is still open
+                skipped += 1
+                continue
+            savepoint.commit()
+            opened += 1
+        return f"open_cases: opened {opened} {schedule.workflow} case{'s' if opened != 1 else ''}, skipped {skipped}"
 
     @staticmethod
     def _version_id(conn: Connection, ref: str) -> int:

@@ -364,8 +364,20 @@ def _schedules(c: _Collector, schema: WorkflowSchema) -> tuple[ScheduleDef, ...]
             c.add(
                 path + ("cron",), f"not a cron expression ({exc}); write 'minute hour day month weekday' ('0 9 * * *')"
             )
-        c.ref(path + ("to",), s.to, schema.roles, "role", index=None)
-        out.append(ScheduleDef(s.name, s.cron, s.action, s.to, s.template, s.working_days_only))
+        if s.action == "overdue_digest":
+            if not (s.to and s.template):
+                c.add(path, "an overdue_digest needs 'to: ROLE' and 'template: NAME'")
+            else:
+                c.ref(path + ("to",), s.to, schema.roles, "role", index=None)
+        elif not (s.workflow and s.from_state):
+            c.add(path, "open_cases needs 'workflow: NAME' (what to open) and 'from_state: STATE' (for which cases)")
+        else:
+            c.ref(path + ("from_state",), s.from_state, schema.states, "state", index=None)
+        out.append(
+            ScheduleDef(
+                s.name, s.cron, s.action, s.to, s.template, s.working_days_only, s.workflow, s.from_state, s.link_field
+            )
+        )
     return tuple(out)
 
 
@@ -408,7 +420,8 @@ def _templates(
         if s.timeout and s.timeout.held_to:
             needed.append((("states", name, "timeout"), s.timeout.held_template, "message", ("subject", "text")))
     for i, sch in enumerate(schema.schedules):
-        needed.append((("schedules", i, "template"), sch.template, "digest", ("subject", "text")))
+        if sch.template:
+            needed.append((("schedules", i, "template"), sch.template, "digest", ("subject", "text")))
     if schema.publicity and schema.publicity.list_template:
         needed.append((("publicity", "list_template"), schema.publicity.list_template, "list", ("html",)))
     attrs = [*fields, *BUILTIN_ATTRIBUTES, "state_label"]

@@ -156,10 +156,13 @@ class ScheduleDef:
 
     name: str
     cron: str
-    action: str
-    to: str
-    template: str
+    action: str  # "overdue_digest" | "open_cases"
+    to: str | None = None
+    template: str | None = None
     working_days_only: bool = False
+    workflow: str | None = None  # open_cases: the workflow to open a case of
+    from_state: str | None = None  # open_cases: one new case for every case in this state
+    link_field: str | None = None  # open_cases: the new case's field that records our case's ref
 
 
 @dataclass(frozen=True)

@@ -116,10 +116,13 @@ class NotifySchema(_Strict):
 class ScheduleSchema(_Strict):
     name: Name
     cron: Annotated[str, StringConstraints(min_length=9, max_length=100)]
-    action: Literal["overdue_digest"]
-    to: Name
-    template: Name
+    action: Literal["overdue_digest", "open_cases"]
+    to: Name | None = None
+    template: Name | None = None
     working_days_only: bool = False
+    workflow: Name | None = None
+    from_state: Name | None = None
+    link_field: Name | None = None
 
 
 class PrivacySchema(_Strict):

@@ -269,3 +269,39 @@ def test_calendar_reload_recomputes_provisional_deadlines_audited(svc: Casework,
     assert last.action == "deadline_recomputed" and last.changes["deadline"][1] == "2027-01-08T00:00:00+08:00"
     assert svc.recompute_provisional() == []
     assert svc.verify_audit(ref).ok
+
+
+def test_the_yearly_campaign_opens_one_review_per_filed_archive(svc: Casework, clock: Any) -> None:
+    from engine import load_definition_file
+    from tests.conftest import ROOT
+
+    clock.set(at("2026-11-02T09:00"))
+    filed, other = [], new_case(svc, seed=99)  # one still in apply: not reviewed
+    for i in range(3):
+        ref = new_case(svc, seed=i)
+        for trigger, actor in [("submit", "lin"), ("pass_review", "wu"), ("end_publicity", "wu"),
+                               ("grant", "su"), ("record", "lin")]:  # fmt: skip
+            svc.fire(ref, trigger, actor)
+        filed.append(ref)
+
+    def campaign() -> str:
+        (outcome,) = [o for job, _, o in svc.run_due_schedules() if job == "poverty_archive:annual_review"]
+        return outcome
+
+    clock.set(at("2027-01-02T08:05"))
+    outcome = campaign()
+    assert outcome == "open_cases: workflow 'annual_review' is not loaded; load it with 'casework workflow load'"
+    svc.load_workflow(load_definition_file(ROOT / "workflows" / "annual_review.yaml"))
+    clock.set(at("2028-01-02T08:05"))
+    outcome = campaign()
+    assert outcome == "open_cases: opened 3 annual_review cases, skipped 0"
+    reviews = svc.list_cases(workflow="annual_review")
+    assert sorted(r.data["archive_ref"] for r in reviews) == filed
+    assert other not in {r.data["archive_ref"] for r in reviews}
+    first = reviews[0]
+    assert first.ref.startswith("FH-2028-") and first.state == "survey" and first.deadline is not None
+    assert svc.history(first.ref)[0].actor == "system"
+    clock.set(at("2029-01-02T08:05"))  # last year's reviews are still open: none opened twice
+    outcome = campaign()
+    assert outcome == "open_cases: opened 0 annual_review cases, skipped 3"
+    assert svc.verify_audit().ok

@@ -8,13 +8,29 @@ scheduler, bulk operations).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from engine.definition.model import SYSTEM_ROLE, TransitionDef
 
-__all__ = ["ALL_SCOPES", "SYSTEM_ACTOR", "acting_role", "covers", "four_eyes_conflict"]
+__all__ = ["ALL_SCOPES", "SYSTEM", "SYSTEM_ACTOR", "Actor", "acting_role", "covers", "four_eyes_conflict"]
 
 ALL_SCOPES = "*"
 SYSTEM_ACTOR = "system"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting: a user's name, roles and scopes, or the scheduler (``system``)."""
+
+    username: str
+    roles: tuple[str, ...]
+    scopes: tuple[str, ...]
+    system: bool = False
+
+
+# The scheduler's identity. Only engine code paths (timers, campaigns) use it;
+# no user can be called 'system' and the CLI refuses '--as system'.
+SYSTEM = Actor(SYSTEM_ACTOR, (), (ALL_SCOPES,), system=True)
 
 
 def acting_role(user_roles: Sequence[str], transition: TransitionDef, *, system: bool = False) -> str | None:

@@ -47,7 +47,7 @@ from engine.suggest import did_you_mean
 from engine.views import iso
 
 if TYPE_CHECKING:
-    from engine.service import _Actor
+    from engine.access import Actor
 
 __all__ = ["OBJECTION_CHANNELS", "NoticeView", "ObjectionView", "PublicityMixin", "Render"]
 
@@ -287,7 +287,7 @@ class PublicityMixin:
             for o in rows
         ]
 
-    def _publicised_case(self, conn: Connection, ref: str, user: _Actor) -> tuple[Any, WorkflowDef]:
+    def _publicised_case(self, conn: Connection, ref: str, user: Actor) -> tuple[Any, WorkflowDef]:
         row = self._case_row(conn, ref, user)
         wf = self._load_version(conn, row.workflow_version_id).definition
         if wf.publicity is None:

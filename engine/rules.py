@@ -31,7 +31,7 @@ from engine.fields import coerce_value, is_empty
 from engine.suggest import did_you_mean
 
 if TYPE_CHECKING:
-    from engine.service import _Actor
+    from engine.access import Actor
 
 __all__ = ["MAX_COMMENT", "RulesMixin", "clean_comment"]
 
@@ -54,7 +54,7 @@ class RulesMixin:
         return t
 
     @staticmethod
-    def _check_actor(wf: WorkflowDef, row: Any, t: TransitionDef, user: _Actor) -> str:
+    def _check_actor(wf: WorkflowDef, row: Any, t: TransitionDef, user: Actor) -> str:
         role = acting_role(user.roles, t, system=user.system)
         if role is None:
             needed = " or ".join(r for r in t.by) or "none"
@@ -156,7 +156,7 @@ class RulesMixin:
         return values, changes
 
     @staticmethod
-    def _new_scope(wf: WorkflowDef, values: Mapping[str, Any], user: _Actor, row: Any) -> str | None:
+    def _new_scope(wf: WorkflowDef, values: Mapping[str, Any], user: Actor, row: Any) -> str | None:
         if not wf.scope_field:
             return None
         scope = values.get(wf.scope_field)

@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from transitions import Machine
 
 from db.models import AuditEvent, Case, CaseKey, Objection, User, WorkflowVersion
-from engine.access import ALL_SCOPES, SYSTEM_ACTOR, covers
+from engine.access import SYSTEM, SYSTEM_ACTOR, Actor, covers
 from engine.audit import GENESIS, Event
 from engine.calendar import WorkingCalendar
 from engine.clock import Clock, SystemClock
@@ -80,17 +80,6 @@ _ROLE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _WRITE_ATTEMPTS = 8
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class _Actor:
-    username: str
-    roles: tuple[str, ...]
-    scopes: tuple[str, ...]
-    system: bool = False
-
-
-_SYSTEM = _Actor(SYSTEM_ACTOR, (), (ALL_SCOPES,), system=True)
 
 
 @dataclass(frozen=True)
@@ -285,7 +274,7 @@ class Casework(RulesMixin, QueriesMixin, PublicityMixin, TimersMixin):
                 roles |= set(self._load_version(conn, vid).definition.roles)
         return roles
 
-    def _actor(self, conn: Connection, username: str) -> _Actor:
+    def _actor(self, conn: Connection, username: str) -> Actor:
         if username == SYSTEM_ACTOR:
             raise PermissionDenied(
                 "'system' is the scheduler's own identity and cannot be used from outside; "
@@ -294,7 +283,7 @@ class Casework(RulesMixin, QueriesMixin, PublicityMixin, TimersMixin):
         row = conn.execute(select(_users).where(_users.c.username == username)).first()
         if row is None:
             raise UserNotFound(username)
-        return _Actor(row.username, tuple(row.roles), tuple(row.scopes))
+        return Actor(row.username, tuple(row.roles), tuple(row.scopes))
 
     # ---------------------------------------------------------------------- cases
 
@@ -313,7 +302,7 @@ class Casework(RulesMixin, QueriesMixin, PublicityMixin, TimersMixin):
         return self._write(work)
 
     def _create_in(
-        self, conn: Connection, loaded: _Loaded, user: _Actor, data: Mapping[str, Any], now: dt.datetime
+        self, conn: Connection, loaded: _Loaded, user: Actor, data: Mapping[str, Any], now: dt.datetime
     ) -> CaseView:
         """Open a case inside the caller's transaction (see :meth:`create_case`)."""
         wf = loaded.definition
@@ -456,13 +445,13 @@ class Casework(RulesMixin, QueriesMixin, PublicityMixin, TimersMixin):
 
     def fire_as_system(self, ref: str, trigger: str, *, comment: str | None = None) -> CaseView:
         """Fire as the scheduler (``system``): for timers only, never from user input."""
-        return self._fire(ref, trigger, _SYSTEM, SYSTEM_ACTOR, comment, None, None)
+        return self._fire(ref, trigger, SYSTEM, SYSTEM_ACTOR, comment, None, None)
 
     def _fire(
         self,
         ref: str,
         trigger: str,
-        preset: _Actor | None,
+        preset: Actor | None,
         actor: str,
         comment: str | None,
         data: Mapping[str, Any] | None,
@@ -486,7 +475,7 @@ class Casework(RulesMixin, QueriesMixin, PublicityMixin, TimersMixin):
         conn: Connection,
         ref: str,
         trigger: str,
-        user: _Actor,
+        user: Actor,
         comment: str | None,
         data: Mapping[str, Any] | None,
         pinned: list[int | None],
@@ -581,7 +570,7 @@ class Casework(RulesMixin, QueriesMixin, PublicityMixin, TimersMixin):
         elif row.version != pinned[0]:
             raise ConflictError(row.ref, f"version {row.version}, expected {pinned[0]}")
 
-    def _case_row(self, conn: Connection, ref: str, user: _Actor | None) -> Any:
+    def _case_row(self, conn: Connection, ref: str, user: Actor | None) -> Any:
         row = conn.execute(select(_cases).where(_cases.c.ref == ref)).first()
         if row is None:
             raise CaseNotFound(ref)

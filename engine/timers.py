@@ -36,6 +36,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, insert, select, update
 
 from db.models import Case, Timer
+from engine.access import SYSTEM
 from engine.calendar import Deadline, WorkingCalendar
 from engine.definition.model import Duration, WorkflowDef
 from engine.errors import ConflictError, InvalidTransition, PermissionDenied, TransitionRefused
@@ -340,12 +341,11 @@ class TimersMixin:
             self._queue_timer_message(conn, wf, row, timer, timer.payload["to"], timer.payload["template"], now)
             self._mark(conn, timer_id, "fired", now)
             return "fired"
-        from engine.service import _SYSTEM  # the scheduler's identity; not importable from outside the engine
 
         trigger = timer.payload["fire"]
         savepoint = conn.begin_nested()
         try:
-            self._fire_in(conn, row.ref, trigger, _SYSTEM, None, None, [row.version])
+            self._fire_in(conn, row.ref, trigger, SYSTEM, None, None, [row.version])
         except TransitionRefused as exc:
             savepoint.rollback()
             if isinstance(exc, PermissionDenied | InvalidTransition):
@@ -570,7 +570,7 @@ class TimersMixin:
             sent = 0
             people = [u for u in conn.execute(select(users)) if schedule.to in u.roles]
             for person in people:
-                cases = self.list_cases(workflow=wf.name, actor=person.username, overdue=True)  # type: ignore[attr-defined]
+                cases = self.list_cases(workflow=wf.name, actor=person.username, overdue=True)
                 if not cases:
                     continue
                 rows = [
@@ -604,10 +604,9 @@ class TimersMixin:
     def _open_cases(self, conn: Connection, wf: WorkflowDef, schedule: Any, now: dt.datetime) -> str:
         """A campaign: open one case of ``schedule.workflow`` for every case of ours in ``from_state``."""
         from engine.errors import NotFound, RefusedError
-        from engine.service import _SYSTEM
 
         try:
-            target = self._resolve_workflow(conn, schedule.workflow, None)  # type: ignore[attr-defined]
+            target = self._resolve_workflow(conn, schedule.workflow, None)
         except NotFound:
             return f"open_cases: workflow {schedule.workflow!r} is not loaded; load it with 'casework workflow load'"
         fields = target.definition.fields
@@ -623,7 +622,7 @@ class TimersMixin:
                 values[schedule.link_field] = ref
             savepoint = conn.begin_nested()
             try:
-                self._create_in(conn, target, _SYSTEM, values, now)  # type: ignore[attr-defined]
+                self._create_in(conn, target, SYSTEM, values, now)
             except RefusedError:
                 savepoint.rollback()  # e.g. last year's review of this archive is still open
                 skipped += 1

@@ -36,7 +36,7 @@ def calendar_check(ctx: _Context, as_json: bool) -> None:
     this_year = dt.date.today().year
     years = list(range(this_year - 1, this_year + 3))
     provisional = cal.provisional_years(years)
-    waiting = [v.ref for v in ctx.service().list_cases() if v.deadline_provisional]
+    waiting = ctx.service().provisional_refs()
     if as_json:
         _json(
             {

@@ -24,6 +24,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from types import SimpleNamespace
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -401,7 +402,7 @@ class Casework(RulesMixin, QueriesMixin, PublicityMixin, TimersMixin):
             if not changes:
                 return self._row_view(wf, row)
             scope = self._new_scope(wf, values, user, row)
-            self._commit_change(
+            written = self._commit_change(
                 conn,
                 wf,
                 row,
@@ -419,7 +420,7 @@ class Casework(RulesMixin, QueriesMixin, PublicityMixin, TimersMixin):
                 fired_by=row.fired_by,
             )
             self._claim_keys(conn, wf, row.id, row.data, values)
-            return self._row_view(wf, conn.execute(select(_cases).where(_cases.c.id == row.id)).one())
+            return self._row_view(wf, written)
 
         return self._write(work)
 
@@ -505,7 +506,7 @@ class Casework(RulesMixin, QueriesMixin, PublicityMixin, TimersMixin):
         if actor not in fired_by.setdefault(trigger, []):
             fired_by[trigger].append(actor)
         scope = self._new_scope(wf, values, user, row)
-        self._commit_change(
+        written = self._commit_change(
             conn,
             wf,
             row,
@@ -527,7 +528,7 @@ class Casework(RulesMixin, QueriesMixin, PublicityMixin, TimersMixin):
             conn.execute(delete(_keys).where(_keys.c.case_id == row.id))
         else:
             self._claim_keys(conn, wf, row.id, row.data, values)
-        return self._row_view(wf, conn.execute(select(_cases).where(_cases.c.id == row.id)).one())
+        return self._row_view(wf, written)
 
     @staticmethod
     def _open_objections(conn: Connection, case_id: int, t: TransitionDef | None) -> int:
@@ -661,7 +662,8 @@ class Casework(RulesMixin, QueriesMixin, PublicityMixin, TimersMixin):
         scope: str | None,
         fired_by: dict[str, list[str]],
         extra: Mapping[str, Any] | None = None,
-    ) -> None:
+    ) -> SimpleNamespace:
+        """Apply one change to the case row (version-checked) and append its event; return the row as written."""
         values: dict[str, Any] = dict(extra or {})
         if to_state != row.state:
             # a new state: its deadline and timers replace the old state's, in this transaction
@@ -686,24 +688,25 @@ class Casework(RulesMixin, QueriesMixin, PublicityMixin, TimersMixin):
             changes,
             row.audit_head,
         )
+        values.update(
+            state=to_state,
+            data=data,
+            scope=scope,
+            fired_by=fired_by,
+            audit_seq=event.seq,
+            audit_head=event.hash,
+            entered_at=now if to_state != row.state else row.entered_at,
+            updated_at=now,
+        )
         result = conn.execute(
             update(_cases)
             .where(_cases.c.id == row.id, _cases.c.version == seen_version)
-            .values(
-                state=to_state,
-                data=data,
-                scope=scope,
-                fired_by=fired_by,
-                version=_cases.c.version + 1,
-                audit_seq=event.seq,
-                audit_head=event.hash,
-                entered_at=now if to_state != row.state else row.entered_at,
-                updated_at=now,
-                **values,
-            )
+            .values(version=_cases.c.version + 1, **values)
         )
         if result.rowcount != 1:
             raise ConflictError(row.ref)
+        # the row matched version == seen_version, so it is now one more: no need to read it back
+        written = SimpleNamespace(**{**row._mapping, **values, "version": row.version + 1})
         conn.execute(insert(_events).values(event.row(row.id)))
         if trigger is not None:
             queue_event(
@@ -721,6 +724,7 @@ class Casework(RulesMixin, QueriesMixin, PublicityMixin, TimersMixin):
                 actor=actor,
                 now=now,
             )
+        return written
 
     @staticmethod
     def _view(

@@ -666,6 +666,12 @@ class TimersMixin:
                 for t in conn.execute(query)
             ]
 
+    def provisional_refs(self) -> list[str]:
+        """Refs of the cases whose current deadline is provisional (counted over a year with no official data)."""
+        with self.engine.connect() as conn:
+            query = select(_cases.c.ref).where(_cases.c.deadline_provisional.is_(True)).order_by(_cases.c.id)
+            return list(conn.execute(query).scalars())
+
     def recompute_provisional(self) -> list[tuple[str, str | None, str | None]]:
         """After a calendar update: recompute every provisional deadline; audited on each changed case.
 

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from engine.definition import Duration, load_definition, load_definition_file
 from engine.errors import CaseworkError, DefinitionError, Problem
+from tests.unit.samples import MINIMAL
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "workflows"
@@ -31,21 +32,6 @@ BUNDLED = ROOT / "workflows" / "poverty_archive.yaml"
 
 _EXPECT = re.compile(r"^# expect: (\d+):(\d+): (.+)$")
 _XFAIL = re.compile(r"^# xfail: (.+)$")
-
-MINIMAL = """\
-workflow: mini
-version: 1
-title: Minimal
-roles:
-  clerk: Clerk
-fields:
-  cause: {type: text}
-states:
-  draft: {initial: true}
-  done: {final: true}
-transitions:
-  finish: {from: draft, to: done, by: clerk}
-"""
 
 
 def _header(path: Path) -> tuple[set[tuple[int, int, str]], str | None]:

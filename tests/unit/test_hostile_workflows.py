@@ -17,24 +17,10 @@ import pytest
 
 from engine.definition import Limits, load_definition, load_definition_file
 from engine.errors import DefinitionError, Problem
+from tests.unit.samples import MINIMAL
 
 MAX_SECONDS = 1.0
 MAX_PEAK_BYTES = 100 * 1024 * 1024
-
-MINIMAL = """\
-workflow: mini
-version: 1
-title: Minimal
-roles:
-  clerk: Clerk
-fields:
-  cause: {type: text}
-states:
-  draft: {initial: true}
-  done: {final: true}
-transitions:
-  finish: {from: draft, to: done, by: clerk}
-"""
 
 
 def _billion_laughs() -> str:

@@ -10,6 +10,14 @@ SQLite (the embedded default) is set on every connection to:
 * ``busy_timeout`` so a writer waits for another instead of failing at once;
 * ``foreign_keys=ON``.
 
+PostgreSQL gets a connection pool of ``pool_size`` (``$CASEWORK_DB_POOL``,
+default 5) plus as many overflow connections. Connections are *not* pinged
+on checkout (``pool_pre_ping`` costs a network round trip per transaction,
+as much as a whole step's write); instead they are recycled after 30
+minutes, and the service retries a write whose connection turned out dead
+(:meth:`engine.Casework._write`). ``$CASEWORK_DB_PRE_PING=1`` turns the ping
+back on for networks that silently drop idle connections.
+
 Python's sqlite3 module would otherwise start transactions lazily, only
 before the first write, so a read-then-write would not be atomic; we turn
 that off and emit ``BEGIN`` ourselves (SQLAlchemy's documented recipe).
@@ -49,7 +57,8 @@ def make_engine(url: str | None = None, *, pool_size: int | None = None, echo: b
     if resolved.drivername == "postgresql":
         resolved = resolved.set(drivername="postgresql+psycopg")
     size = pool_size or int(os.environ.get("CASEWORK_DB_POOL", "5"))
-    return create_engine(resolved, echo=echo, pool_size=size, max_overflow=size, pool_pre_ping=True)
+    ping = os.environ.get("CASEWORK_DB_PRE_PING", "") not in ("", "0")
+    return create_engine(resolved, echo=echo, pool_size=size, max_overflow=size, pool_pre_ping=ping, pool_recycle=1800)
 
 
 def _configure_sqlite(engine: Engine) -> None:

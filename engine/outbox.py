@@ -16,22 +16,64 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import JSON, Connection, func, insert, select, type_coerce
 
 from db.models import OutboxMessage, User
 from engine.access import covers
 from engine.definition.model import WorkflowDef
 from engine.masking import public_view
 
-__all__ = ["STATUS", "case_context", "queue_event", "queue_message", "queue_to_user"]
+__all__ = [
+    "STATUS",
+    "Person",
+    "case_context",
+    "directory",
+    "directory_column",
+    "event_messages",
+    "queue_event",
+    "queue_message",
+    "queue_to_user",
+]
 
 STATUS = ("pending", "sending", "sent", "failed", "dead")
 
 _outbox = OutboxMessage.__table__
 _users = User.__table__
+_DIRECTORY = select(_users.c.username, _users.c.name, _users.c.email, _users.c.roles, _users.c.scopes)
+
+
+class Person(NamedTuple):
+    """A user as a notification rule sees them."""
+
+    username: str
+    name: str
+    email: str | None
+    roles: list[str]
+    scopes: list[str]
+
+
+def directory_column(dialect: str) -> Any:
+    """A scalar subquery with the whole user directory as one JSON array (see :func:`directory`).
+
+    Sent along with the case read, it saves a step that notifies somebody a
+    round trip; a union office's directory is tens to hundreds of people.
+    """
+    u = _users.alias("directory_user")
+    if dialect == "postgresql":
+        agg = func.json_agg(func.json_build_array(u.c.username, u.c.name, u.c.email, u.c.roles, u.c.scopes))
+    else:
+        agg = func.json_group_array(
+            func.json_array(u.c.username, u.c.name, u.c.email, func.json(u.c.roles), func.json(u.c.scopes))
+        )
+    return type_coerce(select(agg).scalar_subquery(), JSON).label("directory")
+
+
+def directory(value: list[list[Any]] | None) -> list[Person]:
+    """The people in a :func:`directory_column` value."""
+    return [Person(*entry) for entry in value or ()]
 
 
 def case_context(wf: WorkflowDef, ref: str, state: str, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -58,8 +100,59 @@ def queue_event(
     now: dt.datetime,
 ) -> int:
     """Write the outbox rows the workflow asks for after one audit event; return how many."""
+    rows = event_messages(
+        conn,
+        wf,
+        version_id=version_id,
+        case_id=case_id,
+        ref=ref,
+        scope=scope,
+        data=data,
+        seq=seq,
+        trigger=trigger,
+        from_state=from_state,
+        to_state=to_state,
+        actor=actor,
+        now=now,
+    )
+    if rows:
+        conn.execute(insert(_outbox), rows)
+    return len(rows)
+
+
+def event_messages(
+    conn: Connection,
+    wf: WorkflowDef,
+    *,
+    version_id: int,
+    case_id: int,
+    ref: str,
+    scope: str | None,
+    data: Mapping[str, Any],
+    seq: int,
+    trigger: str | None,
+    from_state: str | None,
+    to_state: str,
+    actor: str,
+    now: dt.datetime,
+    users: list[Person] | None = None,
+) -> list[dict[str, Any]]:
+    """The outbox rows (not yet written) the workflow asks for after one audit event.
+
+    ``users`` is the directory if the caller already has it; otherwise it
+    is read only when a rule matches, so a step that tells nobody costs no query.
+    """
     rows: list[dict[str, Any]] = []
     entered = to_state != from_state
+    matching = [
+        (index, rule)
+        for index, rule in enumerate(wf.notify)
+        if (rule.event[0] == "enter" and entered and rule.event[1] == to_state)
+        or (rule.event[0] == "fire" and rule.event[1] == trigger)
+    ]
+    notice = wf.states[to_state].notice if entered else None
+    if not matching and not notice:
+        return rows
     case = case_context(wf, ref, to_state, data)
     workflow = {"name": wf.name, "title": wf.title}
     event = {
@@ -70,15 +163,9 @@ def queue_event(
         "actor": actor,
         "at": now.astimezone(ZoneInfo(wf.timezone)).isoformat(timespec="minutes"),
     }
-    users: list[Any] | None = None
-    for index, rule in enumerate(wf.notify):
-        kind, target = rule.event
-        if not ((kind == "enter" and entered and target == to_state) or (kind == "fire" and target == trigger)):
-            continue
+    for index, rule in matching:
         if users is None:
-            users = list(
-                conn.execute(select(_users.c.username, _users.c.name, _users.c.email, _users.c.roles, _users.c.scopes))
-            )
+            users = list(conn.execute(_DIRECTORY))
         for channel, recipient, name in _recipients(rule.recipient, rule.channels, users, scope, data):
             rows.append(
                 _row(
@@ -99,8 +186,7 @@ def queue_event(
                     },
                 )
             )
-    notice = wf.states[to_state].notice
-    if entered and notice:
+    if notice:
         rows.append(
             _row(
                 key=f"{case_id}:{seq}:notice",
@@ -115,9 +201,7 @@ def queue_event(
                 context={"case": case, "workflow": workflow, "event": event},
             )
         )
-    if rows:
-        conn.execute(insert(_outbox), rows)
-    return len(rows)
+    return rows
 
 
 def queue_message(

@@ -28,8 +28,8 @@ from types import SimpleNamespace
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from transitions import Machine
 
 from db.models import AuditEvent, Case, CaseKey, Objection, User, WorkflowVersion
@@ -56,14 +56,15 @@ from engine.errors import (
 )
 from engine.fields import EMAIL, is_empty
 from engine.machine import build_machine, move
-from engine.outbox import queue_event
+from engine.outbox import directory, directory_column, event_messages
 from engine.publicity import PublicityMixin
 from engine.queries import QueriesMixin
 from engine.refs import allocate_ref
 from engine.rules import RulesMixin, clean_comment
 from engine.suggest import did_you_mean
-from engine.timers import TimersMixin, describe_left, schedule, time_left
+from engine.timers import TimersMixin, describe_left, has_timers, plan_state, schedule, time_left
 from engine.views import CaseView, UserInfo, WorkflowInfo
+from engine.writes import ChangeRows, write_change
 
 __all__ = ["Casework"]
 
@@ -75,6 +76,34 @@ _keys = CaseKey.__table__
 _users = User.__table__
 _versions = WorkflowVersion.__table__
 _objections = Objection.__table__
+_actor_users = _users.alias("actor")
+
+
+def _case_reads(dialect: str) -> tuple[Any, Any]:
+    """The case read for a step, without and with the actor: built once per dialect.
+
+    One query brings the case, its open objections, the user directory (for
+    notifications) and, by username, the acting user: a step reads once.
+    Building a Core construct costs more than SQLite takes to run it.
+    """
+    case = select(
+        _cases,
+        select(func.count())
+        .select_from(_objections)
+        .where(_objections.c.case_id == _cases.c.id, _objections.c.status == "open")
+        .scalar_subquery()
+        .label("open_objections"),
+        directory_column(dialect),
+    ).where(_cases.c.ref == bindparam("b_ref"))
+    with_actor = case.add_columns(
+        _actor_users.c.username.label("actor_username"),
+        _actor_users.c.roles.label("actor_roles"),
+        _actor_users.c.scopes.label("actor_scopes"),
+    ).outerjoin_from(_cases, _actor_users, _actor_users.c.username == bindparam("b_actor"))
+    return case, with_actor
+
+
+_CASE_READS = {name: _case_reads(name) for name in ("sqlite", "postgresql")}
 
 _USERNAME = re.compile(r"^[a-z][a-z0-9_.-]{0,62}$")
 _ROLE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -462,8 +491,7 @@ class Casework(RulesMixin, QueriesMixin, PublicityMixin, TimersMixin):
         pinned = [expected_version]
 
         def work(conn: Connection) -> CaseView:
-            user = preset or self._actor(conn, actor)
-            return self._fire_in(conn, ref, trigger, user, comment, data, pinned)
+            return self._fire_in(conn, ref, trigger, preset or actor, comment, data, pinned)
 
         try:
             return self._write(work)
@@ -476,15 +504,20 @@ class Casework(RulesMixin, QueriesMixin, PublicityMixin, TimersMixin):
         conn: Connection,
         ref: str,
         trigger: str,
-        user: Actor,
+        user: Actor | str,
         comment: str | None,
         data: Mapping[str, Any] | None,
         pinned: list[int | None],
         before: Callable[[Any], None] | None = None,
     ) -> CaseView:
-        """The whole of one step inside the caller's transaction (see :meth:`fire`)."""
+        """The whole of one step inside the caller's transaction (see :meth:`fire`).
+
+        ``user`` is a username to look up, or an :class:`Actor` already known
+        (the scheduler). The case, the actor and the case's open objections
+        come back from one query.
+        """
+        row, user = self._case_and_actor(conn, ref, user)
         actor = user.username
-        row = self._case_row(conn, ref, user)
         self._pin(pinned, row)
         loaded = self._load_version(conn, row.workflow_version_id)
         wf = loaded.definition
@@ -498,7 +531,7 @@ class Casework(RulesMixin, QueriesMixin, PublicityMixin, TimersMixin):
         values, changes = self._validate(wf, row.data, data or {}, now)
         if before is not None:
             before(row)
-        self._check_ready(wf, row, t, values, self._open_objections(conn, row.id, t))
+        self._check_ready(wf, row, t, values, row.open_objections)
         dest = move(loaded.machine, row.state, trigger)
         if dest is None:  # pragma: no cover - _transition already checked the source
             raise InvalidTransition(f"{trigger} cannot be fired from {row.state}", ref=ref, state=row.state)
@@ -549,17 +582,20 @@ class Casework(RulesMixin, QueriesMixin, PublicityMixin, TimersMixin):
     # ------------------------------------------------------------------ internals
 
     def _write(self, work: Callable[[Connection], T]) -> T:
-        """Run ``work`` in one transaction, retrying what SQLite reports as busy."""
+        """Run ``work`` in one transaction, retrying what SQLite reports as busy and dead pooled connections."""
         for attempt in range(1, _WRITE_ATTEMPTS + 1):
             try:
                 with self.engine.begin() as conn:
                     return work(conn)
-            except OperationalError as exc:
-                if not _is_busy(exc) or attempt == _WRITE_ATTEMPTS:
-                    raise
             except IntegrityError as exc:
                 # two first-cases-of-the-year racing for the counter row: try again
                 if "ref_counters" not in str(exc.orig) or attempt == _WRITE_ATTEMPTS:
+                    raise
+            except DBAPIError as exc:
+                # busy (SQLite), or a pooled connection found dead (the server restarted since it was
+                # last used). A change whose commit was cut off is not applied twice: the retry reads
+                # the case again and its version check (pinned at the first read) reports the conflict.
+                if not (exc.connection_invalidated or _is_busy(exc)) or attempt == _WRITE_ATTEMPTS:
                     raise
             time.sleep(random.uniform(0.002, 0.02) * attempt)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -571,16 +607,42 @@ class Casework(RulesMixin, QueriesMixin, PublicityMixin, TimersMixin):
         elif row.version != pinned[0]:
             raise ConflictError(row.ref, f"version {row.version}, expected {pinned[0]}")
 
+    def _case_and_actor(self, conn: Connection, ref: str, user: Actor | str) -> tuple[Any, Actor]:
+        """The case row (with ``open_objections``) and the acting user, in one round trip; scope checked."""
+        if isinstance(user, str) and user == SYSTEM_ACTOR:
+            self._actor(conn, user)  # refuses, saying why
+        name = user if isinstance(user, str) else None
+        case_read, with_actor = _CASE_READS[conn.dialect.name]
+        if name is None:
+            row = conn.execute(case_read, {"b_ref": ref}).first()
+        else:
+            row = conn.execute(with_actor, {"b_ref": ref, "b_actor": name}).first()
+        if row is None:
+            if name is not None:
+                self._actor(conn, name)  # an unknown user is reported before an unknown case
+            raise CaseNotFound(ref)
+        if name is not None:
+            if row.actor_username is None:
+                raise UserNotFound(name)
+            user = Actor(row.actor_username, tuple(row.actor_roles), tuple(row.actor_scopes))
+        assert isinstance(user, Actor)
+        self._check_scope(user, row)
+        return row, user
+
+    def _check_scope(self, user: Actor, row: Any) -> None:
+        if not covers(user.scopes, row.scope):
+            raise PermissionDenied(
+                f"{user.username} covers {', '.join(user.scopes)}, not {row.scope}, where case {row.ref} belongs; "
+                "ask a colleague who covers it",
+                ref=row.ref,
+            )
+
     def _case_row(self, conn: Connection, ref: str, user: Actor | None) -> Any:
         row = conn.execute(select(_cases).where(_cases.c.ref == ref)).first()
         if row is None:
             raise CaseNotFound(ref)
-        if user is not None and not covers(user.scopes, row.scope):
-            raise PermissionDenied(
-                f"{user.username} covers {', '.join(user.scopes)}, not {row.scope}, where case {ref} belongs; "
-                "ask a colleague who covers it",
-                ref=ref,
-            )
+        if user is not None:
+            self._check_scope(user, row)
         return row
 
     def _claim_keys(
@@ -663,11 +725,22 @@ class Casework(RulesMixin, QueriesMixin, PublicityMixin, TimersMixin):
         fired_by: dict[str, list[str]],
         extra: Mapping[str, Any] | None = None,
     ) -> SimpleNamespace:
-        """Apply one change to the case row (version-checked) and append its event; return the row as written."""
+        """Apply one change to the case row (version-checked) and append its event; return the row as written.
+
+        Everything the change writes — case row, audit event, the new state's
+        timers, outbox rows — is computed first and then sent by
+        :func:`~engine.writes.write_change` (one statement on PostgreSQL).
+        """
         values: dict[str, Any] = dict(extra or {})
+        timers: list[dict[str, Any]] = []
+        cancel = False
         if to_state != row.state:
             # a new state: its deadline and timers replace the old state's, in this transaction
-            deadline = schedule(conn, wf, row.id, to_state, now, self.calendar, now)
+            deadline, planned = plan_state(wf, to_state, now, self.calendar)
+            timers = [{**r, "case_id": row.id, "created_at": now} for r in planned]
+            # timers only ever come from the state's own deadline/remind/escalate/timeout:
+            # a state without any has nothing pending to cancel
+            cancel = has_timers(wf.states[row.state])
             values.update(
                 deadline_at=deadline.at.astimezone(dt.UTC) if deadline else None,
                 deadline_provisional=bool(deadline and deadline.provisional),
@@ -698,18 +771,9 @@ class Casework(RulesMixin, QueriesMixin, PublicityMixin, TimersMixin):
             entered_at=now if to_state != row.state else row.entered_at,
             updated_at=now,
         )
-        result = conn.execute(
-            update(_cases)
-            .where(_cases.c.id == row.id, _cases.c.version == seen_version)
-            .values(version=_cases.c.version + 1, **values)
-        )
-        if result.rowcount != 1:
-            raise ConflictError(row.ref)
-        # the row matched version == seen_version, so it is now one more: no need to read it back
-        written = SimpleNamespace(**{**row._mapping, **values, "version": row.version + 1})
-        conn.execute(insert(_events).values(event.row(row.id)))
+        outbox: list[dict[str, Any]] = []
         if trigger is not None:
-            queue_event(
+            outbox = event_messages(
                 conn,
                 wf,
                 version_id=row.workflow_version_id,
@@ -723,8 +787,14 @@ class Casework(RulesMixin, QueriesMixin, PublicityMixin, TimersMixin):
                 to_state=to_state,
                 actor=actor,
                 now=now,
+                users=directory(row.directory) if "directory" in row._fields else None,
             )
-        return written
+        write_change(
+            conn,
+            ChangeRows(row.ref, row.id, seen_version, values, event.row(row.id), cancel, timers, outbox),
+        )
+        # the row matched version == seen_version, so it is now one more: no need to read it back
+        return SimpleNamespace(**{**row._mapping, **values, "version": row.version + 1})
 
     @staticmethod
     def _view(
@@ -775,6 +845,6 @@ class Casework(RulesMixin, QueriesMixin, PublicityMixin, TimersMixin):
         )
 
 
-def _is_busy(exc: OperationalError) -> bool:
+def _is_busy(exc: DBAPIError) -> bool:
     text = str(exc.orig).lower()
     return "database is locked" in text or "database table is locked" in text or "busy" in text

@@ -38,12 +38,12 @@ from sqlalchemy import Connection, insert, select, update
 from db.models import Case, Timer
 from engine.access import SYSTEM
 from engine.calendar import Deadline, WorkingCalendar
-from engine.definition.model import Duration, WorkflowDef
+from engine.definition.model import Duration, StateDef, WorkflowDef
 from engine.errors import ConflictError, InvalidTransition, PermissionDenied, TransitionRefused
 from engine.outbox import case_context, queue_message, queue_to_user
 from engine.views import iso
 
-__all__ = ["KINDS", "SweepReport", "TimerView", "TimersMixin", "plan_state", "time_left"]
+__all__ = ["KINDS", "SweepReport", "TimerView", "TimersMixin", "has_timers", "plan_state", "time_left"]
 
 logger = logging.getLogger(__name__)
 
@@ -178,6 +178,11 @@ def _row(kind: str, state: str, entered: dt.datetime, due: dt.datetime, provisio
         "payload": payload,
         "status": "pending",
     }
+
+
+def has_timers(state: StateDef) -> bool:
+    """Whether entering ``state`` can leave timers behind (so leaving it must cancel them)."""
+    return bool(state.deadline or state.remind or state.escalate or state.timeout)
 
 
 def schedule(

@@ -1,0 +1,156 @@
+"""Writing one change: the case row, its audit event, its timers and its outbox rows.
+
+Every change the engine makes to a case is the same handful of writes, in
+one transaction: update the case row *if its version is still the one read*
+(optimistic lock), append the hash-chained audit event, replace the state's
+pending timers, queue the outbox rows. :class:`ChangeRows` holds them, fully
+computed; :func:`write_change` sends them.
+
+On PostgreSQL the writes travel as **one statement** — data-modifying CTEs
+that all hang off the version-checked ``UPDATE ... RETURNING``: when the
+version no longer matches, the update returns no row and nothing else is
+written either. A network round trip costs more than everything else a step
+does, so a transition is: one read, at most one read of the user directory
+(only when someone is to be told), this write, and the commit. On SQLite
+statements are in-process calls, so they are sent one by one (SQLite has no
+data-modifying CTEs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, exists, func, insert, select, union_all, update
+
+from db.models import AuditEvent, Case, OutboxMessage, Timer
+from engine.errors import ConflictError
+
+__all__ = ["ChangeRows", "write_change"]
+
+_cases = Case.__table__
+_events = AuditEvent.__table__
+_timers = Timer.__table__
+_outbox = OutboxMessage.__table__
+
+
+@dataclass
+class ChangeRows:
+    """Everything one change writes, computed before anything is sent."""
+
+    ref: str
+    case_id: int
+    seen_version: int | None
+    case_values: dict[str, Any]
+    event: dict[str, Any]
+    cancel_timers: bool = False
+    timers: list[dict[str, Any]] = field(default_factory=list)
+    outbox: list[dict[str, Any]] = field(default_factory=list)
+
+
+def write_change(conn: Connection, change: ChangeRows) -> None:
+    """Send ``change``; :class:`ConflictError` (nothing written) if the case moved on meanwhile."""
+    if conn.dialect.name == "postgresql":
+        statement, params = _one_statement(change)
+        matched = conn.execute(statement, params).scalar_one()
+    else:
+        matched = _statement_by_statement(conn, change)
+    if matched != 1:
+        raise ConflictError(change.ref)
+
+
+# Statements are built once and executed with parameters: building a Core
+# construct costs more than SQLite takes to run it.
+_UPDATE_CASE = (
+    update(_cases)
+    .where(_cases.c.id == bindparam("b_case_id"), _cases.c.version == bindparam("b_seen"))
+    .values(version=_cases.c.version + 1)
+)
+_CANCEL_TIMERS = (
+    update(_timers)
+    .where(_timers.c.case_id == bindparam("b_case_id"), _timers.c.status == "pending")
+    .values(status="cancelled")
+)
+_INSERT = {t.name: insert(t) for t in (_events, _timers, _outbox)}
+
+
+def _statement_by_statement(conn: Connection, change: ChangeRows) -> int:
+    matched = conn.execute(
+        _UPDATE_CASE, {"b_case_id": change.case_id, "b_seen": change.seen_version, **change.case_values}
+    ).rowcount
+    if matched != 1:
+        return matched
+    if change.cancel_timers:
+        conn.execute(_CANCEL_TIMERS, {"b_case_id": change.case_id})
+    if change.timers:
+        conn.execute(_INSERT["timers"], change.timers)
+    conn.execute(_INSERT["audit_events"], change.event)
+    if change.outbox:
+        conn.execute(_INSERT["outbox"], change.outbox)
+    return matched
+
+
+def _one_statement(change: ChangeRows) -> tuple[Any, dict[str, Any]]:
+    """``WITH upd AS (UPDATE cases ... RETURNING id), ... INSERT ... SELECT ... FROM upd``, then count ``upd``.
+
+    The statement is cached by its shape (which columns, how many rows), so
+    steps of the same kind reuse one construct and one compiled form.
+    """
+    groups = (("e", [change.event]), ("t", change.timers), ("o", change.outbox))
+    shape = (
+        tuple(change.case_values),
+        change.cancel_timers,
+        *((tuple(rows[0]) if rows else (), len(rows)) for _, rows in groups),
+    )
+    statement = _SHAPES.get(shape)
+    if statement is None:
+        if len(_SHAPES) >= _MAX_SHAPES:
+            _SHAPES.clear()
+        statement = _SHAPES[shape] = _build(shape)
+    params: dict[str, Any] = {"b_case_id": change.case_id, "b_seen": change.seen_version}
+    params.update({f"v_{k}": v for k, v in change.case_values.items()})
+    for prefix, rows in groups:
+        for i, row in enumerate(rows):
+            params.update({f"{prefix}{i}_{k}": v for k, v in row.items()})
+    return statement, params
+
+
+_SHAPES: dict[tuple[Any, ...], Any] = {}
+_MAX_SHAPES = 512  # shapes vary with the number of recipients; bounded, not a leak
+
+
+def _build(shape: tuple[Any, ...]) -> Any:
+    case_columns, cancel, *groups = shape
+    upd = (
+        update(_cases)
+        .where(_cases.c.id == bindparam("b_case_id"), _cases.c.version == bindparam("b_seen"))
+        .values(version=_cases.c.version + 1, **{c: bindparam(f"v_{c}", type_=_cases.c[c].type) for c in case_columns})
+        .returning(_cases.c.id)
+        .cte("upd")
+    )
+    ctes = []
+    if cancel:
+        ctes.append(
+            update(_timers)
+            .where(
+                _timers.c.case_id == bindparam("b_case_id"),
+                _timers.c.status == "pending",
+                exists(select(upd.c.id)),
+            )
+            .values(status="cancelled")
+            .cte("cancelled")
+        )
+    for (prefix, table), (columns, count) in zip((("e", _events), ("t", _timers), ("o", _outbox)), groups, strict=True):
+        if count:
+            ctes.append(_insert_after(table, prefix, columns, count, upd).cte(f"{table.name}_new"))
+    return select(func.count()).select_from(upd).add_cte(*ctes)
+
+
+def _insert_after(table: Any, prefix: str, columns: tuple[str, ...], count: int, upd: Any) -> Any:
+    """``INSERT INTO table SELECT <row params> FROM upd`` per row: nothing if ``upd`` matched nothing."""
+    selects = [
+        select(*(bindparam(f"{prefix}{i}_{c}", type_=table.c[c].type).label(c) for c in columns)).select_from(upd)
+        for i in range(count)
+    ]
+    source = selects[0] if count == 1 else union_all(*selects)
+    return insert(table).from_select(list(columns), source)

@@ -7,6 +7,7 @@ Start here: :class:`Casework` is the one entry point for every change;
 
 from __future__ import annotations
 
+from engine.bulk import FireManyReport, ImportReport, InvalidImport, RowProblem
 from engine.clock import Clock, FixedClock, SystemClock
 from engine.definition import WorkflowDef, load_definition, load_definition_file
 from engine.errors import (
@@ -53,10 +54,13 @@ __all__ = [
     "DefinitionError",
     "DuplicateCase",
     "FieldProblem",
+    "FireManyReport",
     "FixedClock",
     "GuardFailed",
+    "ImportReport",
     "InputError",
     "InvalidCaseData",
+    "InvalidImport",
     "InvalidTransition",
     "MissingFields",
     "NotFound",
@@ -66,6 +70,7 @@ __all__ = [
     "Problem",
     "RefusedError",
     "Render",
+    "RowProblem",
     "SameActorForbidden",
     "SystemClock",
     "TemplateRenderError",

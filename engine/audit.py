@@ -23,6 +23,10 @@ __all__ = ["GENESIS", "ChainBreak", "Event", "verify_chain"]
 GENESIS = "0" * 64
 
 
+# one encoder, reused: json.dumps with options builds a new one per call (a tenth of a hash's cost)
+_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
 def _canonical_time(at: dt.datetime) -> str:
     return at.astimezone(dt.UTC).isoformat(timespec="microseconds")
 
@@ -67,8 +71,7 @@ class Event:
             "changes": self.changes,
             "prev": self.prev_hash,
         }
-        text = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+        return hashlib.sha256(_CANONICAL.encode(payload).encode("utf-8")).hexdigest()
 
     def row(self, case_id: int) -> dict[str, Any]:
         """The values to insert into ``audit_events``."""

@@ -35,6 +35,7 @@ from transitions import Machine
 from db.models import AuditEvent, Case, CaseKey, Objection, User, WorkflowVersion
 from engine.access import SYSTEM, SYSTEM_ACTOR, Actor, covers
 from engine.audit import GENESIS, Event
+from engine.bulk import BulkMixin
 from engine.calendar import WorkingCalendar
 from engine.clock import Clock, SystemClock
 from engine.definition import WorkflowDef, load_definition
@@ -56,7 +57,7 @@ from engine.errors import (
 )
 from engine.fields import EMAIL, is_empty
 from engine.machine import build_machine, move
-from engine.outbox import directory, directory_column, event_messages
+from engine.outbox import Person, directory, directory_column, event_messages
 from engine.publicity import PublicityMixin
 from engine.queries import QueriesMixin
 from engine.refs import allocate_ref
@@ -119,7 +120,7 @@ class _Loaded:
     machine: Machine
 
 
-class Casework(RulesMixin, QueriesMixin, PublicityMixin, TimersMixin):
+class Casework(RulesMixin, QueriesMixin, PublicityMixin, TimersMixin, BulkMixin):
     """The engine: load workflows, manage users, create and advance cases.
 
     Args:
@@ -133,6 +134,7 @@ class Casework(RulesMixin, QueriesMixin, PublicityMixin, TimersMixin):
         self.clock: Clock = clock or SystemClock()
         self._calendar = calendar
         self._loaded: dict[int, _Loaded] = {}
+        self._plan_memo: tuple[Any, Any] | None = None
 
     @property
     def calendar(self) -> WorkingCalendar:
@@ -517,11 +519,43 @@ class Casework(RulesMixin, QueriesMixin, PublicityMixin, TimersMixin):
         come back from one query.
         """
         row, user = self._case_and_actor(conn, ref, user)
-        actor = user.username
         self._pin(pinned, row)
         loaded = self._load_version(conn, row.workflow_version_id)
         wf = loaded.definition
-        now = self.clock.now()
+        change, written, values = self._plan_fire(
+            conn, loaded, row, user, trigger, comment, data, pinned[0], self.clock.now(), before
+        )
+        write_change(conn, change)
+        dest = written.state
+        if wf.states[dest].void:
+            # the archive came to nothing: its ID number may be filed again
+            conn.execute(delete(_keys).where(_keys.c.case_id == row.id))
+        else:
+            self._claim_keys(conn, wf, row.id, row.data, values)
+        return self._row_view(wf, written)
+
+    def _plan_fire(
+        self,
+        conn: Connection,
+        loaded: _Loaded,
+        row: Any,
+        user: Actor,
+        trigger: str,
+        comment: str | None,
+        data: Mapping[str, Any] | None,
+        seen_version: int | None,
+        now: dt.datetime,
+        before: Callable[[Any], None] | None = None,
+        users: list[Person] | None = None,
+    ) -> tuple[ChangeRows, SimpleNamespace, dict[str, Any]]:
+        """Every check of one step, then what it would write: (rows, the case as written, its data).
+
+        ``row`` carries ``open_objections`` (and ``directory``, or the user
+        directory is read when someone is to be told). Nothing is written
+        here, so a bulk caller can batch the writes of many steps.
+        """
+        wf = loaded.definition
+        ref = row.ref
         t = self._transition(wf, row, trigger)
         role = self._check_actor(wf, row, t, user)
         if t.comment_required and not comment:
@@ -536,16 +570,16 @@ class Casework(RulesMixin, QueriesMixin, PublicityMixin, TimersMixin):
         if dest is None:  # pragma: no cover - _transition already checked the source
             raise InvalidTransition(f"{trigger} cannot be fired from {row.state}", ref=ref, state=row.state)
         fired_by = {k: list(v) for k, v in row.fired_by.items()}
-        if actor not in fired_by.setdefault(trigger, []):
-            fired_by[trigger].append(actor)
+        if user.username not in fired_by.setdefault(trigger, []):
+            fired_by[trigger].append(user.username)
         scope = self._new_scope(wf, values, user, row)
-        written = self._commit_change(
+        change, written = self._change_rows(
             conn,
             wf,
             row,
-            pinned[0],
+            seen_version,
             now,
-            actor=actor,
+            actor=user.username,
             role=role,
             action="fired",
             trigger=trigger,
@@ -555,13 +589,9 @@ class Casework(RulesMixin, QueriesMixin, PublicityMixin, TimersMixin):
             changes=changes,
             scope=scope,
             fired_by=fired_by,
+            users=users,
         )
-        if wf.states[dest].void:
-            # the archive came to nothing: its ID number may be filed again
-            conn.execute(delete(_keys).where(_keys.c.case_id == row.id))
-        else:
-            self._claim_keys(conn, wf, row.id, row.data, values)
-        return self._row_view(wf, written)
+        return change, written, values
 
     @staticmethod
     def _open_objections(conn: Connection, case_id: int, t: TransitionDef | None) -> int:
@@ -728,15 +758,58 @@ class Casework(RulesMixin, QueriesMixin, PublicityMixin, TimersMixin):
         """Apply one change to the case row (version-checked) and append its event; return the row as written.
 
         Everything the change writes — case row, audit event, the new state's
-        timers, outbox rows — is computed first and then sent by
-        :func:`~engine.writes.write_change` (one statement on PostgreSQL).
+        timers, outbox rows — is computed first (:meth:`_change_rows`) and then
+        sent by :func:`~engine.writes.write_change` (one statement on PostgreSQL).
         """
+        change, written = self._change_rows(
+            conn,
+            wf,
+            row,
+            seen_version,
+            now,
+            actor=actor,
+            role=role,
+            action=action,
+            trigger=trigger,
+            to_state=to_state,
+            comment=comment,
+            data=data,
+            changes=changes,
+            scope=scope,
+            fired_by=fired_by,
+            extra=extra,
+        )
+        write_change(conn, change)
+        return written
+
+    def _change_rows(
+        self,
+        conn: Connection,
+        wf: WorkflowDef,
+        row: Any,
+        seen_version: int | None,
+        now: dt.datetime,
+        *,
+        actor: str,
+        role: str | None,
+        action: str,
+        trigger: str | None,
+        to_state: str,
+        comment: str | None,
+        data: dict[str, Any],
+        changes: dict[str, list[Any]],
+        scope: str | None,
+        fired_by: dict[str, list[str]],
+        extra: Mapping[str, Any] | None = None,
+        users: list[Person] | None = None,
+    ) -> tuple[ChangeRows, SimpleNamespace]:
+        """What one change writes, and the case row as it will be once written."""
         values: dict[str, Any] = dict(extra or {})
         timers: list[dict[str, Any]] = []
         cancel = False
         if to_state != row.state:
             # a new state: its deadline and timers replace the old state's, in this transaction
-            deadline, planned = plan_state(wf, to_state, now, self.calendar)
+            deadline, planned = self._planned(wf, to_state, now)
             timers = [{**r, "case_id": row.id, "created_at": now} for r in planned]
             # timers only ever come from the state's own deadline/remind/escalate/timeout:
             # a state without any has nothing pending to cancel
@@ -787,14 +860,19 @@ class Casework(RulesMixin, QueriesMixin, PublicityMixin, TimersMixin):
                 to_state=to_state,
                 actor=actor,
                 now=now,
-                users=directory(row.directory) if "directory" in row._fields else None,
+                users=users if users is not None else _directory_of(row),
             )
-        write_change(
-            conn,
-            ChangeRows(row.ref, row.id, seen_version, values, event.row(row.id), cancel, timers, outbox),
-        )
-        # the row matched version == seen_version, so it is now one more: no need to read it back
-        return SimpleNamespace(**{**row._mapping, **values, "version": row.version + 1})
+        change = ChangeRows(row.ref, row.id, seen_version, values, event.row(row.id), cancel, timers, outbox)
+        # once written, the row matched version == seen_version, so it is one more: no need to read it back
+        return change, SimpleNamespace(**{**row._asdict(), **values, "version": row.version + 1})
+
+    def _planned(self, wf: WorkflowDef, state: str, entered: dt.datetime) -> tuple[Any, list[dict[str, Any]]]:
+        """:func:`plan_state`, remembered for the last (workflow, state, time): a bulk step plans once."""
+        key = (wf.source_hash, wf.version, state, entered, id(self.calendar))
+        memo = self._plan_memo
+        if memo is None or memo[0] != key:
+            memo = self._plan_memo = (key, plan_state(wf, state, entered, self.calendar))
+        return memo[1]
 
     @staticmethod
     def _view(
@@ -843,6 +921,12 @@ class Casework(RulesMixin, QueriesMixin, PublicityMixin, TimersMixin):
             overdue=now >= row.deadline_at,
             time_left=describe_left(left),
         )
+
+
+def _directory_of(row: Any) -> list[Person] | None:
+    """The user directory a step's case read brought along, or None (then it is read if needed)."""
+    value = getattr(row, "directory", None)
+    return directory(value) if value is not None else None
 
 
 def _is_busy(exc: DBAPIError) -> bool:

@@ -26,7 +26,7 @@ from sqlalchemy import Connection, bindparam, exists, func, insert, select, unio
 from db.models import AuditEvent, Case, OutboxMessage, Timer
 from engine.errors import ConflictError
 
-__all__ = ["ChangeRows", "write_change"]
+__all__ = ["ChangeRows", "write_change", "write_changes"]
 
 _cases = Case.__table__
 _events = AuditEvent.__table__
@@ -57,6 +57,36 @@ def write_change(conn: Connection, change: ChangeRows) -> None:
         matched = _statement_by_statement(conn, change)
     if matched != 1:
         raise ConflictError(change.ref)
+
+
+def write_changes(conn: Connection, changes: list[ChangeRows]) -> None:
+    """Send many changes as one batch: one ``executemany`` per table.
+
+    The caller must hold the cases still (read them ``FOR UPDATE`` on
+    PostgreSQL; SQLite's single writer does it by itself), so every version
+    check matches; if one does not, :class:`ConflictError` and the caller's
+    transaction is rolled back whole.
+    """
+    if not changes:
+        return
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for c in changes:
+        groups.setdefault(tuple(c.case_values), []).append(
+            {"b_case_id": c.case_id, "b_seen": c.seen_version, **c.case_values}
+        )
+    matched = sum(conn.execute(_UPDATE_CASE, params).rowcount for params in groups.values())
+    if matched != len(changes):
+        raise ConflictError(changes[0].ref if len(changes) == 1 else f"{len(changes) - matched} of the batch")
+    cancel = [{"b_case_id": c.case_id} for c in changes if c.cancel_timers]
+    if cancel:
+        conn.execute(_CANCEL_TIMERS, cancel)
+    timers = [t for c in changes for t in c.timers]
+    if timers:
+        conn.execute(_INSERT["timers"], timers)
+    conn.execute(_INSERT["audit_events"], [c.event for c in changes])
+    outbox = [o for c in changes for o in c.outbox]
+    if outbox:
+        conn.execute(_INSERT["outbox"], outbox)
 
 
 # Statements are built once and executed with parameters: building a Core

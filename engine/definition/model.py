@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from engine.expressions import Guard
@@ -136,12 +137,12 @@ class NotifyDef:
     template: str
     channels: tuple[str, ...] = ("inbox", "email")
 
-    @property
+    @cached_property
     def event(self) -> tuple[str, str]:
         kind, target = self.on.split(" ", 1)
         return kind, target
 
-    @property
+    @cached_property
     def recipient(self) -> tuple[str, str]:
         """("role" | "user" | "field", name)."""
         if ":" in self.to:

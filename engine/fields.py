@@ -31,14 +31,20 @@ from engine.idnumber import validate_id_number
 if TYPE_CHECKING:
     from engine.definition.model import FieldDef
 
-__all__ = ["DEFAULT_MAX_TEXT", "EMAIL", "FIELD_TYPES", "coerce_value", "is_empty"]
+__all__ = ["DEFAULT_MAX_TEXT", "EMAIL", "FIELD_TYPES", "coerce_value", "is_empty", "shown"]
 
 FIELD_TYPES = ("text", "integer", "decimal", "date", "choice", "checklist", "cn_id", "email")
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 EMAIL = re.compile(rf"^[A-Za-z0-9.!#$%&'*+/=?^_`{{|}}~-]+@{_LABEL}(?:\.{_LABEL})+$")
 DEFAULT_MAX_TEXT = 500
 _MAX_INT = 10**15
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+def shown(value: Any, limit: int = 40) -> str:
+    """``value`` as an error message may quote it: ``repr`` (so control characters are escaped), cut short."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def is_empty(value: Any) -> bool:
@@ -68,7 +74,7 @@ def coerce_value(field: FieldDef, raw: Any, today: dt.date) -> Any:
         return _checklist(field, raw)
     if kind == "email":
         if not isinstance(raw, str) or len(raw.strip()) > 254 or not EMAIL.match(raw.strip()):
-            raise ValueError(f"expected an email address such as lin@example.org, got {raw!r}")
+            raise ValueError(f"expected an email address such as lin@example.org, got {shown(raw)}")
         return raw.strip()
     if kind == "cn_id":
         if not isinstance(raw, str):
@@ -80,7 +86,9 @@ def coerce_value(field: FieldDef, raw: Any, today: dt.date) -> Any:
 def _text(field: FieldDef, raw: Any) -> str:
     if not isinstance(raw, str):
         raise ValueError(f"expected text, got {_kind(raw)}")
-    value = unicodedata.normalize("NFC", raw.strip())
+    # a line break is text (a cause may run to several lines), but a bare CR would let a terminal
+    # overwrite what was printed before it: CRLF becomes LF, a lone CR is refused below
+    value = unicodedata.normalize("NFC", raw.strip().replace("\r\n", "\n"))
     bad = _CONTROL.search(value)
     if bad:
         raise ValueError(
@@ -104,7 +112,7 @@ def _integer(field: FieldDef, raw: Any) -> int:
     if isinstance(raw, str):
         text = raw.strip()
         if not re.fullmatch(r"[-+]?[0-9]{1,16}", text):
-            raise ValueError(f"expected a whole number such as 4, got {raw!r}")
+            raise ValueError(f"expected a whole number such as 4, got {shown(raw)}")
         raw = int(text)
     if abs(raw) > _MAX_INT:
         raise ValueError(f"{raw} is out of range")
@@ -118,11 +126,11 @@ def _decimal(field: FieldDef, raw: Any) -> str:
         raise ValueError(f"expected a decimal number, got {_kind(raw)}{hint}")
     text = str(raw).strip()
     if not re.fullmatch(r"[-+]?[0-9]{1,15}(\.[0-9]{1,6})?", text):
-        raise ValueError(f"expected a decimal number such as 612.50, got {raw!r}")
+        raise ValueError(f"expected a decimal number such as 612.50, got {shown(raw)}")
     try:
         value = Decimal(text)
     except InvalidOperation as exc:  # pragma: no cover - regex above prevents it
-        raise ValueError(f"expected a decimal number, got {raw!r}") from exc
+        raise ValueError(f"expected a decimal number, got {shown(raw)}") from exc
     _bounds(field, value)
     normal = value.normalize()
     if normal == 0:
@@ -136,11 +144,11 @@ def _date(raw: Any) -> str:
     if isinstance(raw, dt.date):
         return raw.isoformat()
     if not isinstance(raw, str) or not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", raw.strip()):
-        raise ValueError(f"expected a date as YYYY-MM-DD, got {raw!r}")
+        raise ValueError(f"expected a date as YYYY-MM-DD, got {shown(raw)}")
     try:
         return dt.date.fromisoformat(raw.strip()).isoformat()
     except ValueError as exc:
-        raise ValueError(f"{raw.strip()} is not a real date") from exc
+        raise ValueError(f"{raw.strip()} is not a real date") from exc  # matched YYYY-MM-DD: short
 
 
 def _choice(field: FieldDef, raw: Any) -> str:
@@ -148,7 +156,7 @@ def _choice(field: FieldDef, raw: Any) -> str:
         raise ValueError(f"expected one of {', '.join(field.choices)}, got {_kind(raw)}")
     value = raw.strip()
     if value not in field.choices:
-        raise ValueError(f"{value!r} is not one of {', '.join(field.choices)}")
+        raise ValueError(f"{shown(value)} is not one of {', '.join(field.choices)}")
     return value
 
 
@@ -167,7 +175,7 @@ def _checklist(field: FieldDef, raw: Any) -> list[str]:
     unknown = [x for x in raw if x not in field.items]
     if unknown:
         raise ValueError(
-            f"unknown item{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+            f"unknown item{'s' if len(unknown) > 1 else ''} {', '.join(map(shown, unknown[:5]))}; "
             f"items are {', '.join(field.items)}"
         )
     chosen = set(raw)

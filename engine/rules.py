@@ -27,7 +27,7 @@ from engine.errors import (
     SameActorForbidden,
 )
 from engine.expressions import ExpressionError
-from engine.fields import coerce_value, is_empty
+from engine.fields import coerce_value, is_empty, shown
 from engine.suggest import did_you_mean
 
 if TYPE_CHECKING:
@@ -139,7 +139,9 @@ class RulesMixin:
         for name, value in raw.items():
             field = wf.fields.get(name)
             if field is None:
-                problems.append(FieldProblem(name, f"no such field in {wf.name}{did_you_mean(name, wf.fields)}"))
+                # the name is the caller's text: quoted with control characters escaped, and cut short
+                label = name if name.isprintable() and len(name) <= 63 else shown(name)
+                problems.append(FieldProblem(label, f"no such field in {wf.name}{did_you_mean(name, wf.fields)}"))
                 continue
             try:
                 values[name] = coerce_value(field, value, today)

@@ -200,6 +200,8 @@ class Casework(RulesMixin, QueriesMixin, PublicityMixin, TimersMixin, BulkMixin)
             return self._resolve_workflow(conn, name, version).definition
 
     def _resolve_workflow(self, conn: Connection, name: str, version: int | None) -> _Loaded:
+        if "\x00" in name:
+            raise WorkflowNotFound(name)
         query = select(_versions.c.id).where(_versions.c.name == name)
         if version is not None:
             query = query.where(_versions.c.version == version)
@@ -312,7 +314,8 @@ class Casework(RulesMixin, QueriesMixin, PublicityMixin, TimersMixin, BulkMixin)
                 "'system' is the scheduler's own identity and cannot be used from outside; "
                 "act as yourself with --as USERNAME"
             )
-        row = conn.execute(select(_users).where(_users.c.username == username)).first()
+        # PostgreSQL refuses NUL in text outright (DataError): no such name can exist, so say that
+        row = None if "\x00" in username else conn.execute(select(_users).where(_users.c.username == username)).first()
         if row is None:
             raise UserNotFound(username)
         return Actor(row.username, tuple(row.roles), tuple(row.scopes))
@@ -331,7 +334,7 @@ class Casework(RulesMixin, QueriesMixin, PublicityMixin, TimersMixin, BulkMixin)
             loaded = self._resolve_workflow(conn, workflow, None)
             return self._create_in(conn, loaded, user, data, self.clock.now())
 
-        return self._write(work)
+        return self._logged(f"create {workflow}", actor, work)
 
     def _create_in(
         self, conn: Connection, loaded: _Loaded, user: Actor, data: Mapping[str, Any], now: dt.datetime
@@ -453,7 +456,7 @@ class Casework(RulesMixin, QueriesMixin, PublicityMixin, TimersMixin, BulkMixin)
             self._claim_keys(conn, wf, row.id, row.data, values)
             return self._row_view(wf, written)
 
-        return self._write(work)
+        return self._logged(f"update {ref}", actor, work)
 
     def fire(
         self,
@@ -498,7 +501,7 @@ class Casework(RulesMixin, QueriesMixin, PublicityMixin, TimersMixin, BulkMixin)
         try:
             return self._write(work)
         except RefusedError as exc:
-            logger.info("refused %s on %s by %s: %s", trigger, ref, actor, type(exc).__name__)
+            logger.info("refused %s on %s by %s: %s: %s", trigger, ref, actor, type(exc).__name__, exc)
             raise
 
     def _fire_in(
@@ -630,6 +633,14 @@ class Casework(RulesMixin, QueriesMixin, PublicityMixin, TimersMixin, BulkMixin)
             time.sleep(random.uniform(0.002, 0.02) * attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _logged(self, what: str, actor: str, work: Callable[[Connection], T]) -> T:
+        """:meth:`_write`, logging a refusal with who, what and why (an inspector's trail of refused attempts)."""
+        try:
+            return self._write(work)
+        except RefusedError as exc:
+            logger.info("refused %s by %s: %s: %s", what, actor, type(exc).__name__, exc)
+            raise
+
     @staticmethod
     def _pin(pinned: list[int | None], row: Any) -> None:
         if pinned[0] is None:
@@ -643,6 +654,12 @@ class Casework(RulesMixin, QueriesMixin, PublicityMixin, TimersMixin, BulkMixin)
             self._actor(conn, user)  # refuses, saying why
         name = user if isinstance(user, str) else None
         case_read, with_actor = _CASE_READS[conn.dialect.name]
+        if "\x00" in ref:
+            if name is not None:
+                self._actor(conn, name)
+            raise CaseNotFound(ref)
+        if name is not None and "\x00" in name:
+            raise UserNotFound(name)
         if name is None:
             row = conn.execute(case_read, {"b_ref": ref}).first()
         else:
@@ -668,6 +685,8 @@ class Casework(RulesMixin, QueriesMixin, PublicityMixin, TimersMixin, BulkMixin)
             )
 
     def _case_row(self, conn: Connection, ref: str, user: Actor | None) -> Any:
+        if "\x00" in ref:
+            raise CaseNotFound(ref)
         row = conn.execute(select(_cases).where(_cases.c.ref == ref)).first()
         if row is None:
             raise CaseNotFound(ref)

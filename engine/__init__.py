@@ -33,6 +33,7 @@ from engine.errors import (
     UserNotFound,
     WorkflowNotFound,
 )
+from engine.invariants import InvariantReport, Violation
 from engine.masking import mask_id_number, mask_name, mask_value, public_view
 from engine.publicity import OBJECTION_CHANNELS, NoticeView, ObjectionView, Render
 from engine.service import Casework
@@ -62,6 +63,7 @@ __all__ = [
     "InvalidCaseData",
     "InvalidImport",
     "InvalidTransition",
+    "InvariantReport",
     "MissingFields",
     "NotFound",
     "NoticeView",
@@ -79,6 +81,7 @@ __all__ = [
     "UserInfo",
     "UserNotFound",
     "VerifyReport",
+    "Violation",
     "WorkflowDef",
     "WorkflowInfo",
     "WorkflowNotFound",

@@ -56,6 +56,7 @@ from engine.errors import (
     WorkflowNotFound,
 )
 from engine.fields import EMAIL, is_empty
+from engine.invariants import InvariantReport, check_invariants
 from engine.machine import build_machine, move
 from engine.outbox import Person, directory, directory_column, event_messages
 from engine.publicity import PublicityMixin
@@ -236,6 +237,11 @@ class Casework(RulesMixin, QueriesMixin, PublicityMixin, TimersMixin, BulkMixin)
         return WorkflowInfo(
             row.name, row.version, row.title, row.source_hash, row.loaded_at, count, latest == row.version
         )
+
+    def check(self) -> InvariantReport:
+        """Check the invariants every stored case must satisfy (see :mod:`engine.invariants`)."""
+        with self.engine.connect() as conn:
+            return check_invariants(conn, lambda vid: self._load_version(conn, vid).definition)
 
     # ---------------------------------------------------------------------- users
 

@@ -1,0 +1,280 @@
+"""What must always be true of the stored cases — checked over the whole database.
+
+Every change is one transaction, so after any crash these hold; if one does
+not, something outside the engine wrote to the database (or the engine has
+a bug). ``casework check`` runs :func:`check_invariants`:
+
+1. **state** — a case's state is the ``to_state`` of its last audit event,
+   and the case's ``audit_seq``/``audit_head`` are that event's seq and hash;
+2. **sequence** — a case's audit events are numbered 1..n with no gap;
+3. **timers** — a case waiting in a state with a deadline, reminder,
+   escalation or timeout has that state's timers (from when it entered it),
+   and no pending timer belongs to a state the case has left;
+4. **outbox** — every outbox row belongs to an audit event of its case;
+   every event that enters a state with a public notice has its notice row;
+   every event a ``notify`` rule matches has a row for each user who held
+   the role, covered the case and existed at the time;
+5. **keys** — a case that is not void holds the key of each of its
+   ``unique`` field values, and no key belongs to a void case.
+
+The hash chain itself is ``casework audit verify``. The checks are set-wise
+SQL plus one streaming pass over the events that notify, so 100,000 cases
+take seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, literal, or_, select
+
+from db.models import AuditEvent, Case, CaseKey, OutboxMessage, Timer, User
+from engine.access import covers
+from engine.definition.model import WorkflowDef
+from engine.timers import has_timers
+
+__all__ = ["InvariantReport", "Violation", "check_invariants"]
+
+_cases = Case.__table__
+_events = AuditEvent.__table__
+_timers = Timer.__table__
+_outbox = OutboxMessage.__table__
+_keys = CaseKey.__table__
+_users = User.__table__
+
+MAX_LISTED = 1000  # per check: enough to act on, bounded for a badly broken database
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken invariant on one case."""
+
+    check: str
+    ref: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.check}: {self.ref}: {self.detail}"
+
+
+@dataclass
+class InvariantReport:
+    """How many cases and events were checked, and every violation found (up to 1,000 per check)."""
+
+    cases: int = 0
+    events: int = 0
+    violations: list[Violation] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.counts
+
+    def add(self, check: str, ref: str, detail: str) -> None:
+        self.counts[check] = self.counts.get(check, 0) + 1
+        if self.counts[check] <= MAX_LISTED:
+            self.violations.append(Violation(check, ref, detail))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "cases": self.cases,
+            "events": self.events,
+            "counts": self.counts,
+            "violations": [{"check": v.check, "ref": v.ref, "detail": v.detail} for v in self.violations],
+        }
+
+
+def check_invariants(conn: Connection, definition: Callable[[int], WorkflowDef]) -> InvariantReport:
+    """Check every invariant above; ``definition(version_id)`` gives a case's workflow."""
+    report = InvariantReport()
+    report.cases = conn.execute(select(func.count()).select_from(_cases)).scalar_one()
+    report.events = conn.execute(select(func.count()).select_from(_events)).scalar_one()
+    versions = conn.execute(select(_cases.c.workflow_version_id).distinct()).scalars().all()
+    workflows = {v: definition(v) for v in versions}
+    _state_and_sequence(conn, report)
+    _timers_match(conn, report, workflows)
+    _outbox_matches(conn, report, workflows)
+    _keys_match(conn, report, workflows)
+    return report
+
+
+def _state_and_sequence(conn: Connection, report: InvariantReport) -> None:
+    stats = (
+        select(
+            _events.c.case_id,
+            func.count().label("n"),
+            func.min(_events.c.seq).label("first"),
+            func.max(_events.c.seq).label("last"),
+        )
+        .group_by(_events.c.case_id)
+        .subquery()
+    )
+    last = _events.alias("last_event")
+    query = (
+        select(
+            _cases.c.ref,
+            _cases.c.state,
+            _cases.c.audit_seq,
+            _cases.c.audit_head,
+            stats.c.n,
+            stats.c.first,
+            stats.c.last,
+            last.c.to_state,
+            last.c.hash,
+        )
+        .outerjoin(stats, stats.c.case_id == _cases.c.id)
+        .outerjoin(last, and_(last.c.case_id == _cases.c.id, last.c.seq == stats.c.last))
+        .where(
+            or_(
+                stats.c.n.is_(None),
+                stats.c.first != 1,
+                stats.c.n != stats.c.last,
+                stats.c.last != _cases.c.audit_seq,
+                last.c.to_state != _cases.c.state,
+                last.c.hash != _cases.c.audit_head,
+            )
+        )
+    )
+    for r in conn.execute(query):
+        if r.n is None:
+            report.add("sequence", r.ref, "the case has no audit events")
+            continue
+        if r.first != 1 or r.n != r.last:
+            report.add("sequence", r.ref, f"{r.n} events numbered {r.first}..{r.last}: a gap or a duplicate")
+        if r.last != r.audit_seq or r.hash != r.audit_head:
+            report.add("state", r.ref, f"the case records event {r.audit_seq} as its last, the trail ends at {r.last}")
+        if r.to_state != r.state:
+            report.add("state", r.ref, f"the case is in {r.state}, its last event moved it to {r.to_state}")
+
+
+def _timers_match(conn: Connection, report: InvariantReport, workflows: dict[int, WorkflowDef]) -> None:
+    # pending timers of a state the case has left would fire on the wrong state
+    stale = (
+        select(_cases.c.ref, _cases.c.state, _timers.c.state.label("timer_state"), _timers.c.kind)
+        .join(_timers, _timers.c.case_id == _cases.c.id)
+        .where(_timers.c.status == "pending", _timers.c.state != _cases.c.state)
+    )
+    for r in conn.execute(stale):
+        report.add("timers", r.ref, f"a pending {r.kind} timer of {r.timer_state}, but the case is in {r.state}")
+    # a waiting case in a timed state must have that state's timers, written when it entered
+    for version_id, wf in workflows.items():
+        timed = [s for s, st in wf.states.items() if not st.final and has_timers(st)]
+        if not timed:
+            continue
+        have = (
+            select(literal(1))
+            .where(
+                _timers.c.case_id == _cases.c.id,
+                _timers.c.state == _cases.c.state,
+                _timers.c.entered_at == _cases.c.entered_at,
+            )
+            .exists()
+        )
+        missing = select(_cases.c.ref, _cases.c.state).where(
+            _cases.c.workflow_version_id == version_id,
+            _cases.c.state.in_(timed),
+            _cases.c.paused_at.is_(None),
+            ~have,
+        )
+        for r in conn.execute(missing):
+            report.add("timers", r.ref, f"waiting in {r.state} without that state's timers")
+
+
+def _outbox_matches(conn: Connection, report: InvariantReport, workflows: dict[int, WorkflowDef]) -> None:
+    orphans = (
+        select(_outbox.c.key, _cases.c.ref)
+        .join(_cases, _cases.c.id == _outbox.c.case_id)
+        .outerjoin(_events, and_(_events.c.case_id == _outbox.c.case_id, _events.c.seq == _outbox.c.event_seq))
+        .where(_outbox.c.event_seq.is_not(None), _events.c.id.is_(None))
+    )
+    for r in conn.execute(orphans):
+        report.add("outbox", r.ref, f"outbox row {r.key} has no audit event behind it")
+    users = list(conn.execute(select(_users.c.username, _users.c.roles, _users.c.scopes, _users.c.created_at)))
+    for version_id, wf in workflows.items():
+        notice_states = [s for s, st in wf.states.items() if st.notice]
+        enter_rules = {t for kind, t in (r.event for r in wf.notify) if kind == "enter"}
+        fire_rules = {t for kind, t in (r.event for r in wf.notify) if kind == "fire"}
+        if not (notice_states or enter_rules or fire_rules):
+            continue
+        entered = and_(_events.c.to_state != _events.c.from_state, _events.c.from_state.is_not(None))
+        query = (
+            select(
+                _cases.c.id,
+                _cases.c.ref,
+                _cases.c.scope,
+                _events.c.seq,
+                _events.c.at,
+                _events.c.trigger,
+                _events.c.from_state,
+                _events.c.to_state,
+            )
+            .join(_events, _events.c.case_id == _cases.c.id)
+            .where(
+                _cases.c.workflow_version_id == version_id,
+                _events.c.action == "fired",
+                or_(
+                    and_(entered, _events.c.to_state.in_(sorted(set(notice_states) | enter_rules))),
+                    _events.c.trigger.in_(sorted(fire_rules)),
+                ),
+            )
+            .order_by(_cases.c.id, _events.c.seq)
+        )
+        written = _outbox_keys(conn, version_id)
+        for e in conn.execution_options(yield_per=5000).execute(query):
+            is_entry = e.to_state != e.from_state
+            if is_entry and e.to_state in notice_states and f"{e.id}:{e.seq}:notice" not in written:
+                report.add("outbox", e.ref, f"event {e.seq} entered {e.to_state} without its public notice")
+            for index, rule in enumerate(wf.notify):
+                kind, target = rule.event
+                if not (
+                    (kind == "enter" and is_entry and target == e.to_state) or (kind == "fire" and target == e.trigger)
+                ):
+                    continue
+                who_kind, who = rule.recipient
+                if who_kind != "role":
+                    continue  # user:/field: recipients are checked by the delivery tests, not here
+                for u in users:
+                    if who in u.roles and covers(u.scopes, e.scope) and u.created_at <= e.at:
+                        if "inbox" in rule.channels and f"{e.id}:{e.seq}:{index}:inbox:{u.username}" not in written:
+                            report.add("outbox", e.ref, f"event {e.seq}: no inbox message for {u.username} ({who})")
+
+
+def _outbox_keys(conn: Connection, version_id: int) -> set[str]:
+    return set(
+        conn.execution_options(yield_per=10000)
+        .execute(select(_outbox.c.key).where(_outbox.c.workflow_version_id == version_id))
+        .scalars()
+    )
+
+
+def _keys_match(conn: Connection, report: InvariantReport, workflows: dict[int, WorkflowDef]) -> None:
+    for version_id, wf in workflows.items():
+        void = [s for s, st in wf.states.items() if st.void]
+        if void:
+            held = (
+                select(_cases.c.ref, _keys.c.field)
+                .join(_keys, _keys.c.case_id == _cases.c.id)
+                .where(_cases.c.workflow_version_id == version_id, _cases.c.state.in_(void))
+            )
+            for r in conn.execute(held):
+                report.add("keys", r.ref, f"a void case still holds the {r.field} key")
+        if not wf.unique_fields:
+            continue
+        keyed = {
+            (case_id, name)
+            for case_id, name in conn.execute(
+                select(_keys.c.case_id, _keys.c.field)
+                .join(_cases, _cases.c.id == _keys.c.case_id)
+                .where(_cases.c.workflow_version_id == version_id)
+            )
+        }
+        live = select(_cases.c.id, _cases.c.ref, _cases.c.data).where(_cases.c.workflow_version_id == version_id)
+        if void:
+            live = live.where(_cases.c.state.not_in(void))
+        for r in conn.execution_options(yield_per=5000).execute(live):
+            for name in wf.unique_fields:
+                if r.data.get(name) is not None and (r.id, name) not in keyed:
+                    report.add("keys", r.ref, f"{name} is set but not claimed: another case could take it")

@@ -8,7 +8,7 @@ Start here: :class:`Casework` is the one entry point for every change;
 from __future__ import annotations
 
 from engine.bulk import FireManyReport, ImportReport, InvalidImport, RowProblem
-from engine.clock import Clock, FixedClock, SystemClock
+from engine.clock import Clock, DatabaseClock, FixedClock, SystemClock, default_clock
 from engine.definition import WorkflowDef, load_definition, load_definition_file
 from engine.errors import (
     AlreadyExists,
@@ -52,6 +52,7 @@ __all__ = [
     "Clock",
     "CommentRequired",
     "ConflictError",
+    "DatabaseClock",
     "DefinitionError",
     "DuplicateCase",
     "FieldProblem",
@@ -85,6 +86,7 @@ __all__ = [
     "WorkflowDef",
     "WorkflowInfo",
     "WorkflowNotFound",
+    "default_clock",
     "load_definition",
     "load_definition_file",
     "mask_id_number",

@@ -37,7 +37,7 @@ from engine.access import SYSTEM, SYSTEM_ACTOR, Actor, covers
 from engine.audit import GENESIS, Event
 from engine.bulk import BulkMixin
 from engine.calendar import WorkingCalendar
-from engine.clock import Clock, SystemClock
+from engine.clock import Clock, default_clock
 from engine.definition import WorkflowDef, load_definition
 from engine.definition.model import TransitionDef
 from engine.errors import (
@@ -132,7 +132,7 @@ class Casework(RulesMixin, QueriesMixin, PublicityMixin, TimersMixin, BulkMixin)
 
     def __init__(self, engine: Engine, clock: Clock | None = None, calendar: WorkingCalendar | None = None) -> None:
         self.engine = engine
-        self.clock: Clock = clock or SystemClock()
+        self.clock: Clock = clock or default_clock(engine)
         self._calendar = calendar
         self._loaded: dict[int, _Loaded] = {}
         self._plan_memo: tuple[Any, Any] | None = None

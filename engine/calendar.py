@@ -144,6 +144,8 @@ class WorkingCalendar:
     def __init__(self, overrides: _Overrides | None = None) -> None:
         self._overrides = overrides or _Overrides()
         self._fingerprint = _fingerprint(self._overrides)
+        # day-counted deadlines depend only on the day entered: every step of a day shares them
+        self._day_deadlines: dict[tuple[dt.date, int, str, str], Deadline] = {}
 
     @classmethod
     def load(cls, path: Path | None = None) -> WorkingCalendar:
@@ -239,6 +241,12 @@ class WorkingCalendar:
             at = (entered.astimezone(dt.UTC) + dt.timedelta(hours=amount)).astimezone(zone)
             return Deadline(at=at, provisional=False)
         entry_day = entered.astimezone(zone).date()
+        key = (entry_day, amount, unit, tz)
+        known = self._day_deadlines.get(key)
+        if known is not None:
+            return known
+        if len(self._day_deadlines) > 4096:
+            self._day_deadlines.clear()
         if unit == "working_days":
             last = self.add_working_days(entry_day, amount)
             first_counted = entry_day + dt.timedelta(days=1)
@@ -251,7 +259,8 @@ class WorkingCalendar:
             raise ValueError(f"unknown unit {unit!r}; expected 'working_days', 'days' or 'hours'")
         at = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(0), tzinfo=zone)
         provisional = bool(self.provisional_years(range(first_counted.year, last.year + 1)))
-        return Deadline(at=at, provisional=provisional)
+        found = self._day_deadlines[key] = Deadline(at=at, provisional=provisional)
+        return found
 
     def month(self, year: int, month: int) -> list[tuple[dt.date, bool, str]]:
         """Every day of a month as ``(day, working?, note)``.

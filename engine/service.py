@@ -23,7 +23,7 @@ import random
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -929,22 +929,36 @@ class Casework(RulesMixin, QueriesMixin, PublicityMixin, TimersMixin, BulkMixin)
         )
 
     def _row_view(self, wf: WorkflowDef, row: Any) -> CaseView:
-        view = self._view(
-            wf, row.ref, row.state, row.data, row.scope, row.version, row.created_by, row.created_at, row.updated_at
-        )
-        if row.deadline_at is None and row.paused_at is None:
-            return view
-        now = self.clock.now()
+        # built in one go: dataclasses.replace() costs as much as the rest of the view
+        st = wf.states[row.state]
+        deadline, provisional, paused, overdue, left = None, False, False, False, None
         if row.paused_at is not None:
-            left = row.paused_left or {"unit": "working_days", "amount": 0}
-            return replace(view, paused=True, time_left=f"paused with {describe_left(left)}")
-        left = time_left(self.calendar, wf, row.state, now, row.deadline_at)
-        return replace(
-            view,
-            deadline=row.deadline_at,
-            deadline_provisional=row.deadline_provisional,
-            overdue=now >= row.deadline_at,
-            time_left=describe_left(left),
+            paused = True
+            left = f"paused with {describe_left(row.paused_left or {'unit': 'working_days', 'amount': 0})}"
+        elif row.deadline_at is not None:
+            now = self.clock.now()
+            deadline, provisional, overdue = row.deadline_at, row.deadline_provisional, now >= row.deadline_at
+            left = describe_left(time_left(self.calendar, wf, row.state, now, row.deadline_at))
+        return CaseView(
+            row.ref,
+            wf.name,
+            wf.version,
+            row.state,
+            st.label,
+            st.final,
+            row.data,
+            row.scope,
+            row.version,
+            row.created_by,
+            row.created_at,
+            row.updated_at,
+            wf.timezone,
+            None,
+            deadline,
+            provisional,
+            paused,
+            overdue,
+            left,
         )
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import operator
 import warnings
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from jinja2 import StrictUndefined, nodes
@@ -120,6 +121,32 @@ class SafeEnvironment(SandboxedEnvironment):
 _ENV = SafeEnvironment(undefined=StrictUndefined, autoescape=False)
 _ENV.filters = {k: v for k, v in _ENV.filters.items() if k in ALLOWED_FILTERS}
 _ENV.tests = {k: v for k, v in _ENV.tests.items() if k in ALLOWED_TESTS}
+
+
+def _numbers(test: str, *values: Any) -> None:
+    # Jinja's own tests compute value % n, which on text is %-formatting: '%0999999999d' % 3
+    # builds a gigabyte string (found by the property test). Numbers only.
+    for x in values:
+        if isinstance(x, bool) or not isinstance(x, (int, float, Decimal)):
+            raise ExpressionError(f"{test!r} needs numbers, got {type(x).__name__}")
+
+
+def _divisibleby(value: Any, num: Any) -> bool:
+    _numbers("divisibleby", value, num)
+    return value % num == 0
+
+
+def _odd(value: Any) -> bool:
+    _numbers("odd", value)
+    return value % 2 == 1
+
+
+def _even(value: Any) -> bool:
+    _numbers("even", value)
+    return value % 2 == 0
+
+
+_ENV.tests.update(divisibleby=_divisibleby, odd=_odd, even=_even)
 _ENV.globals.clear()
 
 

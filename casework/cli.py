@@ -589,6 +589,28 @@ def audit_verify(ctx: _Context, ref: str | None, as_json: bool) -> None:
         sys.exit(1)
 
 
+@cli.command("check")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def check_command(ctx: _Context, as_json: bool) -> None:
+    """Check what must hold for every case (state vs trail, gapless seq, timers, outbox, keys); exit 1 if not."""
+    report = ctx.service().check()
+    if as_json:
+        _json(report.to_json())
+    elif report.ok:
+        click.echo(f"all invariants hold: {report.cases} cases, {report.events} audit events")
+    else:
+        for v in report.violations:
+            click.echo(f"VIOLATED {v}", err=True)
+        listed = sum(report.counts.values()) - len(report.violations)
+        if listed:
+            click.echo(f"… and {listed} more", err=True)
+        summary = ", ".join(f"{n} {check}" for check, n in sorted(report.counts.items()))
+        click.echo(f"invariants violated in {report.cases} cases: {summary}", err=True)
+    if not report.ok:
+        sys.exit(1)
+
+
 # -------------------------------------------------------------------------- demo
 
 
@@ -614,6 +636,15 @@ notify_commands.register(cli)
 from casework import time_commands  # noqa: E402  (registers calendar, timers, scheduler)
 
 time_commands.register(cli)
+
+from casework.inbox_commands import case_inbox  # noqa: E402  (case inbox: what waits for a user)
+
+case.add_command(case_inbox)
+
+from casework.bulk_commands import case_fire_many, case_import  # noqa: E402  (the bulk paths)
+
+case.add_command(case_import)
+case.add_command(case_fire_many)
 
 
 # -------------------------------------------------------------------------- main

@@ -82,6 +82,9 @@ class Case(Base):
         Index("ix_cases_workflow_state", "workflow", "state"),
         Index("ix_cases_scope_state", "scope", "state"),
         Index("ix_cases_deadline", "deadline_at"),
+        # the inbox (engine.queries.waiting_for): one range per (version, state[, scope]), in deadline order
+        Index("ix_cases_inbox", "workflow_version_id", "state", "paused_at", "deadline_at", "id"),
+        Index("ix_cases_inbox_scope", "workflow_version_id", "state", "scope", "paused_at", "deadline_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -38,7 +38,7 @@ from engine.masking import mask_id_number, mask_name, mask_value, public_view
 from engine.publicity import OBJECTION_CHANNELS, NoticeView, ObjectionView, Render
 from engine.service import Casework
 from engine.templates import TemplateRenderError, TemplateSet
-from engine.views import Action, AuditRecord, CaseView, UserInfo, VerifyReport, WorkflowInfo
+from engine.views import Action, AuditRecord, CaseView, InboxPage, UserInfo, VerifyReport, WorkflowInfo
 
 __all__ = [
     "OBJECTION_CHANNELS",
@@ -60,6 +60,7 @@ __all__ = [
     "FixedClock",
     "GuardFailed",
     "ImportReport",
+    "InboxPage",
     "InputError",
     "InvalidCaseData",
     "InvalidImport",

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-__all__ = ["Action", "AuditRecord", "CaseView", "UserInfo", "VerifyReport", "WorkflowInfo"]
+__all__ = ["Action", "AuditRecord", "CaseView", "InboxPage", "UserInfo", "VerifyReport", "WorkflowInfo"]
 
 
 def iso(at: dt.datetime | None, tz: str = "Asia/Shanghai") -> str | None:
@@ -175,4 +175,25 @@ class VerifyReport:
             "cases": self.cases,
             "events": self.events,
             "breaks": [{"ref": b.ref, "seq": b.seq, "event_id": b.event_id, "reason": b.reason} for b in self.breaks],
+        }
+
+
+@dataclass(frozen=True)
+class InboxPage:
+    """One page of a user's inbox (:meth:`engine.Casework.waiting_for`): cases by deadline, soonest first.
+
+    ``has_more`` says whether a next page exists (one row beyond this page was found).
+    """
+
+    items: list[CaseView]
+    page: int
+    per_page: int
+    has_more: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "page": self.page,
+            "per_page": self.per_page,
+            "has_more": self.has_more,
+            "items": [v.to_json() for v in self.items],
         }

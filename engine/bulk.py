@@ -23,6 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from db.models import AuditEvent, Case, CaseKey, Objection, RefCounter, Timer
 from engine.access import Actor, covers
@@ -39,9 +40,9 @@ from engine.fields import is_empty
 from engine.outbox import directory, directory_column
 from engine.refs import format_ref
 from engine.timers import plan_state
-from engine.writes import write_changes
+from engine.writes import insert_rows, write_changes
 
-__all__ = ["BulkMixin", "FireManyReport", "ImportReport", "InvalidImport", "RowProblem"]
+__all__ = ["BulkMixin", "FireManyReport", "ImportClash", "ImportReport", "InvalidImport", "RowProblem"]
 
 _cases = Case.__table__
 _events = AuditEvent.__table__
@@ -77,6 +78,18 @@ class InvalidImport(RefusedError):
         super().__init__(
             f"{len(self.problems)} of {total} rows are invalid, so nothing was imported:\n{shown}{more}\n"
             "fix those rows and import the file again, or add --skip-invalid to import only the valid rows"
+        )
+
+
+class ImportClash(RefusedError):
+    """A unique value of the file was taken by a case opened while the import ran."""
+
+    def __init__(self, fields: str, first_line: int, last_line: int) -> None:
+        self.first_line, self.last_line = first_line, last_line
+        super().__init__(
+            f"while importing lines {first_line}–{last_line}, someone opened a case with the same {fields} "
+            "as one of them, so none of those lines was imported (the lines before were); import the file "
+            "again with --skip-invalid: the rows already imported and the clashing row will be reported and skipped"
         )
 
 
@@ -280,10 +293,16 @@ class BulkMixin:
                     "updated_at": now,
                 }
             )
-        ids = (
-            conn.execute(insert(_cases).returning(_cases.c.id, sort_by_parameter_order=True), case_rows).scalars().all()
-        )
-        conn.execute(insert(_events), [e.row(case_id) for e, case_id in zip(events, ids, strict=True)])
+        if conn.dialect.name == "sqlite":
+            # the reference counter's update above took SQLite's write lock: no one else can insert a
+            # case until we commit, so the next ids are ours to give (and the fast insert needs no RETURNING)
+            top = conn.execute(select(func.coalesce(func.max(_cases.c.id), 0))).scalar_one()
+            ids = list(range(top + 1, top + 1 + len(case_rows)))
+            insert_rows(conn, _cases, [{"id": i, **r} for i, r in zip(ids, case_rows, strict=True)])
+        else:
+            returning = insert(_cases).returning(_cases.c.id, sort_by_parameter_order=True)
+            ids = conn.execute(returning, case_rows).scalars().all()
+        insert_rows(conn, _events, [e.row(case_id) for e, case_id in zip(events, ids, strict=True)])
         keys = [
             {"workflow": wf.name, "field": name, "value": str(values[name]), "case_id": case_id}
             for (_line, values), case_id in zip(chunk, ids, strict=True)
@@ -291,13 +310,16 @@ class BulkMixin:
             if values.get(name) is not None
         ]
         if keys:
-            # a concurrent create of the same value fails this batch's transaction (IntegrityError):
-            # nothing of the batch is written
-            conn.execute(insert(_keys), keys)
+            try:
+                with conn.begin_nested():
+                    insert_rows(conn, _keys, keys)
+            except IntegrityError:
+                # someone opened a case with one of these values since the file was checked: nothing of
+                # this batch is written (earlier batches stay); importing again reports the row
+                raise ImportClash(", ".join(wf.unique_fields), chunk[0][0], chunk[-1][0]) from None
         if planned:
-            conn.execute(
-                insert(_timers),
-                [{**r, "case_id": case_id, "created_at": now} for case_id in ids for r in planned],
+            insert_rows(
+                conn, _timers, [{**r, "case_id": case_id, "created_at": now} for case_id in ids for r in planned]
             )
         return refs
 

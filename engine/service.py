@@ -31,6 +31,7 @@ from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, sele
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from transitions import Machine
 
+from db.connect import SQLITE_BUSY_TIMEOUT_MS
 from db.models import AuditEvent, Case, CaseKey, Objection, User, WorkflowVersion
 from engine.access import SYSTEM, SYSTEM_ACTOR, Actor, covers
 from engine.audit import GENESIS, Event
@@ -637,23 +638,41 @@ class Casework(RulesMixin, QueriesMixin, PublicityMixin, TimersMixin, BulkMixin)
     # ------------------------------------------------------------------ internals
 
     def _write(self, work: Callable[[Connection], T]) -> T:
-        """Run ``work`` in one transaction, retrying what SQLite reports as busy and dead pooled connections."""
-        for attempt in range(1, _WRITE_ATTEMPTS + 1):
+        """Run ``work`` in one transaction, retrying what is safe to run again.
+
+        * SQLite busy: a transaction that read and then wants to write while
+          another holds the write lock gets SQLITE_BUSY at once (SQLite's busy
+          timeout does not cover that upgrade), so it is retried — with a
+          growing pause, for as long as the busy timeout (10 s) would have
+          waited — pinned to the version it first read.
+        * PostgreSQL deadlock (40P01) or serialization failure (40001): a step
+          and a sweep take a case and its timers in opposite orders, and the
+          server aborts one of them.
+        * A pooled connection found dead (the server restarted since it was
+          last used).
+        * Two first cases of a year racing to create the reference counter.
+
+        A change whose commit was cut off is not applied twice: the retry
+        reads the case again and its version check (pinned at the first read)
+        reports the conflict.
+        """
+        deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 with self.engine.begin() as conn:
                     return work(conn)
             except IntegrityError as exc:
-                # two first-cases-of-the-year racing for the counter row: try again
-                if "ref_counters" not in str(exc.orig) or attempt == _WRITE_ATTEMPTS:
+                if "ref_counters" not in str(exc.orig) or attempt >= _WRITE_ATTEMPTS:
                     raise
             except DBAPIError as exc:
-                # busy (SQLite), or a pooled connection found dead (the server restarted since it was
-                # last used). A change whose commit was cut off is not applied twice: the retry reads
-                # the case again and its version check (pinned at the first read) reports the conflict.
-                if not (exc.connection_invalidated or _is_busy(exc)) or attempt == _WRITE_ATTEMPTS:
+                if _is_busy(exc):
+                    if time.monotonic() >= deadline:
+                        raise
+                elif not (exc.connection_invalidated or _is_deadlock(exc)) or attempt >= _WRITE_ATTEMPTS:
                     raise
-            time.sleep(random.uniform(0.002, 0.02) * attempt)
-        raise AssertionError("unreachable")  # pragma: no cover
+            time.sleep(random.uniform(0.002, 0.02) * min(attempt, 5))
 
     def _logged(self, what: str, actor: str, work: Callable[[Connection], T]) -> T:
         """:meth:`_write`, logging a refusal with who, what and why (an inspector's trail of refused attempts)."""
@@ -982,6 +1001,11 @@ def _directory_of(row: Any) -> list[Person] | None:
     """The user directory a step's case read brought along, or None (then it is read if needed)."""
     value = getattr(row, "directory", None)
     return directory(value) if value is not None else None
+
+
+def _is_deadlock(exc: DBAPIError) -> bool:
+    """PostgreSQL aborted us to break a deadlock (40P01) or a serialization conflict (40001): run again."""
+    return getattr(exc.orig, "sqlstate", None) in ("40P01", "40001")
 
 
 def _is_busy(exc: DBAPIError) -> bool:

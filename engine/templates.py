@@ -134,6 +134,12 @@ def _walk(node: nodes.Node, depth: int = 0) -> Iterable[nodes.Node]:
         yield from _walk(child, depth + 1)
 
 
+# attributes of generators, coroutines, frames, code and tracebacks, and string formatting: the
+# sandbox refuses them at render time, but a workflow using them is wrong and must fail at load
+_INTERNAL_PREFIXES = ("gi_", "cr_", "ag_", "f_", "co_", "tb_")
+_INTERNALS = frozenset({"format", "format_map", "mro", "func_globals"})
+
+
 def _forbidden(node: nodes.Node, names: frozenset[str] | set[str], attrs: set[str], kind: str) -> str | None:
     if isinstance(node, nodes.Call):
         return "calls are not allowed in templates (use filters such as '| upper')"
@@ -149,6 +155,8 @@ def _forbidden(node: nodes.Node, names: frozenset[str] | set[str], attrs: set[st
     if isinstance(node, nodes.Getattr):
         if node.attr.startswith("_"):
             return f"attribute {node.attr!r} is not allowed (names starting with '_')"
+        if node.attr in _INTERNALS or node.attr.startswith(_INTERNAL_PREFIXES):
+            return f"attribute {node.attr!r} is not allowed (Python internals, not data)"
         if isinstance(node.node, nodes.Name) and node.node.name == "case" and node.attr not in attrs:
             return f"case.{node.attr} is not a field{did_you_mean(node.attr, attrs)}"
     if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):

@@ -5,12 +5,13 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import time
+import tracemalloc
 import warnings
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from engine.expressions import MAX_DEPTH, MAX_LENGTH, MAX_PRODUCT, ExpressionError, Guard, compile_guard
@@ -615,3 +616,117 @@ def test_random_guards_raise_only_expression_error_and_evaluate_fast(text: str) 
         # rule out a scheduler hiccup: a really slow guard is slow every time
         elapsed = min(elapsed, _timed_evaluate(guard), _timed_evaluate(guard))
     assert elapsed < 0.010, f"{text!r} took {elapsed * 1000:.1f} ms"
+
+
+# --- property: hostile case *data*, not only hostile guard text -----------------------------------------
+
+# What a guard may meet in a case snapshot: every stored type, at its extremes, and junk a bug upstream
+# could let through (NaN and infinite decimals, huge integers, deep lists, format codes in text).
+_values = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.sampled_from([10**4000, -(10**4000), 2**63, -(2**63) - 1, 0]),
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.decimals(allow_nan=True, allow_infinity=True),
+        st.sampled_from([Decimal("NaN"), Decimal("sNaN"), Decimal("-Infinity"), Decimal("1E+999999")]),
+        st.dates(),
+        st.text(max_size=40),
+        st.sampled_from(["%s%s%s", "{0.__class__}", "%0999999999d", "x" * 20_000, "\x00", "贫困" * 5000]),
+    ),
+    lambda inner: st.lists(inner, max_size=6) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+_FIELDS = ["household_size", "cause", "materials", "income_per_capita", "applied_on", "phone", "n", "m", "items"]
+_case_data = st.dictionaries(st.sampled_from(_FIELDS), _values, max_size=len(_FIELDS))
+_GUARDS_OVER_DATA = [
+    "case.household_size > 3",
+    "case.household_size * 2 - 1 == 7",
+    "case.household_size // 3 == 1 and case.household_size % 3 == 1",
+    "case.household_size is divisibleby 3",
+    "case.income_per_capita * case.household_size < 2500",
+    "case.income_per_capita | round == 612",
+    "case.income_per_capita | abs >= 0",
+    "case.materials | length == 4",
+    "case.materials | sum > 1",
+    "case.materials | max == case.materials | min",
+    "'身份证' in case.materials",
+    "case.cause * case.n != ''",
+    "case.n * case.cause != ''",
+    "(case.cause ~ case.n) | length > 3",
+    "case.cause | float > 1.5",
+    "case.cause | int + 1 > case.n",
+    "case.phone is none or case.phone | trim | length == 11",
+    "case.applied_on < case.m",
+    "case.n / case.m > 1",
+    "case.m % case.n == 0",
+    "case.items | first | lower == 'x'",
+    "case.items | default(case.n) | string | length > 0",
+    "-case.n < case.m and not case.missing",
+]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(_GUARDS_OVER_DATA), _case_data)
+# found by this test: Jinja's own even/odd/divisibleby compute value % n, on text that is %-formatting
+@example("case.household_size is divisibleby 3", {"household_size": "%34000000a"})
+@example("case.household_size is divisibleby 3", {"household_size": "%0999999999d"})
+def test_any_case_data_gives_a_bool_or_expression_error_quickly(text: str, data: dict[str, Any]) -> None:
+    """Whatever the snapshot holds, a guard answers True/False or raises ExpressionError, within 10 ms."""
+    guard = compile_guard(text)
+
+    def timed() -> float:
+        start = time.perf_counter()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                result = guard.evaluate(dict(data))
+        except ExpressionError:
+            pass
+        else:
+            assert isinstance(result, bool)
+        return time.perf_counter() - start
+
+    elapsed = timed()
+    if elapsed >= 0.010:
+        elapsed = min(elapsed, timed(), timed())  # a loaded machine's hiccup is not a slow guard
+    assert elapsed < 0.010, f"{text!r} over {data!r:.200} took {elapsed * 1000:.1f} ms"
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(guards)
+def test_random_guard_text_compiles_or_is_refused_quickly(text: str) -> None:
+    """Compiling is bounded too (it runs when a supervisor's workflow loads): 50 ms, only ExpressionError."""
+
+    def timed() -> float:
+        start = time.perf_counter()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                compile_guard(text)
+        except ExpressionError:
+            pass
+        return time.perf_counter() - start
+
+    elapsed = timed()
+    if elapsed >= 0.050:
+        elapsed = min(elapsed, timed(), timed())
+    assert elapsed < 0.050, f"{text!r} took {elapsed * 1000:.1f} ms to compile"
+
+
+@pytest.mark.parametrize("test", ["even", "odd", "divisibleby 3", "divisibleby case.n"])
+def test_number_tests_refuse_text_without_formatting_it(test: str) -> None:
+    """``'%0999999999d' is even`` would be ``'%0999999999d' % 2``: a gigabyte string. Refused, at once."""
+    guard = compile_guard(f"case.cause is {test}")
+    tracemalloc.start()
+    try:
+        start = time.perf_counter()
+        with pytest.raises(ExpressionError) as info:
+            guard.evaluate({"cause": "%0999999999d", "n": 3})
+        elapsed = time.perf_counter() - start
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert elapsed < 0.010 and peak < 1_000_000, (elapsed, peak)
+    assert str(info.value) == f"{test.split()[0]!r} needs numbers, got str"

@@ -12,6 +12,7 @@ import time
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -297,3 +298,218 @@ def test_string_formatting_bomb_in_guard_is_bounded() -> None:
     finally:
         tracemalloc.stop()
     assert peak < MAX_PEAK_BYTES, f"peak {peak / 1e6:.0f} MB"
+
+
+# --- loads that must succeed within the same bounds ----------------------------------------------------
+
+T = TypeVar("T")
+
+
+def loaded(load: Callable[[], T]) -> T:
+    """Run ``load`` twice (timed, then traced); it must succeed within the bounds."""
+    start = time.perf_counter()
+    result = load()
+    elapsed = time.perf_counter() - start
+    assert elapsed < MAX_SECONDS, f"took {elapsed:.2f} s"
+    tracemalloc.start()
+    try:
+        load()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < MAX_PEAK_BYTES, f"peak {peak / 1e6:.0f} MB"
+    return result
+
+
+# --- nesting is reported where it crosses the limit ---------------------------------------------------
+
+NESTING = "nesting deeper than 24 levels; a workflow needs only a few levels"
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        pytest.param("{a: " * 1100 + "1" + "}" * 1100, (1, 97), id="1100-flow-mappings"),
+        pytest.param("- " * 1100 + "x\n", (1, 49), id="1100-block-sequences"),
+        pytest.param("".join(" " * i + "a:\n" for i in range(600)) + " " * 600 + "1\n", (25, 25), id="600-block-maps"),
+        pytest.param("[" * 30 + "]" * 30, (1, 25), id="30-brackets"),
+        pytest.param(
+            "[" * 5000,
+            (1, 25),
+            id="5000-brackets",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="engine defect: PyYAML's scanner stops at its own 1,000-level limit before the prescan "
+                "sees the 25th '[', so the problem is located at 1:1001 instead of 1:25",
+            ),
+        ),
+    ],
+)
+def test_nesting_is_located_at_the_first_level_too_deep(text: str, where: tuple[int, int]) -> None:
+    """The 25th opening bracket/indent is where the file went wrong: that is where the problem points."""
+    problems = refused(lambda: load_definition(text, "deep.yaml"))
+    assert problems == [Problem("deep.yaml", *where, NESTING)]
+
+
+# --- python tags, wherever they are written ------------------------------------------------------------
+
+PYTHON_TAG = "YAML tags such as '!!python/object/apply:os.system' are not allowed in a workflow; write a plain value"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "where"),
+    [
+        ("title: Minimal", "title: !!python/object/apply:os.system [ls]", (3, 8)),
+        ("  draft: {initial: true}", "  !!python/object/apply:os.system [ls]: {initial: true}", (9, 3)),
+        ("  done: {final: true}", "  done: !!python/object/apply:os.system [ls]", (10, 9)),
+        ("  cause: {type: text}", "  cause: {type: !!python/object/apply:os.system [ls]}", (7, 17)),
+    ],
+    ids=["value", "state-name", "state-body", "nested-value"],
+)
+def test_python_object_tag_is_refused_where_it_is_written(old: str, new: str, where: tuple[int, int]) -> None:
+    text = MINIMAL.replace(old, new)
+    assert text != MINIMAL
+    problems = refused(lambda: load_definition(text, "tag.yaml"))
+    assert problems == [Problem("tag.yaml", *where, PYTHON_TAG)]
+
+
+def test_python_object_tag_fixture_runs_nothing(tmp_path: Path) -> None:
+    """The fixture's tag would run ``echo pwned``; loading it only reports it (nothing is created)."""
+    marker = tmp_path / "pwned"
+    text = MINIMAL.replace("title: Minimal", f"title: !!python/object/apply:os.system ['touch {marker}']")
+    problems = refused(lambda: load_definition(text, "tag.yaml"))
+    assert problems == [Problem("tag.yaml", 3, 8, PYTHON_TAG)]
+    assert not marker.exists()
+
+
+# --- YAML 1.1 booleans as state names --------------------------------------------------------------------
+
+
+def _named(name: str) -> str:
+    """A workflow whose middle state is called ``name``, written bare (unquoted) everywhere."""
+    return (
+        "workflow: switch\nversion: 1\ntitle: Switch\nroles: {clerk: Clerk}\n"
+        f"states:\n  draft: {{initial: true}}\n  {name}: {{}}\n  done: {{final: true}}\n"
+        f"transitions:\n  go: {{from: draft, to: {name}, by: clerk}}\n  close: {{from: {name}, to: done, by: clerk}}\n"
+    )
+
+
+@pytest.mark.parametrize("name", ["yes", "no", "on", "off", "y", "n"])
+def test_yaml_1_1_booleans_as_state_names_stay_names(name: str) -> None:
+    """YAML 1.1 would read these as booleans: a workflow is read as YAML 1.2, so they are names (documented).
+
+    They are not refused: each loads, within the bounds, as the text that was written, as a key and
+    as a bare value in ``from``/``to``.
+    """
+    text = _named(name)
+    wf = loaded(lambda: load_definition(text, "switch.yaml"))
+    assert list(wf.states) == ["draft", name, "done"]
+    assert all(type(state) is str for state in wf.states)
+    assert wf.transitions["go"].dest == name
+    assert wf.transitions["close"].sources == (name,)
+
+
+def test_yaml_1_1_booleans_fixture_loads_within_bounds() -> None:
+    path = Path(__file__).resolve().parents[1] / "fixtures" / "workflows" / "valid" / "yaml11_booleans.yaml"
+    wf = loaded(lambda: load_definition_file(path))
+    assert list(wf.states) == ["off", "on", "yes", "no"]
+
+
+INVALID_NAME = "'{0}' is not a valid name: use lowercase letters, digits and '_', starting with a letter"
+
+
+@pytest.mark.parametrize("name", ["Yes", "NO", "On", "OFF", "True"])
+def test_capitalised_booleans_as_state_names_are_refused_where_written(name: str) -> None:
+    problems = refused(lambda: load_definition(_named(name), "switch.yaml"))
+    assert Problem("switch.yaml", 7, 3, f"states.{name}: " + INVALID_NAME.format(name)) in problems
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="engine defect: a bad state name in 'from' is reported twice at one place, in pydantic's words "
+    "('transitions.close.from.constrained-str: ...' and 'transitions.close.from: Input should be a valid "
+    "list'); a bare true/null in from/to says only 'Input should be a valid string'",
+)
+@pytest.mark.parametrize("name", ["Yes", "OFF", "true", "null"])
+def test_a_boolean_looking_state_name_is_reported_once_per_place_in_plain_words(name: str) -> None:
+    problems = refused(lambda: load_definition(_named(name), "switch.yaml"))
+    places = [(p.line, p.column) for p in problems]
+    assert len(places) == len(set(places)), [str(p) for p in problems]
+    for p in problems:
+        assert "constrained-str" not in p.message and "Input should be" not in p.message, str(p)
+        assert name in p.message, str(p)
+
+
+# --- guard escape attempts inside a workflow file ---------------------------------------------------------
+
+GUARD_ESCAPES = [
+    ("case.__class__", "attribute '__class__' is not allowed (names starting with '_')"),
+    ("case.cause.__class__.__mro__", "attribute '__mro__' is not allowed (names starting with '_')"),
+    ("cycler.__init__.__globals__", "attribute '__globals__' is not allowed (names starting with '_')"),
+    ("lipsum.__globals__", "attribute '__globals__' is not allowed (names starting with '_')"),
+    ("case['__globals__']", "key '__globals__' is not allowed (starts with '_')"),
+    ("case.cause | attr('__class__')", "filter 'attr' is not allowed; allowed: "),
+    ("case.cause | format(1)", "filter 'format' is not allowed; allowed: "),
+    ("'{0.__class__}'.format(case.cause)", "calls are not allowed in a guard; use filters such as '| length'"),
+    ("case.cause.gi_frame", "'.gi_frame' is not allowed: a guard reads attributes of 'case' only"),
+    ("case.cause[0].gi_frame", "'.gi_frame' is not allowed: a guard reads attributes of 'case' only"),
+    ("(case.cause | first).gi_frame.f_globals", "'.f_globals' is not allowed: a guard reads attributes of 'case' only"),
+    ("case.cause | map('upper') | first", "filter 'map' is not allowed; allowed: "),
+]
+
+
+@pytest.mark.parametrize(("guard", "message"), GUARD_ESCAPES, ids=[g for g, _ in GUARD_ESCAPES])
+@pytest.mark.parametrize("key", ["when", "unless"])
+def test_guard_escape_in_a_workflow_is_refused_where_written(guard: str, message: str, key: str) -> None:
+    text = MINIMAL + f'  g: {{from: draft, to: done, by: clerk, {key}: "{guard}"}}\n'
+    problems = refused(lambda: load_definition(text, "guard.yaml"))
+    assert len(problems) == 1
+    column = len(f"  g: {{from: draft, to: done, by: clerk, {key}: ") + 1
+    assert (problems[0].file, problems[0].line, problems[0].column) == ("guard.yaml", 13, column)
+    assert problems[0].message.startswith(f"{key}: {message}"), problems[0].message
+
+
+# --- template escape attempts ------------------------------------------------------------------------------
+
+TEMPLATE_WORKFLOW = MINIMAL + "notify:\n  - {on: enter done, to: clerk, template: told}\n"
+TEMPLATE_ESCAPES = [
+    ("{{ case.cause.__class__.__mro__ }}", "attribute '__class__' is not allowed (names starting with '_')"),
+    ("{{ cycler.__init__.__globals__ }}", "attribute '__globals__' is not allowed (names starting with '_')"),
+    ("{{ case.cause | attr('__class__') }}", "filter 'attr' is not allowed; allowed: "),
+    ("{{ '%s' | format(case.cause) }}", "filter 'format' is not allowed; allowed: "),
+    ("{{ '{0.__class__}'.format(case.cause) }}", "calls are not allowed in templates (use filters such as '| upper')"),
+    ("{{ case['__class__'] }}", "key '__class__' is not allowed (starts with '_')"),
+    ("{% include 'other.txt' %}", "include/import/extends are not allowed: a template stands alone"),
+    ("{% macro m() %}x{% endmacro %}", "macros are not allowed in templates"),
+    pytest.param(
+        "{{ (case.cause | list | unique).gi_frame.f_globals }}",
+        "attribute 'gi_frame' is not allowed (Python internals, not data)",
+        id="gi_frame",
+    ),
+]
+
+
+@pytest.mark.parametrize(("body", "message"), TEMPLATE_ESCAPES)
+def test_template_escape_is_refused_at_load_where_written(body: str, message: str) -> None:
+    templates = {"told.subject": "已办结 {{ case.ref }}", "told.txt": "第一行\n" + body + "\n"}
+    problems = refused(lambda: load_definition(TEMPLATE_WORKFLOW, "t.yaml", templates, "templates/t"))
+    at = [p for p in problems if p.file == "templates/t/told.txt"]
+    assert at and all(p.line == 2 for p in at), problems
+    assert any(p.message.startswith(message) for p in at), [p.message for p in at]
+
+
+def test_a_generator_frame_in_a_template_is_stopped_by_the_sandbox_at_render() -> None:
+    """Defence in depth: were the load-time check (above) to miss it, the sandbox refuses it at render."""
+    from engine.templates import TemplateRenderError, TemplateSet
+
+    templates = TemplateSet(
+        {"told.subject": "已办结", "told.txt": "{{ (case.cause | list | unique).gi_frame.f_globals }}"}
+    )
+    context = {"case": {"ref": "MI-1", "cause": "失业"}, "recipient": {}, "event": {}, "workflow": {}}
+    start = time.perf_counter()
+    with pytest.raises(TemplateRenderError) as info:
+        templates.render("told", "text", context)
+    assert time.perf_counter() - start < MAX_SECONDS
+    assert str(info.value) == (
+        "told.txt failed to render: SecurityError: access to attribute 'gi_frame' of 'generator' object is unsafe."
+    )

@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, Connection, bindparam, exists, func, insert, select, union_all, update
@@ -32,7 +33,7 @@ from db.models import AuditEvent, Case, OutboxMessage, Timer
 from db.types import UTCDateTime
 from engine.errors import ConflictError
 
-__all__ = ["ChangeRows", "write_change", "write_changes"]
+__all__ = ["ChangeRows", "insert_rows", "sqlite_value", "write_change", "write_changes"]
 
 _cases = Case.__table__
 _events = AuditEvent.__table__
@@ -67,6 +68,34 @@ def write_change(conn: Connection, change: ChangeRows) -> None:
         raise ConflictError(change.ref)
 
 
+def insert_rows(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+    r"""Insert ``rows`` (all with the same keys) into ``table`` in one ``executemany``.
+
+    On SQLite the statement is SQL text compiled once and the values are
+    converted by :func:`sqlite_value`, which skips SQLAlchemy's per-row bind
+    processing (most of a bulk insert's time); elsewhere it is Core's
+    ``executemany`` (on PostgreSQL, SQLAlchemy batches it into multi-row
+    ``INSERT``\ s).
+    """
+    if not rows:
+        return
+    if conn.dialect.name != "sqlite":
+        conn.execute(insert(table), rows)
+        return
+    sql, convert = _sqlite_insert(table.name, tuple(rows[0]), table)
+    # convert only the columns that need it: per-value calls are most of a bulk insert's Python time
+    get = itemgetter(*(k for k, _ in convert))
+    special = [(i, f) for i, (_, f) in enumerate(convert) if f is not _same]
+    values = []
+    for row in rows:
+        picked = get(row)
+        value = list(picked) if isinstance(picked, tuple) and len(convert) > 1 else [picked]
+        for i, f in special:
+            value[i] = f(value[i])
+        values.append(tuple(value))
+    conn.exec_driver_sql(sql, values)
+
+
 def write_changes(conn: Connection, changes: list[ChangeRows]) -> None:
     """Send many changes as one batch: one ``executemany`` per table.
 
@@ -88,13 +117,9 @@ def write_changes(conn: Connection, changes: list[ChangeRows]) -> None:
     cancel = [{"b_case_id": c.case_id} for c in changes if c.cancel_timers]
     if cancel:
         conn.execute(_CANCEL_TIMERS, cancel)
-    timers = [t for c in changes for t in c.timers]
-    if timers:
-        conn.execute(_INSERT["timers"], timers)
-    conn.execute(_INSERT["audit_events"], [c.event for c in changes])
-    outbox = [o for c in changes for o in c.outbox]
-    if outbox:
-        conn.execute(_INSERT["outbox"], outbox)
+    insert_rows(conn, _timers, [t for c in changes for t in c.timers])
+    insert_rows(conn, _events, [c.event for c in changes])
+    insert_rows(conn, _outbox, [o for c in changes for o in c.outbox])
 
 
 # Statements are built once and executed with parameters: building a Core
@@ -158,11 +183,11 @@ def _sqlite_update(columns: tuple[str, ...]) -> tuple[str, list[tuple[str, Any]]
     return found
 
 
-def _sqlite_insert(table: str, columns: tuple[str, ...]) -> tuple[str, list[tuple[str, Any]]]:
+def _sqlite_insert(table: str, columns: tuple[str, ...], t: Any = None) -> tuple[str, list[tuple[str, Any]]]:
     key = (table, columns)
     found = _SQLITE_SQL.get(key)
     if found is None:
-        t = _TABLES[table]
+        t = _TABLES[table] if t is None else t
         sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
         found = _SQLITE_SQL[key] = (sql, [(c, sqlite_value(t.c[c].type)) for c in columns])
     return found
@@ -189,12 +214,21 @@ def sqlite_value(column_type: Any) -> Any:
 
 
 def _sqlite_datetime(value: dt.datetime | None) -> str | None:
+    global _last_datetime
     if value is None:
         return None
+    last = _last_datetime  # one read: another thread may replace it
+    if value is last[0]:
+        return last[1]  # a batch stamps many rows with the same "now"
     if value.tzinfo is None:
         raise ValueError("naive datetime given to the database; pass an aware datetime")
     v = value.astimezone(dt.UTC)
-    return f"{v.year:04d}-{v.month:02d}-{v.day:02d} {v.hour:02d}:{v.minute:02d}:{v.second:02d}.{v.microsecond:06d}"
+    text = f"{v.year:04d}-{v.month:02d}-{v.day:02d} {v.hour:02d}:{v.minute:02d}:{v.second:02d}.{v.microsecond:06d}"
+    _last_datetime = (value, text)
+    return text
+
+
+_last_datetime: tuple[Any, Any] = (None, None)
 
 
 def _sqlite_bool(value: bool | None) -> int | None:

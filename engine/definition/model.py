@@ -200,15 +200,15 @@ class WorkflowDef:
     publicity: PublicityDef | None = None
     schedules: tuple[ScheduleDef, ...] = ()
 
-    @property
+    @cached_property
     def initial_state(self) -> str:
         return next(s.name for s in self.states.values() if s.initial)
 
-    @property
+    @cached_property
     def scope_field(self) -> str | None:
         return next((f.name for f in self.fields.values() if f.scope), None)
 
-    @property
+    @cached_property
     def unique_fields(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields.values() if f.unique)
 

@@ -49,11 +49,13 @@ def prepare(url: str, cases: int, seed: int = 7) -> tuple[Casework, list[str]]:
     svc.add_user("lin", "林晓", ["clerk"], ["*"])
     svc.add_user("wu", "吴明辉", ["reviewer"], ["*"], email="wu@example.org")
     people = SyntheticPeople(seed)
-    refs = []
-    for _ in range(cases):
+    rows = []
+    for line in range(2, cases + 2):
         data = people.household()
         data["materials"] = MATERIALS
-        refs.append(svc.create_case("poverty_archive", "lin", data).ref)
+        rows.append((line, data))
+    # opened through the engine's bulk path (same rows as create_case writes, a hundred times faster)
+    refs = svc.import_cases("poverty_archive", "lin", rows).imported
     return svc, refs
 
 

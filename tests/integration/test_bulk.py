@@ -135,3 +135,28 @@ def test_fire_many_keeps_four_eyes(svc: Casework) -> None:
     assert report.fired == [] and len(report.refused) == 2
     assert all(svc.get_case(r).state == "review" for r in refs)
     assert svc.fire_many(refs, "pass_review", "wu").fired == refs
+
+
+def test_hostile_rows_in_an_import_file_are_refused_per_field_and_nothing_is_stored(svc: Casework) -> None:
+    given = rows(6)
+    given[0][1]["applicant_name"] = "陈志强\x1b[2J"  # a terminal escape
+    given[1][1]["cause"] = "因病" * 400  # 800 characters; the field allows 500
+    given[2][1]["household_size"] = "4; DROP TABLE cases; --"
+    given[3][1]["id_number"] = "350602850312001"  # the 15-digit pre-1999 form
+    given[4][1]["materials"] = ["申请表", {"$ne": 1}]  # not a list of text
+    given[5][1]["cause"] = "'); DELETE FROM audit_events; --"  # text: stored as written, harmlessly
+    with pytest.raises(InvalidImport) as caught:
+        svc.import_cases(WF, "lin", given)
+    by_line = {p.line: p.problems for p in caught.value.problems}
+    assert sorted(by_line) == [2, 3, 4, 5, 6]
+    assert by_line[2][0].startswith("applicant_name: contains a control character (U+001B)")
+    assert by_line[3][0] == "cause: is 800 characters long; at most 500 allowed"
+    assert by_line[4][0].startswith("household_size: expected a whole number such as 4")
+    assert by_line[5][0].startswith("id_number: ID number has 15 digits")
+    assert by_line[6][0].startswith("materials: expected a list of items")
+    assert "\x1b" not in str(caught.value)
+    assert count(svc, Case) == 0 and count(svc, AuditEvent) == 0
+    report = svc.import_cases(WF, "lin", given, skip_invalid=True)
+    (ref,) = report.imported
+    assert svc.get_case(ref).data["cause"] == "'); DELETE FROM audit_events; --"
+    assert count(svc, AuditEvent) == 1 and svc.verify_audit().ok

@@ -10,6 +10,7 @@ per county. Then every notice, email and inbox message is scanned: no
 from __future__ import annotations
 
 import io
+import logging
 import re
 import time
 from typing import Any
@@ -20,7 +21,7 @@ from sqlalchemy import select
 
 from casework.synthetic import ZHANGZHOU_COUNTIES, SyntheticPeople
 from db import InboxMessage
-from engine import Casework
+from engine import Casework, RefusedError
 from notifications import NotificationConfig, Relay, default_channels
 from notifications.config import RelayConfig, SmtpConfig
 from notifications.notices import notice_handler, notice_pdf, publish_list
@@ -33,7 +34,10 @@ COUNTIES = list(ZHANGZHOU_COUNTIES)
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
-def test_no_raw_personal_data_in_notices_emails_or_inbox(svc: Casework, smtp_server: Any, engine: Any) -> None:
+def test_no_raw_personal_data_in_notices_emails_inbox_or_logs(
+    svc: Casework, smtp_server: Any, engine: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)  # every logger, every level: what an operator's log file would hold
     # one clerk and one reviewer (with an email address) per county
     for i, county in enumerate(COUNTIES):
         svc.add_user(f"clerk{i}", f"经办人{i}", ["clerk"], [county])
@@ -68,6 +72,16 @@ def test_no_raw_personal_data_in_notices_emails_or_inbox(svc: Casework, smtp_ser
         delivered += report.sent
     lists = [publish_list(svc, "poverty_archive", county) for county in COUNTIES]
     relayed = time.perf_counter() - started - filed
+    # refusals are logged with their reasons: a household filed twice, a step by the wrong person
+    for ref in list(names)[:200]:
+        with pytest.raises(RefusedError):
+            svc.create_case(
+                "poverty_archive",
+                "clerk0",
+                {"county": COUNTIES[0], "id_number": ids[ref], "applicant_name": names[ref]},
+            )
+        with pytest.raises(RefusedError):
+            svc.fire(ref, "grant", "clerk0")
 
     def scan(text: str, refs: list[str], where: str) -> None:
         found = ID_PATTERN.search(text)
@@ -103,6 +117,10 @@ def test_no_raw_personal_data_in_notices_emails_or_inbox(svc: Casework, smtp_ser
     assert {r.case_ref for r in rows} == set(names)  # every case told someone (several reviewers may cover it)
     for case_ref, subject, body in rows:
         scan(subject + "\n" + body, [case_ref], f"inbox message for {case_ref}")
+
+    # logs, as captured from every logger during all of the above (refusals included)
+    assert any("refused" in r.getMessage() for r in caplog.records)
+    scan(caplog.text, list(names), "the log")
 
     # the masked forms are what is shown
     some = next(iter(names))

@@ -106,16 +106,28 @@ def write_changes(conn: Connection, changes: list[ChangeRows]) -> None:
     """
     if not changes:
         return
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    groups: dict[tuple[str, ...], list[ChangeRows]] = {}
     for c in changes:
-        groups.setdefault(tuple(c.case_values), []).append(
-            {"b_case_id": c.case_id, "b_seen": c.seen_version, **c.case_values}
+        groups.setdefault(tuple(c.case_values), []).append(c)
+    if conn.dialect.name == "sqlite":
+        matched = 0
+        for columns, group in groups.items():
+            sql, convert = _sqlite_update(columns)
+            params = [(*(f(c.case_values[k]) for k, f in convert), c.case_id, c.seen_version) for c in group]
+            matched += conn.exec_driver_sql(sql, params).rowcount
+    else:
+        matched = sum(
+            conn.execute(
+                _UPDATE_CASE, [{"b_case_id": c.case_id, "b_seen": c.seen_version, **c.case_values} for c in group]
+            ).rowcount
+            for group in groups.values()
         )
-    matched = sum(conn.execute(_UPDATE_CASE, params).rowcount for params in groups.values())
     if matched != len(changes):
         raise ConflictError(changes[0].ref if len(changes) == 1 else f"{len(changes) - matched} of the batch")
     cancel = [{"b_case_id": c.case_id} for c in changes if c.cancel_timers]
-    if cancel:
+    if cancel and conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(_SQLITE_CANCEL, [(c["b_case_id"],) for c in cancel])
+    elif cancel:
         conn.execute(_CANCEL_TIMERS, cancel)
     insert_rows(conn, _timers, [t for c in changes for t in c.timers])
     insert_rows(conn, _events, [c.event for c in changes])

@@ -19,15 +19,19 @@ engine relies on:
   hashes are exactly the engine's and ``Casework.verify_audit()`` passes; the
   row's ``audit_seq``/``audit_head``/``version``/``fired_by`` match it, and
   the people who fired each step respect the four-eyes rules;
-* its deadline and pending timers are those of its state, counted on the
-  working-day calendar from when it entered the state;
+* its deadline and timers are those of its state, counted on the
+  working-day calendar from when it entered the state (the ones already due
+  marked fired, as the scheduler leaves them; a paused case's reminders and
+  escalations cancelled);
 * references are taken from ``ref_counters`` in one block per year, before
   the first insert, in creation order;
 * ``unique: open`` values are claimed in ``case_keys`` for every case not in
   a void state, and a household whose value is already claimed is skipped.
 
-Not generated: the outbox rows, notices and fired or cancelled timers of the
-steps in the past (they would have been delivered and done long ago).
+Not generated: the outbox rows, notices and timers of the states a case has
+left (they would have been delivered and done long ago). So ``casework check``
+on a populated database passes every invariant but the outbox one, which
+names the events whose messages and notices were never generated.
 Creation times are spread evenly over the 120 days before ``clock_now``.
 
 The same seed, count and ``clock_now`` on the same database state give the
@@ -571,12 +575,16 @@ class _Walker:
             ]
         if not st.final:
             _, rows = plan_state(wf, state, entered, self.calendar, deadline)
-            # due ones would have fired already; a pause cancelled the reminders and escalations
-            made.timers = [
-                {**r, "case_id": case_id, "created_at": entered}
-                for r in rows
-                if r["due_at"] > now and not (paused_at is not None and r["kind"] != "timeout")
-            ]
+            # the state's timers as the engine leaves them: due ones have fired (the rows stay, marked),
+            # a pause cancelled the reminders and escalations
+            made.timers = []
+            for r in rows:
+                row = {**r, "case_id": case_id, "created_at": entered, "fired_at": None}
+                if paused_at is not None and r["kind"] != "timeout":
+                    row["status"] = "cancelled"
+                elif r["due_at"] <= now:
+                    row.update(status="fired", fired_at=r["due_at"])
+                made.timers.append(row)
         return made
 
 

@@ -134,10 +134,11 @@ def _walk(node: nodes.Node, depth: int = 0) -> Iterable[nodes.Node]:
         yield from _walk(child, depth + 1)
 
 
-# attributes of generators, coroutines, frames, code and tracebacks, and string formatting: the
-# sandbox refuses them at render time, but a workflow using them is wrong and must fail at load
+# attributes of generators, coroutines, frames, code and tracebacks: the sandbox refuses them at
+# render time, but a workflow using them is wrong and must fail at load ('format' and the like are
+# harmless without a call, and calls are refused on their own)
 _INTERNAL_PREFIXES = ("gi_", "cr_", "ag_", "f_", "co_", "tb_")
-_INTERNALS = frozenset({"format", "format_map", "mro", "func_globals"})
+_INTERNALS = frozenset({"mro", "func_globals"})
 
 
 def _forbidden(node: nodes.Node, names: frozenset[str] | set[str], attrs: set[str], kind: str) -> str | None:

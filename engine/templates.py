@@ -156,7 +156,8 @@ def _forbidden(node: nodes.Node, names: frozenset[str] | set[str], attrs: set[st
     if isinstance(node, nodes.Getattr):
         if node.attr.startswith("_"):
             return f"attribute {node.attr!r} is not allowed (names starting with '_')"
-        if node.attr in _INTERNALS or node.attr.startswith(_INTERNAL_PREFIXES):
+        on_case = isinstance(node.node, nodes.Name) and node.node.name == "case"  # a field may be named f_x
+        if not on_case and (node.attr in _INTERNALS or node.attr.startswith(_INTERNAL_PREFIXES)):
             return f"attribute {node.attr!r} is not allowed (Python internals, not data)"
         if isinstance(node.node, nodes.Name) and node.node.name == "case" and node.attr not in attrs:
             return f"case.{node.attr} is not a field{did_you_mean(node.attr, attrs)}"

@@ -28,7 +28,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 test: $(STAMP) lint
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=15
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info

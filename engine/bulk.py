@@ -38,6 +38,7 @@ from engine.errors import (
 )
 from engine.fields import is_empty
 from engine.outbox import directory, directory_column
+from engine.reads import OPEN_OBJECTIONS
 from engine.refs import format_ref
 from engine.timers import plan_state
 from engine.writes import insert_rows, write_changes
@@ -407,11 +408,7 @@ def _batch_read(dialect: str) -> Any:
     if query is None:
         query = select(
             _cases,
-            select(func.count())
-            .select_from(_objections)
-            .where(_objections.c.case_id == _cases.c.id, _objections.c.status == "open")
-            .scalar_subquery()
-            .label("open_objections"),
+            OPEN_OBJECTIONS,
         ).where(_cases.c.ref.in_(bindparam("b_refs", expanding=True)))
         if dialect == "postgresql":
             # lock the batch's rows in a fixed order: two bulk steps never deadlock, and a single

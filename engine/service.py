@@ -61,6 +61,7 @@ from engine.machine import build_machine, move
 from engine.outbox import Person, directory, directory_column, event_messages
 from engine.publicity import PublicityMixin
 from engine.queries import QueriesMixin
+from engine.reads import OPEN_OBJECTIONS
 from engine.refs import allocate_ref
 from engine.rules import RulesMixin, clean_comment
 from engine.suggest import did_you_mean
@@ -90,11 +91,7 @@ def _case_reads(dialect: str) -> tuple[Any, Any]:
     """
     case = select(
         _cases,
-        select(func.count())
-        .select_from(_objections)
-        .where(_objections.c.case_id == _cases.c.id, _objections.c.status == "open")
-        .scalar_subquery()
-        .label("open_objections"),
+        OPEN_OBJECTIONS,
         directory_column(dialect),
     ).where(_cases.c.ref == bindparam("b_ref"))
     with_actor = case.add_columns(

@@ -24,15 +24,11 @@ growth is the ``rss_mb`` of the 100k row minus that of the 1k row (goal
 last, not as a list of 100,000 floats, so the bench itself adds no memory
 that grows with N; refs are formatted from their numbers for the same reason.
 
-The fill is a small batched SQLAlchemy Core write of its own, because
-``casework.population.populate`` walks cases into every state of the
+The fill is the engine's own import path (``Casework.import_cases``: the
+same plan as ``case new``, written a batch at a time), not
+``casework.population.populate``, which walks cases into every state of the
 workflow (most end up filed) and has no way to leave them all in ``apply``.
-For each case it writes exactly what ``Casework.create_case`` writes: the
-``cases`` row, the ``case_keys`` claim of the unique ID number, the
-``created`` audit event built with :class:`engine.audit.Event` (so the hash
-chain verifies), and the reference counter, with data validated by the
-engine's own field rules. ``apply`` has no deadline and no timers (checked),
-so there are no timer rows.
+The file is fresh, so the references are ``…-000001`` to ``…-N`` in order.
 
 Default rounds: **1** (100,000 fires at ~1 ms each are 2-3 minutes, plus
 ~40 s of fill); pass ``--rounds 2`` for a second opinion. The ratio is a
@@ -43,7 +39,6 @@ between the first and the last 1,000 fires moves it more than the engine does.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import resource
 import statistics
@@ -52,19 +47,14 @@ import sys
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from bench.harness import ROOT, Metric, Scenario, Variant
 from casework.synthetic import SyntheticPeople
-from db import AuditEvent, Case, CaseKey, RefCounter, WorkflowVersion, make_engine, upgrade
+from db import RefCounter, make_engine, upgrade
 from engine import Casework, load_definition_file
-from engine.audit import GENESIS, Event
-from engine.fields import is_empty
-from engine.refs import format_ref
-from engine.timers import plan_state
+from engine.store.refs import format_ref
 
 __all__ = ["SCENARIO", "fill", "fire"]
 
@@ -76,10 +66,10 @@ TRIGGER = "submit"
 
 
 def fill(url: str, count: int, *, seed: int = 1, batch: int = 5000) -> None:
-    """Create ``count`` cases in the initial state, as ``create_case`` would, in batches of Core inserts.
+    """Open ``count`` cases in the initial state through the engine's import path, ``batch`` per transaction.
 
-    Numbers them ``1..count`` in the current year, so the firing process can
-    format every ref instead of holding a list of them.
+    Numbers them ``1..count`` in the current year (a fresh file), so the
+    firing process can format every ref instead of holding a list of them.
     """
     engine = make_engine(url)
     upgrade(engine)
@@ -89,62 +79,10 @@ def fill(url: str, count: int, *, seed: int = 1, batch: int = 5000) -> None:
     svc.add_user(CLERK, "林晓", ["clerk"], ["*"])
     # a reviewer, so that entering review queues a notification, as it would in production
     svc.add_user("wu", "吴明辉", ["reviewer"], ["*"])
-    initial = wf.initial_state
-    if plan_state(wf, initial, dt.datetime.now(dt.UTC), svc.calendar) != (None, []):
-        raise RuntimeError(f"{initial} has a deadline or timers now; the fill would have to write them too")
-
-    cases, keys, events, counters = (t.__table__ for t in (Case, CaseKey, AuditEvent, RefCounter))
     people = SyntheticPeople(seed)
-    with engine.begin() as conn:
-        version_id = conn.execute(
-            select(WorkflowVersion.__table__.c.id).where(
-                WorkflowVersion.__table__.c.name == wf.name, WorkflowVersion.__table__.c.version == wf.version
-            )
-        ).scalar_one()
-    now = dt.datetime.now(dt.UTC)
-    year = now.astimezone(ZoneInfo(wf.timezone)).year
-    for start in range(1, count + 1, batch):
-        case_rows: list[dict[str, Any]] = []
-        key_rows: list[dict[str, Any]] = []
-        event_rows: list[dict[str, Any]] = []
-        for number in range(start, min(start + batch, count + 1)):
-            ref = format_ref(wf.ref_prefix, year, number)
-            # the engine's own validation (coercion, checks), so the stored data is what create_case would store
-            values, _ = svc._validate(wf, {}, people.household(), now)
-            changes = {k: [None, v] for k, v in values.items() if not is_empty(v)}
-            event = Event(ref, 1, now, CLERK, "clerk", "created", None, None, initial, None, changes, GENESIS)
-            case_rows.append(
-                {
-                    "id": number,  # a fresh file: ids follow the numbers, so keys and events need no read-back
-                    "ref": ref,
-                    "workflow": wf.name,
-                    "workflow_version_id": version_id,
-                    "state": initial,
-                    "scope": values.get(wf.scope_field) if wf.scope_field else None,
-                    "data": values,
-                    "fired_by": {},
-                    "version": 1,
-                    "audit_seq": 1,
-                    "audit_head": event.hash,
-                    "entered_at": now,
-                    "deadline_provisional": False,
-                    "created_by": CLERK,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-            )
-            key_rows.extend(
-                {"workflow": wf.name, "field": name, "value": str(values[name]), "case_id": number}
-                for name in wf.unique_fields
-                if values.get(name) is not None
-            )
-            event_rows.append(event.row(number))
-        with engine.begin() as conn:
-            conn.execute(insert(cases), case_rows)
-            conn.execute(insert(keys), key_rows)
-            conn.execute(insert(events), event_rows)
-    with engine.begin() as conn:
-        conn.execute(insert(counters).values(prefix=wf.ref_prefix, year=year, last=count))
+    report = svc.import_cases(wf.name, CLERK, ((i, people.household()) for i in range(count)), batch=batch)
+    if len(report.imported) != count:
+        raise RuntimeError(f"the fill opened {len(report.imported)} cases, not {count}: {report.skipped[:3]}")
     engine.dispose()  # closing the last connection checkpoints the WAL: the firing process starts on a clean file
 
 

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from casework.cli.wording import word
 from casework.synthetic import SyntheticPeople
 from engine import AlreadyExists, Casework, CaseworkError, load_definition_file
 
@@ -190,14 +191,14 @@ def _refusals(svc: Casework, out: Console, people: SyntheticPeople, refs: dict[s
         try:
             attempt()
         except CaseworkError as exc:
-            out.print(f"[yellow]refused[/] {what}:")
-            out.print(f"    {exc}", markup=False)
+            out.print(f"[yellow]refused[/] {what} [dim]({exc.code})[/]:")
+            out.print(f"    {word(exc.code, exc.message, exc.facts)}", markup=False)
         else:  # pragma: no cover - the demo would be lying
             out.print(f"[red]NOT refused[/] {what}")
 
 
 def _notifications(svc: Casework, out: Console) -> None:
-    from casework.notify_commands import write_notice
+    from casework.cli.notice import write_notice
     from notifications import NotificationConfig, Relay, default_channels
     from notifications.notices import notice_handler, publish_list
 

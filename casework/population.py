@@ -23,6 +23,10 @@ engine relies on:
   working-day calendar from when it entered the state (the ones already due
   marked fired, as the scheduler leaves them; a paused case's reminders and
   escalations cancelled);
+* each case is opened by the engine's own plan
+  (:func:`engine.opening.plan_opening`: the same field checks, scope and
+  opener's role as ``case new`` and ``case import``), and its first event and
+  row are the engine's (:func:`engine.opening.opening_event`);
 * references are taken from ``ref_counters`` in one block per year, before
   the first insert, in creation order;
 * ``unique: open`` values are claimed in ``case_keys`` for every case not in
@@ -44,26 +48,24 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from dataclasses import dataclass, field
-from types import SimpleNamespace
+from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, insert, select, text, update
+from sqlalchemy import Connection, Engine, insert, select, text
 
 from casework.synthetic import ZHANGZHOU_COUNTIES, SyntheticPeople
-from db.models import AuditEvent, Case, CaseKey, RefCounter, Timer, WorkflowVersion
-from engine.access import four_eyes_conflict
-from engine.audit import GENESIS, Event
+from db.models import AuditEvent, Case, CaseKey, Timer, WorkflowVersion
+from engine import InputError, TransitionRefused, WorkflowDef, WorkflowNotFound, iso, load_definition
+from engine.access import ALL_SCOPES, Actor, four_eyes_conflict
+from engine.audit import Event
 from engine.calendar import Deadline, WorkingCalendar
-from engine.definition import WorkflowDef, load_definition
+from engine.deadlines import plan_state, time_left
 from engine.definition.model import SYSTEM_ROLE, TransitionDef
-from engine.errors import InputError, TransitionRefused, WorkflowNotFound
-from engine.fields import coerce_value, is_empty
-from engine.refs import format_ref
-from engine.service import Casework
-from engine.timers import plan_state, time_left
-from engine.views import iso
+from engine.fields import is_empty
+from engine.opening import Planned, opening_event, plan_opening
+from engine.rules import check_ready
+from engine.store.refs import allocate_refs, format_ref
 
 __all__ = ["SPAN_DAYS", "populate"]
 
@@ -73,7 +75,6 @@ SPAN_DAYS = 120
 _cases = Case.__table__
 _events = AuditEvent.__table__
 _keys = CaseKey.__table__
-_counters = RefCounter.__table__
 _timers = Timer.__table__
 _versions = WorkflowVersion.__table__
 
@@ -142,12 +143,12 @@ def populate(
     for first in range(0, count, batch):
         size = min(batch, count - first)
         with engine.begin() as conn:
-            households = _fresh_households(conn, wf, people, size, now)
+            households = _fresh_households(conn, wf, walker.opener_actor, people, size, now)
             ids = _reserve_ids(conn, size)
             cases, events, keys, timers = [], [], [], []
-            for offset, (case_id, data) in enumerate(zip(ids, households, strict=True)):
+            for offset, (case_id, planned) in enumerate(zip(ids, households, strict=True)):
                 i = first + offset
-                made = walker.walk(case_id, timeline.ref(i, numbers), timeline.created(i), data)
+                made = walker.walk(case_id, timeline.ref(i, numbers), timeline.created(i), planned)
                 cases.append(made.case)
                 events += made.events
                 keys += made.keys
@@ -165,15 +166,14 @@ def populate(
 
 
 def _fresh_households(
-    conn: Connection, wf: WorkflowDef, people: SyntheticPeople, size: int, now: dt.datetime
-) -> list[dict[str, Any]]:
-    """``size`` households as stored case data, none of whose unique values is already claimed."""
-    today = now.astimezone(ZoneInfo(wf.timezone)).date()
-    out: list[dict[str, Any]] = []
+    conn: Connection, wf: WorkflowDef, opener: Actor, people: SyntheticPeople, size: int, now: dt.datetime
+) -> list[Planned]:
+    """``size`` households planned for opening, none of whose unique values is already claimed."""
+    out: list[Planned] = []
     while len(out) < size:
-        drawn = [_stored(wf, people.household(), today) for _ in range(size - len(out))]
+        drawn = [plan_opening(wf, opener, _fields(wf, people.household()), now) for _ in range(size - len(out))]
         for name in wf.unique_fields:
-            values = [str(d[name]) for d in drawn if d.get(name) is not None]
+            values = [str(d.values[name]) for d in drawn if d.values.get(name) is not None]
             taken: set[str] = set()
             for at in range(0, len(values), 1000):  # IN lists of a size every backend takes
                 taken.update(
@@ -185,23 +185,17 @@ def _fresh_households(
                         )
                     ).scalars()
                 )
-            drawn = [d for d in drawn if str(d.get(name)) not in taken]
+            drawn = [d for d in drawn if str(d.values.get(name)) not in taken]
         out += drawn
     return out
 
 
-def _stored(wf: WorkflowDef, household: dict[str, Any], today: dt.date) -> dict[str, Any]:
-    """A household in the stored form of the workflow's fields (what the engine's validation keeps)."""
-    values = {}
-    for name, raw in household.items():
-        f = wf.fields.get(name)
-        if f is not None:
-            value = coerce_value(f, raw, today)
-            if value is not None:
-                values[name] = value
+def _fields(wf: WorkflowDef, household: dict[str, Any]) -> dict[str, Any]:
+    """The household's values of the workflow's fields (its county as the scope field, if the names differ)."""
+    values = {name: raw for name, raw in household.items() if name in wf.fields}
     scope = wf.scope_field
-    if scope and scope not in values and scope in wf.fields:
-        values[scope] = coerce_value(wf.fields[scope], household["county"], today)
+    if scope and scope not in values:
+        values[scope] = household["county"]
     return values
 
 
@@ -250,17 +244,7 @@ class _Timeline:
         blocks = {}
         ends = [first for _, first, _ in self.years[1:]] + [self.count]
         for (year, first, _), end in zip(self.years, ends, strict=True):
-            n = end - first
-            last = conn.execute(
-                update(_counters)
-                .where(_counters.c.prefix == self.prefix, _counters.c.year == year)
-                .values(last=_counters.c.last + n)
-                .returning(_counters.c.last)
-            ).scalar_one_or_none()
-            if last is None:
-                conn.execute(insert(_counters).values(prefix=self.prefix, year=year, last=n))
-                last = n
-            blocks[year] = last - n
+            blocks[year] = allocate_refs(conn, self.prefix, year, end - first) - 1
         return blocks
 
     def _year_of(self, i: int) -> tuple[int, int, int]:
@@ -320,6 +304,8 @@ class _Walker:
         self.forward, self.exits, self.backs = _routes(wf)
         openers = [r for t in wf.transitions_from(wf.initial_state) for r in t.by if r != SYSTEM_ROLE]
         self.opener = openers[0] if openers else SYSTEM_ROLE
+        # who opens the cases, as the plan sees them (each event then names the county's own clerk)
+        self.opener_actor = Actor(self.opener, (self.opener,), (ALL_SCOPES,))
         self.back_names = {t.name for ts in self.backs.values() for t in ts}
         self._ready_memo: dict[tuple[Any, ...], bool] = {}
         required = [f.name for f in wf.fields.values() if f.required]
@@ -417,7 +403,7 @@ class _Walker:
             if known is not None:
                 return known
         try:
-            Casework._check_ready(self.wf, SimpleNamespace(ref=ref, state=state), t, data, 0)
+            check_ready(self.wf, ref, state, t, data, 0)
             ok = True
         except TransitionRefused:
             ok = False
@@ -425,14 +411,13 @@ class _Walker:
             self._ready_memo[key] = ok
         return ok
 
-    def walk(self, case_id: int, ref: str, created: dt.datetime, data: dict[str, Any]) -> _Made:
+    def walk(self, case_id: int, ref: str, created: dt.datetime, planned: Planned) -> _Made:
         """One case: its row, its audit events, its unique keys and its pending timers."""
         wf, rng, now = self.wf, self.rng, self.now
-        scope = data.get(wf.scope_field) if wf.scope_field else None
+        data, scope = planned.values, planned.scope
         state = wf.initial_state
         creator = self._person(self.opener, scope, None, {})
-        changes = {k: [None, v] for k, v in data.items() if not is_empty(v)}
-        chain = [Event(ref, 1, created, creator, self.opener, "created", None, None, state, None, changes, GENESIS)]
+        chain = [opening_event(wf, replace(planned, actor=creator), ref, created)]
         fired_by: dict[str, list[str]] = {}
         entered = last = created
         needs_fix = fixed = False

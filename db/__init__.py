@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from db.connect import DEFAULT_URL, make_engine, resolve_url
-from db.migrate import current_revision, head_revision, upgrade
+from db.migrate import SCHEMA_HEAD, current_revision, head_revision, upgrade
 from db.models import (
     AuditEvent,
     Base,
@@ -23,6 +23,7 @@ from db.models import (
 
 __all__ = [
     "DEFAULT_URL",
+    "SCHEMA_HEAD",
     "AuditEvent",
     "Base",
     "Case",

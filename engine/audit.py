@@ -18,7 +18,10 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-__all__ = ["GENESIS", "ChainBreak", "Event", "verify_chain"]
+from engine.models import ChainBreak
+from engine.store.tables import EventRow
+
+__all__ = ["GENESIS", "Event", "verify_chain"]
 
 GENESIS = "0" * 64
 
@@ -49,9 +52,9 @@ class Event:
     prev_hash: str
 
     @classmethod
-    def from_row(cls, ref: str, row: Mapping[str, Any]) -> Event:
+    def from_row(cls, ref: str, row: EventRow) -> Event:
         """The event as read back from ``audit_events``."""
-        return cls(ref, *(row[name] for name in _STORED))
+        return cls(ref, *(getattr(row, name) for name in _STORED))
 
     @cached_property
     def hash(self) -> str:
@@ -93,21 +96,7 @@ _STORED = (
 )
 
 
-@dataclass(frozen=True)
-class ChainBreak:
-    """The first place a case's chain does not hold, and why."""
-
-    ref: str
-    seq: int | None
-    event_id: int | None
-    reason: str
-
-    def __str__(self) -> str:
-        where = f"event seq {self.seq} (id {self.event_id})" if self.seq is not None else "its trail"
-        return f"case {self.ref}: {where}: {self.reason}"
-
-
-def verify_chain(ref: str, events: Iterable[Mapping[str, Any]], head_seq: int, head_hash: str) -> ChainBreak | None:
+def verify_chain(ref: str, events: Iterable[EventRow], head_seq: int, head_hash: str) -> ChainBreak | None:
     """Check one case's events (ordered by id, i.e. by insertion) against the chain.
 
     Events are checked in the order they were written (their row id), so
@@ -118,18 +107,25 @@ def verify_chain(ref: str, events: Iterable[Mapping[str, Any]], head_seq: int, h
     expected_seq = 1
     last_seq = 0
     for e in events:
-        if e["seq"] != expected_seq:
-            what = "missing" if e["seq"] > expected_seq else "out of order"
-            return ChainBreak(ref, e["seq"], e["id"], f"expected seq {expected_seq}: an event is {what}")
-        if e["prev_hash"] != prev:
-            return ChainBreak(ref, e["seq"], e["id"], "does not follow the previous event (chain broken)")
-        if Event.from_row(ref, e).hash != e["hash"]:
-            return ChainBreak(ref, e["seq"], e["id"], "content does not match its hash (edited)")
-        prev = e["hash"]
-        last_seq = e["seq"]
+        if e.seq != expected_seq:
+            what = "missing" if e.seq > expected_seq else "out of order"
+            return _break(ref, e, f"expected seq {expected_seq}: an event is {what}")
+        if e.prev_hash != prev:
+            return _break(ref, e, "does not follow the previous event (chain broken)")
+        if Event.from_row(ref, e).hash != e.hash:
+            return _break(ref, e, "content does not match its hash (edited)")
+        prev = e.hash
+        last_seq = e.seq
         expected_seq += 1
     if last_seq != head_seq or prev != (head_hash if head_seq else GENESIS):
         return ChainBreak(
-            ref, None, None, f"the case records {head_seq} events but the trail ends at seq {last_seq} (events removed)"
+            ref=ref,
+            seq=None,
+            event_id=None,
+            reason=f"the case records {head_seq} events but the trail ends at seq {last_seq} (events removed)",
         )
     return None
+
+
+def _break(ref: str, event: EventRow, reason: str) -> ChainBreak:
+    return ChainBreak(ref=ref, seq=event.seq, event_id=event.id, reason=reason)

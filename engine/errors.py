@@ -1,9 +1,14 @@
-"""The one exception hierarchy of casework.
+"""The one exception hierarchy of casework; refusals are data.
 
-Every error a user can cause is a :class:`CaseworkError`. Its message is
-written for the person who will read it: what was wrong, and what would be
-right. The CLI prints ``str(error)`` on one line and exits with
-:attr:`CaseworkError.exit_code`; no traceback reaches a user for these.
+Every error a user can cause is a :class:`CaseworkError`. It carries
+
+* ``code`` — a stable name (:class:`Code`) a program can branch on;
+* ``facts`` — what the decision was about, as JSON-ready values (the case,
+  its state, the trigger, the field, the roles held and needed …);
+* a default message in plain words: what was wrong and what would be right.
+  It names no command, flag or page: each shell (the CLI today, the web
+  application and the HTTP API later) words the refusal for its reader from
+  the code and the facts, and may fall back on this message.
 
 ::
 
@@ -29,16 +34,23 @@ right. The CLI prints ``str(error)`` on one line and exits with
 
 Definition errors and runtime refusals are separate branches: the first is
 about a file a supervisor wrote, the second about an action someone tried.
+:data:`CODES` documents every code once (``docs/refusals.md`` is made from it).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, ClassVar
 
 __all__ = [
+    "CODES",
     "AlreadyExists",
     "CaseNotFound",
     "CaseworkError",
+    "Code",
+    "CodeInfo",
     "CommentRequired",
     "ConflictError",
     "DefinitionError",
@@ -60,10 +72,176 @@ __all__ = [
 ]
 
 
-class CaseworkError(Exception):
-    """Base of every error casework raises on purpose."""
+class Code(StrEnum):
+    """The stable name of every refusal and input error (see :data:`CODES` for what each means)."""
 
-    exit_code = 1
+    # not found
+    CASE_NOT_FOUND = "case_not_found"
+    USER_NOT_FOUND = "user_not_found"
+    WORKFLOW_NOT_FOUND = "workflow_not_found"
+    OBJECTION_NOT_FOUND = "objection_not_found"
+    NOTICE_NOT_FOUND = "notice_not_found"
+    MESSAGE_NOT_FOUND = "message_not_found"
+    OUTBOX_NOT_FOUND = "outbox_not_found"
+    # data
+    INVALID_DATA = "invalid_data"
+    DUPLICATE = "duplicate"
+    INVALID_IMPORT = "invalid_import"
+    IMPORT_CLASH = "import_clash"
+    # concurrency and existence
+    CONFLICT = "conflict"
+    USER_EXISTS = "user_exists"
+    VERSION_EXISTS = "version_exists"
+    # steps
+    UNKNOWN_STEP = "unknown_step"
+    WRONG_STATE = "wrong_state"
+    ROLE_NEEDED = "role_needed"
+    SCOPE_NOT_COVERED = "scope_not_covered"
+    SYSTEM_RESERVED = "system_reserved"
+    FOUR_EYES = "four_eyes"
+    GUARD_FAILED = "guard_failed"
+    GUARD_HELD = "guard_held"
+    GUARD_UNCHECKABLE = "guard_uncheckable"
+    MISSING_FIELDS = "missing_fields"
+    COMMENT_REQUIRED = "comment_required"
+    FINAL_STATE = "final_state"
+    # the deadline clock
+    NO_DEADLINE = "no_deadline"
+    ALREADY_PAUSED = "already_paused"
+    NOT_PAUSED = "not_paused"
+    # publicity
+    NO_PUBLICITY = "no_publicity"
+    NOT_IN_PUBLICITY = "not_in_publicity"
+    NOT_STAFF = "not_staff"
+    OBJECTION_TEXT_REQUIRED = "objection_text_required"
+    OBJECTION_CLOSED = "objection_closed"
+    NOT_RETRYABLE = "not_retryable"
+    # unusable input (exit 2)
+    INVALID_INPUT = "invalid_input"
+    INVALID_USER = "invalid_user"
+    INVALID_DEFINITION = "invalid_definition"
+
+
+@dataclass(frozen=True)
+class CodeInfo:
+    """What a code means, and the facts a refusal with it carries."""
+
+    meaning: str
+    facts: tuple[str, ...]
+
+
+#: Every code, what it means, and the facts that come with it.
+CODES: dict[Code, CodeInfo] = {
+    Code.CASE_NOT_FOUND: CodeInfo("No case has that reference.", ("case",)),
+    Code.USER_NOT_FOUND: CodeInfo("No user has that username.", ("user",)),
+    Code.WORKFLOW_NOT_FOUND: CodeInfo(
+        "No workflow (or no such version of it) is loaded.", ("workflow", "version", "suggestion", "known")
+    ),
+    Code.OBJECTION_NOT_FOUND: CodeInfo("The case has no objection with that number.", ("case", "objection")),
+    Code.NOTICE_NOT_FOUND: CodeInfo("No public notice has that number or id.", ("notice",)),
+    Code.MESSAGE_NOT_FOUND: CodeInfo("The user's inbox has no message with that id.", ("user", "message")),
+    Code.OUTBOX_NOT_FOUND: CodeInfo("No outbox message has that id.", ("outbox",)),
+    Code.INVALID_DATA: CodeInfo(
+        "Values given for a case (or a comment, reason or objection) are invalid; one problem per field.",
+        ("problems",),
+    ),
+    Code.DUPLICATE: CodeInfo(
+        "A `unique` field's value already belongs to another open case (a household is filed once).",
+        ("field", "existing_case", "existing_state"),
+    ),
+    Code.INVALID_IMPORT: CodeInfo(
+        "Rows of an import file are invalid, so nothing was imported.", ("rows", "invalid", "total")
+    ),
+    Code.IMPORT_CLASH: CodeInfo(
+        "While an import ran, someone opened a case with a unique value of one of its rows; that batch was not "
+        "imported (earlier batches were).",
+        ("fields", "first_line", "last_line"),
+    ),
+    Code.CONFLICT: CodeInfo(
+        "Someone else changed the case between reading and writing it; nothing was saved.",
+        ("case", "expected_version", "found_version", "detail"),
+    ),
+    Code.USER_EXISTS: CodeInfo("A user with that username already exists.", ("user",)),
+    Code.VERSION_EXISTS: CodeInfo(
+        "That workflow version is already loaded with different content.", ("workflow", "version", "next_version")
+    ),
+    Code.UNKNOWN_STEP: CodeInfo(
+        "The workflow has no step (trigger) of that name.", ("case", "state", "trigger", "workflow", "suggestion")
+    ),
+    Code.WRONG_STATE: CodeInfo(
+        "The step does not leave the case's current state.",
+        ("case", "state", "state_label", "trigger", "sources", "possible"),
+    ),
+    Code.ROLE_NEEDED: CodeInfo(
+        "The user holds none of the roles the action needs.", ("case", "state", "trigger", "user", "roles", "needed")
+    ),
+    Code.SCOPE_NOT_COVERED: CodeInfo(
+        "The case's scope (county) is not among the user's scopes.", ("case", "user", "scopes", "scope")
+    ),
+    Code.SYSTEM_RESERVED: CodeInfo("`system` is the scheduler's own identity; no person may act as it.", ("user",)),
+    Code.FOUR_EYES: CodeInfo(
+        "Four-eyes rule: the user fired an earlier step (`not_by`) that forbids them this one.",
+        ("case", "state", "trigger", "user", "earlier"),
+    ),
+    Code.GUARD_FAILED: CodeInfo(
+        "The step's `when` condition is not met.", ("case", "state", "trigger", "guard", "explain")
+    ),
+    Code.GUARD_HELD: CodeInfo(
+        "The step's `unless` condition holds it (e.g. an open objection holds the end of publicity).",
+        ("case", "state", "trigger", "guard", "explain"),
+    ),
+    Code.GUARD_UNCHECKABLE: CodeInfo(
+        "The step's condition could not be evaluated on the case's data.",
+        ("case", "state", "trigger", "guard", "error"),
+    ),
+    Code.MISSING_FIELDS: CodeInfo(
+        "Fields the step requires (or the workflow marks required) are empty.",
+        ("case", "state", "trigger", "fields", "labels"),
+    ),
+    Code.COMMENT_REQUIRED: CodeInfo(
+        "The action needs a comment saying why.", ("case", "state", "trigger", "objection", "outcome")
+    ),
+    Code.FINAL_STATE: CodeInfo("The case is in a final state; its data can no longer be edited.", ("case", "state")),
+    Code.NO_DEADLINE: CodeInfo("The case's state has no deadline, so there is no clock to pause.", ("case", "state")),
+    Code.ALREADY_PAUSED: CodeInfo("The case's deadline clock is already paused.", ("case",)),
+    Code.NOT_PAUSED: CodeInfo("The case's deadline clock is not paused.", ("case",)),
+    Code.NO_PUBLICITY: CodeInfo(
+        "The workflow has no publicity (or its publicity section lacks what the action needs).",
+        ("workflow", "missing"),
+    ),
+    Code.NOT_IN_PUBLICITY: CodeInfo(
+        "Objections are taken only while the case is in publicity.", ("case", "state", "publicity_state")
+    ),
+    Code.NOT_STAFF: CodeInfo("The user holds no role in the case's workflow.", ("case", "user", "workflow")),
+    Code.OBJECTION_TEXT_REQUIRED: CodeInfo("An objection needs its text.", ("case",)),
+    Code.OBJECTION_CLOSED: CodeInfo(
+        "The objection is already resolved.", ("case", "objection", "status", "resolved_by")
+    ),
+    Code.NOT_RETRYABLE: CodeInfo(
+        "Only failed or dead outbox messages can be put back in the queue.", ("outbox", "status")
+    ),
+    Code.INVALID_INPUT: CodeInfo("A value or file given is unusable as it is (exit 2).", ("option", "value")),
+    Code.INVALID_USER: CodeInfo("The new user's details are invalid; one problem per field.", ("problems",)),
+    Code.INVALID_DEFINITION: CodeInfo("A workflow file is wrong; every problem is located.", ("problems",)),
+}
+
+
+class CaseworkError(Exception):
+    """Base of every error casework raises on purpose: a code, the facts, and a default message."""
+
+    exit_code: ClassVar[int] = 1
+    default_code: ClassVar[Code] = Code.INVALID_INPUT
+
+    def __init__(self, message: str, /, *, code: Code | None = None, **facts: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code: Code = code or self.default_code
+        #: what the refusal is about; None values are left out
+        self.facts: dict[str, Any] = {k: v for k, v in facts.items() if v is not None}
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"code", "message", "facts"}``: the refusal as a program reads it."""
+        return {"code": str(self.code), "message": self.message, "facts": dict(self.facts)}
 
 
 @dataclass(frozen=True, order=True)
@@ -83,16 +261,20 @@ class DefinitionError(CaseworkError):
     """A workflow file is wrong; :attr:`problems` lists every problem found."""
 
     exit_code = 2
+    default_code = Code.INVALID_DEFINITION
 
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = sorted(problems)
         n = len(self.problems)
         head = f"{n} problem{'s' if n != 1 else ''} in workflow definition"
-        super().__init__(head + ":\n" + "\n".join(str(p) for p in self.problems))
+        super().__init__(
+            head + ":\n" + "\n".join(str(p) for p in self.problems),
+            problems=[{"file": p.file, "line": p.line, "column": p.column, "message": p.message} for p in problems],
+        )
 
 
 class InputError(CaseworkError):
-    """An input file or command-line value cannot be used as given."""
+    """An input file or value cannot be used as given (exit 2)."""
 
     exit_code = 2
 
@@ -108,24 +290,41 @@ class NotFound(RefusedError):
 
 
 class CaseNotFound(NotFound):
+    default_code = Code.CASE_NOT_FOUND
+
     def __init__(self, ref: str) -> None:
         self.ref = ref
-        super().__init__(f"no case {ref!r}: check the reference (e.g. ZZ-2026-000123) with 'casework case list'")
+        super().__init__(f"no case {ref!r}: check the reference (e.g. ZZ-2026-000123)", case=ref)
 
 
 class UserNotFound(NotFound):
+    default_code = Code.USER_NOT_FOUND
+
     def __init__(self, username: str) -> None:
         self.username = username
-        super().__init__(f"no user {username!r}: add them with 'casework user add' or check 'casework user list'")
+        super().__init__(f"no user {username!r}", user=username)
 
 
 class WorkflowNotFound(NotFound):
-    def __init__(self, name: str, version: int | None = None, hint: str = "") -> None:
+    default_code = Code.WORKFLOW_NOT_FOUND
+
+    def __init__(
+        self, name: str, version: int | None = None, *, suggestion: str | None = None, known: Sequence[str] = ()
+    ) -> None:
         self.name = name
         self.version = version
         what = f"{name!r} version {version}" if version is not None else repr(name)
+        hint = ""
+        if suggestion:
+            hint = f"; did you mean {suggestion!r}?"
+        elif known:
+            hint = f"; loaded: {', '.join(sorted(known)[:12])}"
         super().__init__(
-            f"no workflow {what}{hint}: load it with 'casework workflow load FILE' or check 'casework workflow list'"
+            f"no workflow {what} is loaded{hint}",
+            workflow=name,
+            version=version,
+            suggestion=suggestion,
+            known=sorted(known) or None,
         )
 
 
@@ -139,52 +338,104 @@ class FieldProblem:
     def __str__(self) -> str:
         return f"{self.field}: {self.message}"
 
+    def to_json(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message}
+
 
 class InvalidCaseData(RefusedError):
     """Case data failed validation; :attr:`problems` has one entry per field."""
 
-    def __init__(self, problems: list[FieldProblem]) -> None:
+    default_code = Code.INVALID_DATA
+
+    def __init__(self, problems: list[FieldProblem], *, case: str | None = None) -> None:
         self.problems = problems
-        super().__init__("invalid case data: " + "; ".join(str(p) for p in problems))
+        super().__init__(
+            "invalid case data: " + "; ".join(str(p) for p in problems),
+            problems=[p.to_json() for p in problems],
+            case=case,
+        )
 
 
 class DuplicateCase(RefusedError):
     """A field marked ``unique`` already belongs to another case."""
 
-    def __init__(self, field: str, existing_ref: str, existing_state: str) -> None:
+    default_code = Code.DUPLICATE
+
+    def __init__(self, field: str, existing_ref: str | None, existing_state: str | None) -> None:
         self.field = field
         self.existing_ref = existing_ref
         self.existing_state = existing_state
+        where = (
+            f"case {existing_ref} (state {existing_state})"
+            if existing_ref
+            else "a case being opened at this very moment"
+        )
         super().__init__(
-            f"{field} is already on case {existing_ref} (state {existing_state}); "
-            f"a household is filed once: continue that case, or withdraw it first"
+            f"{field} is already on {where}; a household is filed once: continue that case, or withdraw it first",
+            field=field,
+            existing_case=existing_ref,
+            existing_state=existing_state,
         )
 
 
 class ConflictError(RefusedError):
-    """Someone else changed the case between our read and our write."""
+    """Someone else changed the case between our read and our write (or it is not in the state assumed)."""
 
-    def __init__(self, ref: str, detail: str = "") -> None:
+    default_code = Code.CONFLICT
+
+    def __init__(
+        self,
+        ref: str,
+        detail: str = "",
+        *,
+        code: Code | None = None,
+        expected_version: int | None = None,
+        found_version: int | None = None,
+    ) -> None:
         self.ref = ref
-        extra = f" ({detail})" if detail else ""
+        if code is None or code is Code.CONFLICT:
+            extra = f" ({detail})" if detail else ""
+            message = (
+                f"case {ref} was changed by someone else at the same time{extra}; "
+                "nothing was saved: look at it again and retry"
+            )
+        else:
+            message = f"case {ref}: {detail}"
         super().__init__(
-            f"case {ref} was changed by someone else at the same time{extra}; "
-            "nothing was saved: look at it again with 'casework case show' and retry"
+            message,
+            code=code,
+            case=ref,
+            detail=detail or None,
+            expected_version=expected_version,
+            found_version=found_version,
         )
 
 
 class AlreadyExists(RefusedError):
     """A user or workflow version of that name already exists."""
 
+    default_code = Code.USER_EXISTS
+
 
 class TransitionRefused(RefusedError):
     """The step may not be taken now; carries the case, state and trigger."""
 
-    def __init__(self, message: str, *, ref: str = "", state: str = "", trigger: str = "") -> None:
+    default_code = Code.WRONG_STATE
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: Code | None = None,
+        ref: str = "",
+        state: str = "",
+        trigger: str = "",
+        **facts: Any,
+    ) -> None:
         self.ref = ref
         self.state = state
         self.trigger = trigger
-        super().__init__(message)
+        super().__init__(message, code=code, case=ref or None, state=state or None, trigger=trigger or None, **facts)
 
 
 class InvalidTransition(TransitionRefused):
@@ -194,22 +445,32 @@ class InvalidTransition(TransitionRefused):
 class PermissionDenied(TransitionRefused):
     """The actor lacks the role or the scope for this action."""
 
+    default_code = Code.ROLE_NEEDED
+
 
 class SameActorForbidden(TransitionRefused):
     """The four-eyes rule: the actor already fired the step named in ``not_by``."""
+
+    default_code = Code.FOUR_EYES
 
 
 class GuardFailed(TransitionRefused):
     """A ``when`` guard is false or an ``unless`` guard is true."""
 
+    default_code = Code.GUARD_FAILED
+
 
 class MissingFields(TransitionRefused):
     """Fields the step requires are empty; :attr:`missing` lists them."""
 
-    def __init__(self, message: str, missing: list[str], **kw: str) -> None:
+    default_code = Code.MISSING_FIELDS
+
+    def __init__(self, message: str, missing: list[str], *, labels: Mapping[str, str] | None = None, **kw: Any) -> None:
         self.missing = missing
-        super().__init__(message, **kw)
+        super().__init__(message, fields=list(missing), labels=dict(labels or {}), **kw)
 
 
 class CommentRequired(TransitionRefused):
     """The step needs a comment and none was given."""
+
+    default_code = Code.COMMENT_REQUIRED

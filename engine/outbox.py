@@ -1,79 +1,31 @@
-"""Queueing what must be told: outbox rows written inside the change's transaction.
+"""What must be told, as outbox rows: computed here, written inside the change's transaction.
 
-Nothing is sent here (DESIGN.md core idea 3): the engine writes one row per
-(event, rule, channel, recipient) with a unique idempotency key, in the same
-transaction as the state change, and the notifications layer delivers it
-later. The row carries the template name and a *masked* context, so what a
-message can say about a household is decided here, by policy, not by the
-template.
+Nothing is sent here: the engine writes one row per (event, rule, channel,
+recipient) with a unique idempotency key, in the same transaction as the
+state change, and the notifications layer delivers it later. The row carries
+the template name and a *masked* context, so what a message can say about a
+household is decided here, by policy, not by the template.
 
 Recipients: a role means every user holding it whose scopes cover the case
 (inbox; email too if they have an address); ``user:NAME`` one user;
 ``field:F`` the email address in the case's field F.
+
+Pure functions: the caller passes the people (the user directory) and writes
+the rows (:func:`engine.store.outbox.add_messages`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
-from typing import Any, NamedTuple
+from collections.abc import Mapping, Sequence
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import JSON, Connection, func, insert, select, type_coerce
-
-from db.models import OutboxMessage, User
-from engine.access import covers
+from engine.access import Person, covers
 from engine.definition.model import WorkflowDef
 from engine.masking import public_view
 
-__all__ = [
-    "STATUS",
-    "Person",
-    "case_context",
-    "directory",
-    "directory_column",
-    "event_messages",
-    "queue_event",
-    "queue_message",
-    "queue_to_user",
-]
-
-STATUS = ("pending", "sending", "sent", "failed", "dead")
-
-_outbox = OutboxMessage.__table__
-_users = User.__table__
-_DIRECTORY = select(_users.c.username, _users.c.name, _users.c.email, _users.c.roles, _users.c.scopes)
-
-
-class Person(NamedTuple):
-    """A user as a notification rule sees them."""
-
-    username: str
-    name: str
-    email: str | None
-    roles: list[str]
-    scopes: list[str]
-
-
-def directory_column(dialect: str) -> Any:
-    """A scalar subquery with the whole user directory as one JSON array (see :func:`directory`).
-
-    Sent along with the case read, it saves a step that notifies somebody a
-    round trip; a union office's directory is tens to hundreds of people.
-    """
-    u = _users.alias("directory_user")
-    if dialect == "postgresql":
-        agg = func.json_agg(func.json_build_array(u.c.username, u.c.name, u.c.email, u.c.roles, u.c.scopes))
-    else:
-        agg = func.json_group_array(
-            func.json_array(u.c.username, u.c.name, u.c.email, func.json(u.c.roles), func.json(u.c.scopes))
-        )
-    return type_coerce(select(agg).scalar_subquery(), JSON).label("directory")
-
-
-def directory(value: list[list[Any]] | None) -> list[Person]:
-    """The people in a :func:`directory_column` value."""
-    return [Person(*entry) for entry in value or ()]
+__all__ = ["case_context", "event_messages", "role_messages", "user_messages"]
 
 
 def case_context(wf: WorkflowDef, ref: str, state: str, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -83,45 +35,7 @@ def case_context(wf: WorkflowDef, ref: str, state: str, data: Mapping[str, Any])
     return view
 
 
-def queue_event(
-    conn: Connection,
-    wf: WorkflowDef,
-    *,
-    version_id: int,
-    case_id: int,
-    ref: str,
-    scope: str | None,
-    data: Mapping[str, Any],
-    seq: int,
-    trigger: str | None,
-    from_state: str | None,
-    to_state: str,
-    actor: str,
-    now: dt.datetime,
-) -> int:
-    """Write the outbox rows the workflow asks for after one audit event; return how many."""
-    rows = event_messages(
-        conn,
-        wf,
-        version_id=version_id,
-        case_id=case_id,
-        ref=ref,
-        scope=scope,
-        data=data,
-        seq=seq,
-        trigger=trigger,
-        from_state=from_state,
-        to_state=to_state,
-        actor=actor,
-        now=now,
-    )
-    if rows:
-        conn.execute(insert(_outbox), rows)
-    return len(rows)
-
-
 def event_messages(
-    conn: Connection,
     wf: WorkflowDef,
     *,
     version_id: int,
@@ -135,13 +49,9 @@ def event_messages(
     to_state: str,
     actor: str,
     now: dt.datetime,
-    users: list[Person] | None = None,
+    people: Sequence[Person],
 ) -> list[dict[str, Any]]:
-    """The outbox rows (not yet written) the workflow asks for after one audit event.
-
-    ``users`` is the directory if the caller already has it; otherwise it
-    is read only when a rule matches, so a step that tells nobody costs no query.
-    """
+    """The outbox rows the workflow asks for after one audit event (a step, or entering a state)."""
     rows: list[dict[str, Any]] = []
     entered = to_state != from_state
     matching = [
@@ -164,9 +74,7 @@ def event_messages(
         "at": now.astimezone(ZoneInfo(wf.timezone)).isoformat(timespec="minutes"),
     }
     for index, rule in matching:
-        if users is None:
-            users = list(conn.execute(_DIRECTORY))
-        for channel, recipient, name in _recipients(rule.recipient, rule.channels, users, scope, data):
+        for channel, recipient, name in _recipients(rule.recipient, rule.channels, people, scope, data):
             rows.append(
                 _row(
                     key=f"{case_id}:{seq}:{index}:{channel}:{recipient}",
@@ -204,8 +112,7 @@ def event_messages(
     return rows
 
 
-def queue_message(
-    conn: Connection,
+def role_messages(
     wf: WorkflowDef,
     *,
     version_id: int,
@@ -218,54 +125,47 @@ def queue_message(
     channels: tuple[str, ...],
     context: dict[str, Any],
     now: dt.datetime,
-) -> int:
-    """Queue one templated message to a role (``to``) about a case, outside any step (timers)."""
-    users = list(
-        conn.execute(select(_users.c.username, _users.c.name, _users.c.email, _users.c.roles, _users.c.scopes))
-    )
-    rows = []
+    people: Sequence[Person],
+) -> list[dict[str, Any]]:
+    """One templated message to a role (``to``) about a case, outside any step (a timer's reminder)."""
     workflow = {"name": wf.name, "title": wf.title}
-    for channel, recipient, name in _recipients(("role", to), channels, users, scope, data):
-        rows.append(
-            _row(
-                key=f"{key}:{channel}:{recipient}",
-                kind="message",
-                case_id=case_id,
-                seq=None,
-                version_id=version_id,
-                channel=channel,
-                recipient=recipient,
-                template=template,
-                now=now,
-                context={
-                    **context,
-                    "workflow": workflow,
-                    "recipient": {"username": recipient if channel != "email" else None, "name": name},
-                },
-            )
+    return [
+        _row(
+            key=f"{key}:{channel}:{recipient}",
+            kind="message",
+            case_id=case_id,
+            seq=None,
+            version_id=version_id,
+            channel=channel,
+            recipient=recipient,
+            template=template,
+            now=now,
+            context={
+                **context,
+                "workflow": workflow,
+                "recipient": {"username": recipient if channel != "email" else None, "name": name},
+            },
         )
-    if rows:
-        conn.execute(insert(_outbox), rows)
-    return len(rows)
+        for channel, recipient, name in _recipients(("role", to), channels, people, scope, data)
+    ]
 
 
-def queue_to_user(
-    conn: Connection,
+def user_messages(
     *,
     version_id: int,
     key: str,
-    user: Any,
+    user: Person,
     template: str,
     channels: tuple[str, ...],
     context: dict[str, Any],
     now: dt.datetime,
-) -> int:
-    """Queue one templated message to one user, about no single case (a digest)."""
+) -> list[dict[str, Any]]:
+    """One templated message to one user, about no single case (a digest)."""
     rows = []
     for channel in channels:
         if channel == "email" and not user.email:
             continue
-        recipient = user.email if channel == "email" else user.username
+        recipient = user.email if channel == "email" and user.email else user.username
         rows.append(
             _row(
                 key=f"{key}:{channel}:{recipient}",
@@ -280,15 +180,13 @@ def queue_to_user(
                 context={**context, "recipient": {"username": user.username, "name": user.name}},
             )
         )
-    if rows:
-        conn.execute(insert(_outbox), rows)
-    return len(rows)
+    return rows
 
 
 def _recipients(
     recipient: tuple[str, str],
     channels: tuple[str, ...],
-    users: list[Any],
+    users: Sequence[Person],
     scope: str | None,
     data: Mapping[str, Any],
 ) -> list[tuple[str, str, str]]:
@@ -298,11 +196,11 @@ def _recipients(
         address = data.get(name)
         return [("email", address, "")] if address else []
     if kind == "user":
-        people = [u for u in users if u.username == name]
+        chosen = [u for u in users if u.username == name]
     else:
-        people = [u for u in users if name in u.roles and covers(u.scopes, scope)]
+        chosen = [u for u in users if name in u.roles and covers(u.scopes, scope)]
     out = []
-    for person in people:
+    for person in chosen:
         for channel in channels:
             if channel == "email":
                 if person.email:

@@ -1,7 +1,7 @@
 """Publicity (公示): objections raised during it, and the public notices it produces.
 
-Part of the :class:`engine.Casework` service (mixed in), so the same rules
-and the same one-transaction-per-change discipline apply:
+The same rules and the same one-transaction-per-change discipline as every
+other change:
 
 * an objection can be recorded only while the case is in the workflow's
   publicity state; while any is open, guards reading
@@ -21,16 +21,17 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection
 
-from db.models import Case, Notice, NoticeCase, Objection
-from engine.access import SYSTEM_ACTOR, acting_role
+from engine.access import SYSTEM_ACTOR, Actor, acting_role
+from engine.catalog import Catalog
+from engine.clock import Clock
 from engine.definition.model import WorkflowDef
 from engine.errors import (
+    Code,
     CommentRequired,
     ConflictError,
     FieldProblem,
@@ -41,151 +42,94 @@ from engine.errors import (
     PermissionDenied,
     RefusedError,
 )
+from engine.limits import MAX_COMMENT, OBJECTION_CHANNELS, OUTCOMES
+from engine.models import NoticeView, ObjectionView
 from engine.outbox import case_context
-from engine.refs import allocate_ref
-from engine.suggest import did_you_mean
-from engine.views import iso
+from engine.rules import clean_text
+from engine.steps import Steps
+from engine.store import publicity as store
+from engine.store.database import Database, VersionPin
+from engine.store.refs import allocate_refs, format_ref
+from engine.store.tables import CaseRow, ObjectionRow
+from engine.suggest import close_match, did_you_mean
+from engine.users import find_actor
 
-if TYPE_CHECKING:
-    from engine.access import Actor
+__all__ = ["Publicity", "Render"]
 
-__all__ = ["OBJECTION_CHANNELS", "NoticeView", "ObjectionView", "PublicityMixin", "Render"]
-
-OBJECTION_CHANNELS = ("电话", "来信", "来访")
-OUTCOMES = ("upheld", "dismissed")
-MAX_OBJECTION = 2000
 DEFAULT_PERIOD_DAYS = 7
-
-_cases = Case.__table__
-_objections = Objection.__table__
-_notices = Notice.__table__
-_notice_cases = NoticeCase.__table__
 
 # render(context) -> (title, html); context is masked and JSON-ready
 Render = Callable[[dict[str, Any]], tuple[str, str]]
 
 
-@dataclass(frozen=True)
-class ObjectionView:
-    id: int
-    ref: str
-    channel: str
-    text: str
-    received_by: str
-    received_at: dt.datetime
-    status: str
-    resolved_by: str | None
-    resolved_at: dt.datetime | None
-    comment: str | None
+class Publicity:
+    """Objections and public notices.
 
-    def to_json(self, tz: str = "Asia/Shanghai") -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "ref": self.ref,
-            "channel": self.channel,
-            "text": self.text,
-            "received_by": self.received_by,
-            "received_at": iso(self.received_at, tz),
-            "status": self.status,
-            "resolved_by": self.resolved_by,
-            "resolved_at": iso(self.resolved_at, tz),
-            "comment": self.comment,
-        }
+    Args:
+        db: each operation is one transaction.
+        catalog: the case's workflow version.
+        steps: an upheld objection fires the uphold step; every objection
+            and notice is noted in the case's trail.
+        clock: what "now" is.
+    """
 
-
-@dataclass(frozen=True)
-class NoticeView:
-    id: int
-    number: str
-    kind: str
-    workflow: str
-    scope: str | None
-    title: str
-    sha256: str
-    period_start: dt.date | None
-    period_end: dt.date | None
-    created_at: dt.datetime
-    cases: tuple[str, ...]
-    html: str
-    context: dict[str, Any]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "number": self.number,
-            "kind": self.kind,
-            "workflow": self.workflow,
-            "scope": self.scope,
-            "title": self.title,
-            "sha256": self.sha256,
-            "period_start": self.period_start.isoformat() if self.period_start else None,
-            "period_end": self.period_end.isoformat() if self.period_end else None,
-            "created_at": iso(self.created_at),
-            "cases": list(self.cases),
-        }
-
-
-class PublicityMixin:
-    """Objections and notices; mixed into :class:`engine.Casework`."""
-
-    # provided by Casework
-    clock: Any
-    engine: Any
-    _write: Any
-    _actor: Any
-    _case_row: Any
-    _load_version: Any
-    _resolve_workflow: Any
-    _note: Any
-    _fire_in: Any
-    _pin: Any
+    def __init__(self, db: Database, catalog: Catalog, steps: Steps, clock: Clock) -> None:
+        self.db = db
+        self.catalog = catalog
+        self.steps = steps
+        self.clock = clock
 
     # ---------------------------------------------------------------- objections
 
     def add_objection(self, ref: str, actor: str, text: str, channel: str = "电话") -> ObjectionView:
         """Record an objection (异议) received during publicity; audited on the case."""
-        text = (text or "").strip()
-        if not text:
-            raise RefusedError('an objection needs its text: write down what was said, with --text "..."')
+        if not (text or "").strip():
+            raise RefusedError(
+                "an objection needs its text: write down what was said",
+                code=Code.OBJECTION_TEXT_REQUIRED,
+                case=ref,
+            )
         problems = []
-        if len(text) > MAX_OBJECTION:
-            problems.append(FieldProblem("text", f"is {len(text)} characters; at most {MAX_OBJECTION}"))
-        elif any(ord(ch) < 32 and ch not in "\n\t" for ch in text):
-            problems.append(FieldProblem("text", "contains control characters; remove them"))
+        try:
+            text = clean_text("text", text, MAX_COMMENT) or ""
+        except InvalidCaseData as exc:
+            problems += exc.problems
         if channel not in OBJECTION_CHANNELS:
             problems.append(FieldProblem("channel", f"{channel!r} is not one of {', '.join(OBJECTION_CHANNELS)}"))
         if problems:
-            raise InvalidCaseData(problems)
-        pinned: list[int | None] = [None]
+            raise InvalidCaseData(problems, case=ref)
+        pin = VersionPin()
 
         def work(conn: Connection) -> ObjectionView:
-            user = self._actor(conn, actor)
-            row, wf = self._publicised_case(conn, ref, user)
-            self._pin(pinned, row)
-            if not set(user.roles) & set(wf.roles):
-                raise PermissionDenied(f"{actor} has no role in {wf.name}; only its staff record objections", ref=ref)
+            user = find_actor(conn, actor)
+            case, wf = self._publicised_case(conn, ref, user)
+            seen = pin.hold(case.ref, case.version)
+            role = next((r for r in user.roles if r in wf.roles), None)
+            if role is None:
+                raise PermissionDenied(
+                    f"{actor} has no role in {wf.name}; only its staff record objections",
+                    code=Code.NOT_STAFF,
+                    ref=ref,
+                    user=actor,
+                    workflow=wf.name,
+                )
             now = self.clock.now()
-            oid = conn.execute(
-                insert(_objections)
-                .values(case_id=row.id, channel=channel, text=text, received_by=actor, received_at=now, status="open")
-                .returning(_objections.c.id)
-            ).scalar_one()
-            role = next(r for r in user.roles if r in wf.roles)
-            self._note(
+            objection = store.add_objection(conn, case.id, channel, text, actor, now)
+            self.steps.note(
                 conn,
                 wf,
-                row,
-                pinned[0],
+                case,
+                seen,
                 now,
                 actor=actor,
                 role=role,
                 action="objection_added",
-                comment=f"异议 #{oid}（{channel}）：{text}",
+                comment=f"异议 #{objection.id}（{channel}）：{text}",
                 changes={},
             )
-            return ObjectionView(oid, ref, channel, text, actor, now, "open", None, None, None)
+            return _objection_view(objection, ref, wf.timezone)
 
-        return self._write(work)
+        return self.db.transaction(work)
 
     def resolve_objection(
         self, ref: str, objection_id: int, actor: str, outcome: str, comment: str | None
@@ -195,61 +139,78 @@ class PublicityMixin:
         Needs the authority to take the uphold step (role and scope) and a comment.
         """
         if outcome not in OUTCOMES:
-            raise InputError(f"--outcome must be upheld or dismissed, not {outcome!r}")
+            raise InputError(
+                f"the outcome must be upheld or dismissed, not {outcome!r}", option="outcome", value=outcome
+            )
         comment = (comment or "").strip()
         if not comment:
             raise CommentRequired(
-                f'resolving objection #{objection_id} needs a comment saying why it is {outcome}; add --comment "..."',
+                f"resolving objection #{objection_id} needs a comment saying why it is {outcome}",
                 ref=ref,
+                objection=objection_id,
+                outcome=outcome,
             )
-        pinned: list[int | None] = [None]
+        pin = VersionPin()
 
         def work(conn: Connection) -> ObjectionView:
-            user = self._actor(conn, actor)
-            row, wf = self._publicised_case(conn, ref, user)
+            user = find_actor(conn, actor)
+            case, wf = self._publicised_case(conn, ref, user)
             publicity = wf.publicity
             assert publicity is not None
             if publicity.uphold is None:
-                raise InvalidTransition(f"{wf.name} declares no 'uphold' step in its publicity section", ref=ref)
+                raise InvalidTransition(
+                    f"{wf.name} declares no 'uphold' step in its publicity section",
+                    code=Code.NO_PUBLICITY,
+                    ref=ref,
+                    workflow=wf.name,
+                    missing="uphold",
+                )
             uphold = wf.transitions[publicity.uphold]
             role = acting_role(user.roles, uphold)
             if role is None:
                 raise PermissionDenied(
-                    f"{actor} may not resolve objections on {ref}: that needs role {' or '.join(uphold.by)}", ref=ref
+                    f"{actor} may not resolve objections on {ref}: that needs role {' or '.join(uphold.by)}",
+                    ref=ref,
+                    user=actor,
+                    roles=list(user.roles),
+                    needed=list(uphold.by),
                 )
-            obj = conn.execute(
-                select(_objections).where(_objections.c.id == objection_id, _objections.c.case_id == row.id)
-            ).first()
-            if obj is None:
-                raise NotFound(f"case {ref} has no objection #{objection_id}; see 'casework case show {ref}'")
-            if obj.status != "open":
+            objection = store.read_objection(conn, case.id, objection_id)
+            if objection is None:
+                raise NotFound(
+                    f"case {ref} has no objection #{objection_id}",
+                    code=Code.OBJECTION_NOT_FOUND,
+                    case=ref,
+                    objection=objection_id,
+                )
+            if objection.status != "open":
                 raise RefusedError(
-                    f"objection #{objection_id} on case {ref} is already {obj.status} (by {obj.resolved_by}); "
-                    "nothing to resolve"
+                    f"objection #{objection_id} on case {ref} is already {objection.status} "
+                    f"(by {objection.resolved_by}); nothing to resolve",
+                    code=Code.OBJECTION_CLOSED,
+                    case=ref,
+                    objection=objection_id,
+                    status=objection.status,
+                    resolved_by=objection.resolved_by,
                 )
             now = self.clock.now()
 
-            def close(_row: Any) -> None:
-                done = conn.execute(
-                    update(_objections)
-                    .where(_objections.c.id == objection_id, _objections.c.status == "open")
-                    .values(status=outcome, resolved_by=actor, resolved_at=now, comment=comment)
-                )
-                if done.rowcount != 1:
+            def close(_case: CaseRow) -> None:
+                if not store.close_objection(conn, objection_id, outcome, actor, now, comment):
                     raise ConflictError(ref, f"objection #{objection_id} was resolved by someone else")
 
             if outcome == "upheld":
-                self._fire_in(
-                    conn, ref, uphold.name, user, f"异议 #{objection_id} 成立：{comment}", None, pinned, before=close
+                self.steps.fire(
+                    conn, ref, uphold.name, user, f"异议 #{objection_id} 成立：{comment}", None, pin, before=close
                 )
             else:
-                self._pin(pinned, row)
-                close(row)
-                self._note(
+                seen = pin.hold(case.ref, case.version)
+                close(case)
+                self.steps.note(
                     conn,
                     wf,
-                    row,
-                    pinned[0],
+                    case,
+                    seen,
                     now,
                     actor=actor,
                     role=role,
@@ -257,49 +218,39 @@ class PublicityMixin:
                     comment=f"异议 #{objection_id} 不成立：{comment}",
                     changes={},
                 )
-            return ObjectionView(
-                obj.id, ref, obj.channel, obj.text, obj.received_by, obj.received_at, outcome, actor, now, comment
-            )
+            closed = objection._replace(status=outcome, resolved_by=actor, resolved_at=now, comment=comment)
+            return _objection_view(closed, ref, wf.timezone)
 
-        return self._write(work)
+        return self.db.transaction(work)
 
     def objections(self, ref: str, actor: str | None = None) -> list[ObjectionView]:
         """The case's objections, oldest first."""
-        with self.engine.connect() as conn:
-            user = self._actor(conn, actor) if actor else None
-            row = self._case_row(conn, ref, user)
-            rows = conn.execute(
-                select(_objections).where(_objections.c.case_id == row.id).order_by(_objections.c.id)
-            ).all()
-        return [
-            ObjectionView(
-                o.id,
-                ref,
-                o.channel,
-                o.text,
-                o.received_by,
-                o.received_at,
-                o.status,
-                o.resolved_by,
-                o.resolved_at,
-                o.comment,
-            )
-            for o in rows
-        ]
+        with self.db.read() as conn:
+            user = find_actor(conn, actor) if actor else None
+            case = self.steps.case(conn, ref, user)
+            tz = self.catalog.get(conn, case.workflow_version_id).definition.timezone
+            return [_objection_view(o, ref, tz) for o in store.objections_of(conn, case.id)]
 
-    def _publicised_case(self, conn: Connection, ref: str, user: Actor) -> tuple[Any, WorkflowDef]:
-        row = self._case_row(conn, ref, user)
-        wf = self._load_version(conn, row.workflow_version_id).definition
+    def _publicised_case(self, conn: Connection, ref: str, user: Actor) -> tuple[CaseRow, WorkflowDef]:
+        case = self.steps.case(conn, ref, user)
+        wf = self.catalog.get(conn, case.workflow_version_id).definition
         if wf.publicity is None:
-            raise InvalidTransition(f"{wf.name} has no publicity, so it takes no objections", ref=ref)
-        if row.state != wf.publicity.state:
             raise InvalidTransition(
-                f"case {ref} is in {row.state} ({wf.states[row.state].label}), not in publicity "
-                f"({wf.publicity.state}); objections are taken only during publicity",
+                f"{wf.name} has no publicity, so it takes no objections",
+                code=Code.NO_PUBLICITY,
                 ref=ref,
-                state=row.state,
+                workflow=wf.name,
             )
-        return row, wf
+        if case.state != wf.publicity.state:
+            raise InvalidTransition(
+                f"case {ref} is in {case.state} ({wf.states[case.state].label}), not in publicity "
+                f"({wf.publicity.state}); objections are taken only during publicity",
+                code=Code.NOT_IN_PUBLICITY,
+                ref=ref,
+                state=case.state,
+                publicity_state=wf.publicity.state,
+            )
+        return case, wf
 
     # ------------------------------------------------------------------- notices
 
@@ -307,16 +258,16 @@ class PublicityMixin:
         """Generate the notice for one case entering a ``notice:`` state; idempotent on ``key``."""
 
         def work(conn: Connection) -> NoticeView:
-            existing = conn.execute(select(_notices.c.id).where(_notices.c.key == key)).scalar()
+            existing = store.find_notice(conn, key=key)
             if existing is not None:
                 return self._notice_view(conn, existing)
-            row = self._case_row(conn, ref, None)
-            wf = self._load_version(conn, row.workflow_version_id).definition
+            case = self.steps.case(conn, ref, None)
+            wf = self.catalog.get(conn, case.workflow_version_id).definition
             start = entered_at.astimezone(ZoneInfo(wf.timezone)).date()
-            case = case_context(wf, row.ref, row.state, row.data)
-            return self._store_notice(conn, wf, key, "case", row.scope, start, [row], {"case": case}, render)
+            context = {"case": case_context(wf, case.ref, case.state, case.data)}
+            return self._store_notice(conn, wf, key, "case", case.scope, start, [case], context, render)
 
-        return self._write(work)
+        return self.db.transaction(work)
 
     def publish_list_notice(
         self, workflow: str, scope: str, render: Render, on: dt.date | None = None
@@ -327,70 +278,55 @@ class PublicityMixin:
         """
 
         def work(conn: Connection) -> NoticeView | None:
-            loaded = self._resolve_workflow(conn, workflow, None)
-            wf = loaded.definition
+            wf = self.catalog.resolve(conn, workflow).definition
             if wf.publicity is None:
-                raise InputError(f"{wf.name} has no 'publicity' section, so it publishes no lists")
+                raise InputError(
+                    f"{wf.name} has no 'publicity' section, so it publishes no lists",
+                    code=Code.NO_PUBLICITY,
+                    workflow=wf.name,
+                )
             if wf.publicity.list_template is None:
-                raise InputError(f"{wf.name}'s publicity section names no list_template")
+                raise InputError(
+                    f"{wf.name}'s publicity section names no list_template",
+                    code=Code.NO_PUBLICITY,
+                    workflow=wf.name,
+                    missing="list_template",
+                )
             scope_field = wf.fields.get(wf.scope_field or "")
             if scope_field is not None and scope_field.choices and scope not in scope_field.choices:
                 raise InputError(
-                    f"{scope!r} is not a {scope_field.label} of {wf.name}{did_you_mean(scope, scope_field.choices)}"
+                    f"{scope!r} is not a {scope_field.label} of {wf.name}{did_you_mean(scope, scope_field.choices)}",
+                    option="scope",
+                    value=scope,
+                    suggestion=close_match(scope, scope_field.choices),
                 )
-            # listed since it last entered publicity (a case back from review is listed again)
-            listed = (
-                select(_notice_cases.c.case_id)
-                .join(_notices, _notices.c.id == _notice_cases.c.notice_id)
-                .where(
-                    _notice_cases.c.kind == "list",
-                    _notice_cases.c.case_id == _cases.c.id,
-                    _notices.c.created_at >= _cases.c.entered_at,
-                )
-            )
-            rows = conn.execute(
-                select(_cases)
-                .where(
-                    _cases.c.workflow == wf.name,
-                    _cases.c.scope == scope,
-                    _cases.c.state == wf.publicity.state,
-                    ~listed.exists(),
-                )
-                .order_by(_cases.c.id)
-            ).all()
-            if not rows:
+            cases = store.unlisted_in_publicity(conn, wf.name, scope, wf.publicity.state)
+            if not cases:
                 return None
             start = on or self.clock.now().astimezone(ZoneInfo(wf.timezone)).date()
-            cases = []
-            for i, r in enumerate(rows, 1):
+            listed = []
+            for i, c in enumerate(cases, 1):
                 # each case is shown by the rules of the version it is on
-                version = self._load_version(conn, r.workflow_version_id).definition
-                cases.append({"no": i, **case_context(version, r.ref, r.state, r.data)})
-            key = f"list:{wf.name}:{scope}:{start.isoformat()}:{rows[0].id}"
-            return self._store_notice(
-                conn, wf, key, "list", scope, start, rows, {"cases": cases, "scope": scope}, render
-            )
+                version = self.catalog.get(conn, c.workflow_version_id).definition
+                listed.append({"no": i, **case_context(version, c.ref, c.state, c.data)})
+            key = f"list:{wf.name}:{scope}:{start.isoformat()}:{cases[0].id}"
+            context = {"cases": listed, "scope": scope}
+            return self._store_notice(conn, wf, key, "list", scope, start, cases, context, render)
 
         # a concurrent publisher listing the same cases loses on their version check: ConflictError
-        return self._write(work)
+        return self.db.transaction(work)
 
     def notices(self, workflow: str | None = None) -> list[NoticeView]:
         """Every notice, newest first."""
-        with self.engine.connect() as conn:
-            query = select(_notices.c.id).order_by(_notices.c.id.desc())
-            if workflow:
-                query = query.where(_notices.c.workflow == workflow)
-            return [self._notice_view(conn, nid) for nid in conn.execute(query).scalars()]
+        with self.db.read() as conn:
+            return [self._notice_view(conn, nid) for nid in store.notice_ids(conn, workflow)]
 
     def notice(self, ident: str) -> NoticeView:
         """One notice by number (e.g. ZZGS-2026-000001) or id."""
-        with self.engine.connect() as conn:
-            query = select(_notices.c.id).where(_notices.c.number == ident)
-            if ident.isdigit():
-                query = select(_notices.c.id).where(_notices.c.id == int(ident))
-            nid = conn.execute(query).scalar()
-            if nid is None:
-                raise NotFound(f"no notice {ident!r}; see 'casework notice list'")
+        with self.db.read() as conn:
+            nid = int(ident) if ident.isdigit() else store.find_notice(conn, number=ident)
+            if nid is None or store.read_notice(conn, nid) is None:
+                raise NotFound(f"no notice {ident!r}", code=Code.NOTICE_NOT_FOUND, notice=ident)
             return self._notice_view(conn, nid)
 
     def _store_notice(
@@ -401,13 +337,14 @@ class PublicityMixin:
         kind: str,
         scope: str | None,
         start: dt.date,
-        rows: list[Any],
+        cases: list[CaseRow],
         extra: dict[str, Any],
         render: Render,
     ) -> NoticeView:
         assert wf.publicity is not None or kind == "case"
         now = self.clock.now()
-        number = allocate_ref(conn, f"{wf.ref_prefix}GS", start.year)
+        prefix = f"{wf.ref_prefix}GS"
+        number = format_ref(prefix, start.year, allocate_refs(conn, prefix, start.year))
         end = start + dt.timedelta(days=_period_days(wf))
         context = {
             "workflow": {"name": wf.name, "title": wf.title},
@@ -426,36 +363,28 @@ class PublicityMixin:
         }
         title, html = render(context)
         sha = hashlib.sha256(html.encode("utf-8")).hexdigest()
-        nid = conn.execute(
-            insert(_notices)
-            .values(
-                key=key,
-                number=number,
-                kind=kind,
-                workflow=wf.name,
-                scope=scope,
-                title=title[:300],
-                html=html,
-                sha256=sha,
-                context=context,
-                period_start=start,
-                period_end=end,
-                created_at=now,
-            )
-            .returning(_notices.c.id)
-        ).scalar_one()
-        conn.execute(
-            insert(_notice_cases),
-            [{"notice_id": nid, "case_id": r.id, "kind": kind, "position": i} for i, r in enumerate(rows, 1)],
-        )
-        for r in rows:
+        values = {
+            "key": key,
+            "number": number,
+            "workflow": wf.name,
+            "scope": scope,
+            "title": title[:300],
+            "html": html,
+            "sha256": sha,
+            "context": context,
+            "period_start": start,
+            "period_end": end,
+            "created_at": now,
+        }
+        nid = store.add_notice(conn, values, kind, [c.id for c in cases])
+        for c in cases:
             # link the notice into the case's trail: its number and exact hash
-            version = self._load_version(conn, r.workflow_version_id).definition
-            self._note(
+            version = self.catalog.get(conn, c.workflow_version_id).definition
+            self.steps.note(
                 conn,
                 version,
-                r,
-                r.version,
+                c,
+                c.version,
                 now,
                 actor=SYSTEM_ACTOR,
                 role=None,
@@ -467,33 +396,39 @@ class PublicityMixin:
 
     @staticmethod
     def _notice_view(conn: Connection, nid: int) -> NoticeView:
-        n = conn.execute(select(_notices).where(_notices.c.id == nid)).one()
-        refs = conn.execute(
-            select(_cases.c.ref)
-            .join(_notice_cases, _notice_cases.c.case_id == _cases.c.id)
-            .where(_notice_cases.c.notice_id == nid)
-            .order_by(_notice_cases.c.position)
-        ).scalars()
+        n = store.read_notice(conn, nid)
+        assert n is not None
         return NoticeView(
-            n.id,
-            n.number,
-            n.kind,
-            n.workflow,
-            n.scope,
-            n.title,
-            n.sha256,
-            n.period_start,
-            n.period_end,
-            n.created_at,
-            tuple(refs),
-            n.html,
-            n.context,
+            id=n.id,
+            number=n.number,
+            kind=n.kind,
+            workflow=n.workflow,
+            scope=n.scope,
+            title=n.title,
+            sha256=n.sha256,
+            period_start=n.period_start,
+            period_end=n.period_end,
+            created_at=n.created_at,
+            cases=tuple(store.notice_refs(conn, nid)),
+            html=n.html,
+            context=n.context,
         )
 
-    def definition_for_version(self, version_id: int) -> WorkflowDef:
-        """The checked definition of a stored workflow version (by its row id)."""
-        with self.engine.connect() as conn:
-            return self._load_version(conn, version_id).definition
+
+def _objection_view(o: ObjectionRow, ref: str, tz: str) -> ObjectionView:
+    return ObjectionView(
+        id=o.id,
+        ref=ref,
+        channel=o.channel,
+        text=o.text,
+        received_by=o.received_by,
+        received_at=o.received_at,
+        status=o.status,
+        resolved_by=o.resolved_by,
+        resolved_at=o.resolved_at,
+        comment=o.comment,
+        timezone=tz,
+    )
 
 
 def _period_days(wf: WorkflowDef) -> int:

@@ -1,23 +1,28 @@
-"""The rules of a step: trigger, role, state, four-eyes, data, required fields, guards.
+"""The rules of a step: which step, from which state, by whom, with what data, under which condition.
 
-Part of the :class:`engine.Casework` service (mixed in). Each check raises
-the typed refusal whose message says what was wrong and what would be right;
-none of them writes anything. :meth:`Casework.fire` applies them in the
-documented order (README, "Rules the engine enforces").
+Pure functions over the definition and plain values — no database, no
+clock of their own — so every path applies the same checks and each can be
+tested alone. Each raises the typed refusal (a :class:`~engine.errors.Code`
+and the facts) whose default message says what was wrong and what would be
+right; none of them writes anything. A step applies them in the documented
+order (``docs/rules.md``): scope, trigger, role, state, four-eyes, comment,
+data, required fields, guard.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from engine.access import acting_role, covers, four_eyes_conflict
+from engine.access import Actor, acting_role, covers, four_eyes_conflict
 from engine.definition import WorkflowDef
 from engine.definition.model import TransitionDef
 from engine.errors import (
+    Code,
+    CommentRequired,
     FieldProblem,
     GuardFailed,
     InvalidCaseData,
@@ -28,152 +33,211 @@ from engine.errors import (
 )
 from engine.expressions import ExpressionError
 from engine.fields import coerce_value, is_empty, shown
-from engine.suggest import did_you_mean
+from engine.limits import MAX_COMMENT
+from engine.suggest import close_match, did_you_mean
 
-if TYPE_CHECKING:
-    from engine.access import Actor
+__all__ = [
+    "check_actor",
+    "check_comment",
+    "check_ready",
+    "clean_comment",
+    "clean_text",
+    "find_transition",
+    "merge_data",
+    "new_scope",
+]
 
-__all__ = ["MAX_COMMENT", "RulesMixin", "clean_comment"]
 
-MAX_COMMENT = 2000
+def find_transition(wf: WorkflowDef, ref: str, state: str, trigger: str) -> TransitionDef:
+    """The step called ``trigger``; :data:`Code.UNKNOWN_STEP` if the workflow has none."""
+    t = wf.transitions.get(trigger)
+    if t is None:
+        raise InvalidTransition(
+            f"{wf.name} has no step {trigger!r}{did_you_mean(trigger, wf.transitions)}",
+            code=Code.UNKNOWN_STEP,
+            ref=ref,
+            state=state,
+            trigger=trigger,
+            workflow=wf.name,
+            suggestion=close_match(trigger, wf.transitions),
+        )
+    return t
 
 
-class RulesMixin:
-    """The checks of a step; mixed into :class:`engine.Casework`."""
+def check_actor(
+    wf: WorkflowDef, ref: str, state: str, fired_by: Mapping[str, Sequence[str]], t: TransitionDef, user: Actor
+) -> str:
+    """The role in which ``user`` takes ``t`` on the case; refuses on role, state or four-eyes."""
+    role = acting_role(user.roles, t, system=user.system)
+    if role is None:
+        needed = " or ".join(r for r in t.by) or "none"
+        held = ", ".join(user.roles) or "no role"
+        raise PermissionDenied(
+            f"{user.username} ({held}) may not {t.name} case {ref}: that step needs role {needed}",
+            ref=ref,
+            state=state,
+            trigger=t.name,
+            user=user.username,
+            roles=list(user.roles),
+            needed=list(t.by),
+        )
+    if state not in t.sources:
+        possible = [x.name for x in wf.transitions_from(state)]
+        raise InvalidTransition(
+            f"case {ref} is in {state} ({wf.states[state].label}); {t.name} applies only "
+            f"from {', '.join(t.sources)}. Possible from {state}: {', '.join(possible) or 'nothing (final)'}",
+            code=Code.WRONG_STATE,
+            ref=ref,
+            state=state,
+            trigger=t.name,
+            state_label=wf.states[state].label,
+            sources=list(t.sources),
+            possible=possible,
+        )
+    earlier = four_eyes_conflict(user.username, t, fired_by)
+    if earlier:
+        raise SameActorForbidden(
+            f"{user.username} fired {earlier} on case {ref}, so someone else must {t.name} it (four-eyes rule)",
+            ref=ref,
+            state=state,
+            trigger=t.name,
+            user=user.username,
+            earlier=earlier,
+        )
+    return role
 
-    @staticmethod
-    def _transition(wf: WorkflowDef, row: Any, trigger: str) -> TransitionDef:
-        t = wf.transitions.get(trigger)
-        if t is None:
-            raise InvalidTransition(
-                f"{wf.name} has no step {trigger!r}{did_you_mean(trigger, wf.transitions)}",
-                ref=row.ref,
-                state=row.state,
-                trigger=trigger,
-            )
-        return t
 
-    @staticmethod
-    def _check_actor(wf: WorkflowDef, row: Any, t: TransitionDef, user: Actor) -> str:
-        role = acting_role(user.roles, t, system=user.system)
-        if role is None:
-            needed = " or ".join(r for r in t.by) or "none"
-            held = ", ".join(user.roles) or "no role"
-            raise PermissionDenied(
-                f"{user.username} ({held}) may not {t.name} case {row.ref}: that step needs role {needed}",
-                ref=row.ref,
-                state=row.state,
+def check_comment(t: TransitionDef, ref: str, state: str, comment: str | None) -> None:
+    """Refuse (:data:`Code.COMMENT_REQUIRED`) a step that needs a comment and has none."""
+    if t.comment_required and not comment:
+        raise CommentRequired(f"{t.name} needs a comment saying why", ref=ref, state=state, trigger=t.name)
+
+
+def check_ready(
+    wf: WorkflowDef, ref: str, state: str, t: TransitionDef, values: Mapping[str, Any], open_objections: int
+) -> None:
+    """Refuse unless the fields ``t`` needs are filled in and its ``when``/``unless`` guard lets it through."""
+    needed = [*t.require, *(f.name for f in wf.fields.values() if f.required and f.name not in t.require)]
+    missing = [f for f in needed if is_empty(values.get(f))]
+    if missing:
+        labels = {f: wf.fields[f].label for f in missing}
+        raise MissingFields(
+            f"{t.name} needs {', '.join(f'{f} ({label})' for f, label in labels.items())} filled in first",
+            missing,
+            labels=labels,
+            ref=ref,
+            state=state,
+            trigger=t.name,
+        )
+    snapshot = _snapshot(wf, ref, state, values, open_objections)
+    for kind, guard in (("when", t.when), ("unless", t.unless)):
+        if guard is None:
+            continue
+        try:
+            result = guard.evaluate(snapshot)
+        except ExpressionError as exc:
+            raise GuardFailed(
+                f"{t.name} refused: its condition '{guard.text}' could not be checked ({exc}); "
+                "fill in the fields it reads",
+                code=Code.GUARD_UNCHECKABLE,
+                ref=ref,
+                state=state,
                 trigger=t.name,
-            )
-        if row.state not in t.sources:
-            possible = [x.name for x in wf.transitions_from(row.state)]
-            raise InvalidTransition(
-                f"case {row.ref} is in {row.state} ({wf.states[row.state].label}); {t.name} applies only "
-                f"from {', '.join(t.sources)}. Possible from {row.state}: {', '.join(possible) or 'nothing (final)'}",
-                ref=row.ref,
-                state=row.state,
+                guard=guard.text,
+                error=str(exc),
+            ) from None
+        why = f": {t.explain}" if t.explain else ""
+        if kind == "when" and not result:
+            raise GuardFailed(
+                f"{t.name} refused{why}: the condition '{guard.text}' is not met",
+                ref=ref,
+                state=state,
                 trigger=t.name,
+                guard=guard.text,
+                explain=t.explain,
             )
-        earlier = four_eyes_conflict(user.username, t, row.fired_by)
-        if earlier:
-            raise SameActorForbidden(
-                f"{user.username} fired {earlier} on case {row.ref}, so someone else must {t.name} it (four-eyes rule)",
-                ref=row.ref,
-                state=row.state,
+        if kind == "unless" and result:
+            raise GuardFailed(
+                f"{t.name} is held{why} ('{guard.text}' is true)",
+                code=Code.GUARD_HELD,
+                ref=ref,
+                state=state,
                 trigger=t.name,
+                guard=guard.text,
+                explain=t.explain,
             )
-        return role
-
-    @staticmethod
-    def _check_ready(
-        wf: WorkflowDef, row: Any, t: TransitionDef, values: Mapping[str, Any], open_objections: int
-    ) -> None:
-        needed = [*t.require, *(f.name for f in wf.fields.values() if f.required and f.name not in t.require)]
-        missing = [f for f in needed if is_empty(values.get(f))]
-        if missing:
-            labels = ", ".join(f"{f} ({wf.fields[f].label})" for f in missing)
-            raise MissingFields(
-                f"{t.name} needs {labels} filled in first; set them with --set FIELD=VALUE",
-                missing,
-                ref=row.ref,
-                state=row.state,
-                trigger=t.name,
-            )
-        snapshot = _snapshot(wf, row, values, open_objections)
-        for kind, guard in (("when", t.when), ("unless", t.unless)):
-            if guard is None:
-                continue
-            try:
-                result = guard.evaluate(snapshot)
-            except ExpressionError as exc:
-                raise GuardFailed(
-                    f"{t.name} refused: its condition '{guard.text}' could not be checked ({exc}); "
-                    "fill in the fields it reads",
-                    ref=row.ref,
-                    state=row.state,
-                    trigger=t.name,
-                ) from None
-            why = f": {t.explain}" if t.explain else ""
-            if kind == "when" and not result:
-                raise GuardFailed(
-                    f"{t.name} refused{why}: the condition '{guard.text}' is not met",
-                    ref=row.ref,
-                    state=row.state,
-                    trigger=t.name,
-                )
-            if kind == "unless" and result:
-                raise GuardFailed(
-                    f"{t.name} is held{why} ('{guard.text}' is true)",
-                    ref=row.ref,
-                    state=row.state,
-                    trigger=t.name,
-                )
-
-    def _validate(
-        self, wf: WorkflowDef, old: Mapping[str, Any], raw: Mapping[str, Any], now: dt.datetime
-    ) -> tuple[dict[str, Any], dict[str, list[Any]]]:
-        """Merge ``raw`` into ``old``; returns (new values, changes old → new) or raises InvalidCaseData."""
-        today = now.astimezone(ZoneInfo(wf.timezone)).date()
-        values = dict(old)
-        problems = []
-        for name, value in raw.items():
-            field = wf.fields.get(name)
-            if field is None:
-                # the name is the caller's text: quoted with control characters escaped, and cut short
-                label = name if name.isprintable() and len(name) <= 63 else shown(name)
-                problems.append(FieldProblem(label, f"no such field in {wf.name}{did_you_mean(name, wf.fields)}"))
-                continue
-            try:
-                values[name] = coerce_value(field, value, today)
-            except ValueError as exc:
-                problems.append(FieldProblem(name, str(exc)))
-        if problems:
-            raise InvalidCaseData(problems)
-        values = {k: v for k, v in values.items() if v is not None}
-        changes = {
-            k: [old.get(k), values.get(k)]
-            for k in sorted(set(old) | set(values), key=list(wf.fields).index)
-            if old.get(k) != values.get(k)
-        }
-        return values, changes
-
-    @staticmethod
-    def _new_scope(wf: WorkflowDef, values: Mapping[str, Any], user: Actor, row: Any) -> str | None:
-        if not wf.scope_field:
-            return None
-        scope = values.get(wf.scope_field)
-        if scope is None:
-            raise InvalidCaseData([FieldProblem(wf.scope_field, "cannot be cleared: it decides who may see the case")])
-        if scope != row.scope and not covers(user.scopes, scope):
-            raise PermissionDenied(
-                f"{user.username} does not cover {scope}; moving case {row.ref} there needs someone who does",
-                ref=row.ref,
-                state=row.state,
-            )
-        return scope
 
 
-def _snapshot(wf: WorkflowDef, row: Any, values: Mapping[str, Any], open_objections: int) -> dict[str, Any]:
+def merge_data(
+    wf: WorkflowDef, old: Mapping[str, Any], raw: Mapping[str, Any], now: dt.datetime
+) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+    """Merge ``raw`` into ``old``; returns (new values, changes old → new) or raises :class:`InvalidCaseData`."""
+    today = now.astimezone(ZoneInfo(wf.timezone)).date()
+    values = dict(old)
+    problems = []
+    for name, value in raw.items():
+        field = wf.fields.get(name)
+        if field is None:
+            # the name is the caller's text: quoted with control characters escaped, and cut short
+            label = name if name.isprintable() and len(name) <= 63 else shown(name)
+            problems.append(FieldProblem(label, f"no such field in {wf.name}{did_you_mean(name, wf.fields)}"))
+            continue
+        try:
+            values[name] = coerce_value(field, value, today)
+        except ValueError as exc:
+            problems.append(FieldProblem(name, str(exc)))
+    if problems:
+        raise InvalidCaseData(problems)
+    values = {k: v for k, v in values.items() if v is not None}
+    order = list(wf.fields)
+    changes = {
+        k: [old.get(k), values.get(k)]
+        for k in sorted(set(old) | set(values), key=order.index)
+        if old.get(k) != values.get(k)
+    }
+    return values, changes
+
+
+def new_scope(
+    wf: WorkflowDef, values: Mapping[str, Any], user: Actor, ref: str, state: str, scope: str | None
+) -> str | None:
+    """The case's scope after a change to ``values``; moving it needs a user who covers the new one."""
+    if not wf.scope_field:
+        return None
+    after = values.get(wf.scope_field)
+    if after is None:
+        raise InvalidCaseData([FieldProblem(wf.scope_field, "cannot be cleared: it decides who may see the case")])
+    if after != scope and not covers(user.scopes, after):
+        raise PermissionDenied(
+            f"{user.username} does not cover {after}; moving case {ref} there needs someone who does",
+            code=Code.SCOPE_NOT_COVERED,
+            ref=ref,
+            state=state,
+            user=user.username,
+            scopes=list(user.scopes),
+            scope=after,
+        )
+    return str(after)
+
+
+def clean_text(name: str, text: str | None, limit: int = MAX_COMMENT) -> str | None:
+    """Free text (a comment, a reason, an objection), stripped: at most ``limit`` characters, no control characters."""
+    if text is None:
+        return None
+    text = text.strip()
+    if len(text) > limit:
+        raise InvalidCaseData([FieldProblem(name, f"is {len(text)} characters; at most {limit}")])
+    if any(ord(ch) < 32 and ch not in "\n\t" for ch in text):
+        raise InvalidCaseData([FieldProblem(name, "contains control characters; remove them")])
+    return text or None
+
+
+def clean_comment(comment: str | None) -> str | None:
+    """A step's comment, checked (see :func:`clean_text`); None if blank."""
+    return clean_text("comment", comment)
+
+
+def _snapshot(wf: WorkflowDef, ref: str, state: str, values: Mapping[str, Any], open_objections: int) -> dict[str, Any]:
     snap: dict[str, Any] = dict.fromkeys(wf.fields)
     for name, value in values.items():
         kind = wf.fields[name].type if name in wf.fields else None
@@ -182,16 +246,5 @@ def _snapshot(wf: WorkflowDef, row: Any, values: Mapping[str, Any], open_objecti
         elif kind == "date" and value is not None:
             value = dt.date.fromisoformat(value)
         snap[name] = value
-    snap.update(state=row.state, ref=row.ref, open_objections=open_objections)
+    snap.update(state=state, ref=ref, open_objections=open_objections)
     return snap
-
-
-def clean_comment(comment: str | None) -> str | None:
-    if comment is None:
-        return None
-    comment = comment.strip()
-    if len(comment) > MAX_COMMENT:
-        raise InvalidCaseData([FieldProblem("comment", f"is {len(comment)} characters; at most {MAX_COMMENT}")])
-    if any(ord(ch) < 32 and ch not in "\n\t" for ch in comment):
-        raise InvalidCaseData([FieldProblem("comment", "contains control characters; remove them")])
-    return comment or None

@@ -5,15 +5,21 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-__all__ = ["did_you_mean"]
+__all__ = ["close_match", "did_you_mean"]
+
+
+def close_match(name: str, choices: Iterable[str]) -> str | None:
+    """The choice nearest to ``name``, if one is near enough."""
+    close = difflib.get_close_matches(name, sorted(set(choices)), n=1, cutoff=0.6)
+    return close[0] if close else None
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """``"; did you mean 'x'?"`` for a near name, else a list of what exists."""
     options = sorted(set(choices))
-    close = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
+    close = close_match(name, options)
     if close:
-        return f"; did you mean {close[0]!r}?"
+        return f"; did you mean {close!r}?"
     if not options:
         return ""
     shown = ", ".join(options[:12]) + (", …" if len(options) > 12 else "")

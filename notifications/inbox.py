@@ -8,25 +8,21 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, Table, select, update
 
 from db.models import InboxMessage, User
-from engine import Clock, NotFound, UserNotFound
-from engine.views import iso
+from engine import Clock, Code, NotFound, ReadModel, UserNotFound
 
 __all__ = ["InboxView", "inbox", "mark_read"]
 
 logger = logging.getLogger(__name__)
 
-_inbox = InboxMessage.__table__
-_users = User.__table__
+_inbox: Table = InboxMessage.__table__  # type: ignore[assignment]
+_users: Table = User.__table__  # type: ignore[assignment]
 
 
-@dataclass(frozen=True)
-class InboxView:
+class InboxView(ReadModel):
     """One message in a user's inbox; ``read_at`` is None while unread."""
 
     id: int
@@ -35,16 +31,6 @@ class InboxView:
     body: str
     created_at: dt.datetime
     read_at: dt.datetime | None
-
-    def to_json(self, tz: str = "Asia/Shanghai") -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "case_ref": self.case_ref,
-            "subject": self.subject,
-            "body": self.body,
-            "created_at": iso(self.created_at, tz),
-            "read_at": iso(self.read_at, tz),
-        }
 
 
 _COLUMNS = (_inbox.c.id, _inbox.c.case_ref, _inbox.c.subject, _inbox.c.body, _inbox.c.created_at, _inbox.c.read_at)
@@ -61,7 +47,8 @@ def inbox(engine: Engine, username: str, unread_only: bool = False) -> list[Inbo
         query = select(*_COLUMNS).where(_inbox.c.username == username)
         if unread_only:
             query = query.where(_inbox.c.read_at.is_(None))
-        return [InboxView(*r) for r in conn.execute(query.order_by(_inbox.c.created_at.desc(), _inbox.c.id.desc()))]
+        rows = conn.execute(query.order_by(_inbox.c.created_at.desc(), _inbox.c.id.desc()))
+        return [InboxView(**r._mapping) for r in rows]
 
 
 def mark_read(engine: Engine, username: str, message_id: int, clock: Clock) -> InboxView:
@@ -81,8 +68,13 @@ def mark_read(engine: Engine, username: str, message_id: int, clock: Clock) -> I
         if row is None:
             _check_user(conn, username)
             # the same answer whether the message is someone else's or does not exist
-            raise NotFound(f"no message {message_id} in {username}'s inbox; see 'casework inbox {username}'")
-    return InboxView(*row)
+            raise NotFound(
+                f"no message {message_id} in {username}'s inbox",
+                code=Code.MESSAGE_NOT_FOUND,
+                user=username,
+                message=message_id,
+            )
+    return InboxView(**row._mapping)
 
 
 def _check_user(conn: Connection, username: str) -> None:

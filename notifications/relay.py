@@ -50,12 +50,22 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import Connection, Engine, and_, or_, select, true, update
 
 from db.models import Case, OutboxMessage
-from engine import Casework, Clock, InputError, NotFound, RefusedError, TemplateRenderError, WorkflowDef
-from engine.outbox import STATUS
-from engine.views import iso
+from engine import (
+    OUTBOX_STATUS,
+    Casework,
+    Clock,
+    Code,
+    InputError,
+    NotFound,
+    ReadModel,
+    RefusedError,
+    TemplateRenderError,
+    WorkflowDef,
+)
 from notifications.channels.base import Channel, Delivery, DeliveryError
 from notifications.config import NotificationConfig
 
@@ -88,9 +98,10 @@ NoticeHandler = Callable[[Any], None]
 class NotRetryable(RefusedError):
     """Only a failed or dead outbox message can be put back in the queue."""
 
+    default_code = Code.NOT_RETRYABLE
 
-@dataclass
-class RelayReport:
+
+class RelayReport(BaseModel):
     """What one :meth:`Relay.run_once` did with the rows it claimed.
 
     Attributes:
@@ -112,10 +123,12 @@ class RelayReport:
         return self.sent + self.failed + self.dead + self.skipped
 
     def count(self, outcome: str) -> None:
+        """Count one row's outcome (``sent``, ``failed``, ``dead`` or ``skipped``)."""
         setattr(self, outcome, getattr(self, outcome) + 1)
 
     def to_json(self) -> dict[str, int]:
-        return {"sent": self.sent, "failed": self.failed, "dead": self.dead, "skipped": self.skipped}
+        """The four counts."""
+        return self.model_dump()
 
 
 def backoff_delay(attempt: int, base: float, maximum: float, rng: random.Random) -> float:
@@ -388,8 +401,7 @@ class Relay:
 # ------------------------------------------------------------------- operators
 
 
-@dataclass(frozen=True)
-class OutboxView:
+class OutboxView(ReadModel):
     """One outbox row as an operator sees it (``casework outbox list``)."""
 
     id: int
@@ -406,37 +418,20 @@ class OutboxView:
     sent_at: dt.datetime | None
     case_ref: str | None
 
-    def to_json(self, tz: str = "Asia/Shanghai") -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "key": self.key,
-            "kind": self.kind,
-            "channel": self.channel,
-            "recipient": self.recipient,
-            "template": self.template,
-            "status": self.status,
-            "attempts": self.attempts,
-            "next_attempt_at": iso(self.next_attempt_at, tz),
-            "last_error": self.last_error,
-            "created_at": iso(self.created_at, tz),
-            "sent_at": iso(self.sent_at, tz),
-            "case_ref": self.case_ref,
-        }
-
 
 def _views(conn: Connection, where: Any, limit: int) -> list[OutboxView]:
     o = _outbox.c
     query = (
         select(
             o.id, o.key, o.kind, o.channel, o.recipient, o.template, o.status, o.attempts,
-            o.next_attempt_at, o.last_error, o.created_at, o.sent_at, _cases.c.ref,
+            o.next_attempt_at, o.last_error, o.created_at, o.sent_at, _cases.c.ref.label("case_ref"),
         )
         .select_from(_outbox.outerjoin(_cases, _cases.c.id == o.case_id))
         .where(where)
         .order_by(o.id.desc())
         .limit(limit)
     )  # fmt: skip
-    return [OutboxView(*r) for r in conn.execute(query)]
+    return [OutboxView(**r._mapping) for r in conn.execute(query)]
 
 
 def list_outbox(engine: Engine, status: str | None = None, limit: int = 200) -> list[OutboxView]:
@@ -445,10 +440,12 @@ def list_outbox(engine: Engine, status: str | None = None, limit: int = 200) -> 
     Raises:
         InputError: ``status`` is not one of pending, sending, sent, failed, dead; or ``limit`` < 1.
     """
-    if status is not None and status not in STATUS:
-        raise InputError(f"status must be one of {', '.join(STATUS)}, not {status!r}")
+    if status is not None and status not in OUTBOX_STATUS:
+        raise InputError(
+            f"status must be one of {', '.join(OUTBOX_STATUS)}, not {status!r}", option="status", value=status
+        )
     if limit < 1:
-        raise InputError(f"limit must be at least 1, not {limit}")
+        raise InputError(f"limit must be at least 1, not {limit}", option="limit", value=limit)
     with engine.connect() as conn:
         return _views(conn, _outbox.c.status == status if status else true(), limit)
 
@@ -472,8 +469,12 @@ def retry(engine: Engine, outbox_id: int, clock: Clock) -> OutboxView:
         if result.rowcount != 1:
             status = conn.execute(select(_outbox.c.status).where(_outbox.c.id == outbox_id)).scalar()
             if status is None:
-                raise NotFound(f"no outbox message {outbox_id}; see 'casework outbox list'")
-            raise NotRetryable(f"outbox message {outbox_id} is {status}; only failed or dead messages can be retried")
+                raise NotFound(f"no outbox message {outbox_id}", code=Code.OUTBOX_NOT_FOUND, outbox=outbox_id)
+            raise NotRetryable(
+                f"outbox message {outbox_id} is {status}; only failed or dead messages can be retried",
+                outbox=outbox_id,
+                status=status,
+            )
         (view,) = _views(conn, _outbox.c.id == outbox_id, 1)
     logger.info("outbox %s put back in the queue", outbox_id)
     return view

@@ -1,9 +1,10 @@
 """End-to-end tests of the ``casework`` command, run as a user types it.
 
-Every command runs in a subprocess (``python -m casework --db URL ...``) on
-SQLite and on a real PostgreSQL server (``db_url``). Each subprocess costs
-about half a second, so checks are grouped into scenarios, and commands that
-change nothing (reads, refusals) run side by side.
+Every command runs as a user types it (``casework --db URL ...``), in this
+process (:mod:`tests.e2e.runner`: the console script's own code, with its own
+stdout, stderr and environment), on SQLite and on a real PostgreSQL server
+(``db_url``). ``test_cli_process.py`` runs the real command in a subprocess
+for what only a process can show (start-up, exit codes, signals).
 
 What every test holds the command to:
 
@@ -23,18 +24,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
-from tests.e2e.conftest import BUNDLED, ROOT, Seeded
+from tests.e2e.conftest import BUNDLED, Seeded
+from tests.e2e.runner import Result
+from tests.e2e.runner import casework as run_command
 
 WF = "poverty_archive"
 WF_FILE = "workflows/poverty_archive.yaml"  # as typed, relative to the project root
@@ -50,40 +49,18 @@ REF_RE = re.compile(r"^ZZ-\d{4}-\d{6}$")
 ISO_SHANGHAI = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+08:00$")
 PROBLEM_LINE = re.compile(r"^(?P<file>.+):(?P<line>\d+):(?P<col>\d+): (?P<msg>.+)$")
 
-_WORKERS = max(2, min(8, os.cpu_count() or 2))
-
 
 # --------------------------------------------------------------------- helpers
 
 
-class Result(NamedTuple):
-    rc: int
-    out: str
-    err: str
-
-
-def casework(db_url: str, *args: str, timeout: float = 60) -> Result:
-    """Run ``casework --db DB_URL ARGS...`` from the project root; never a traceback."""
-    env = {k: v for k, v in os.environ.items() if k != "CASEWORK_DB"}
-    env.update(PYTHONUTF8="1", PYTHONIOENCODING="utf-8", COLUMNS="200")
-    proc = subprocess.run(
-        [sys.executable, "-m", "casework", "--db", db_url, *args],
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=timeout,
-        cwd=ROOT,
-        env=env,
-    )
-    result = Result(proc.returncode, proc.stdout, proc.stderr)
-    assert "Traceback" not in proc.stdout + proc.stderr, f"casework {' '.join(args)} crashed:\n{proc.stderr}"
-    return result
+def casework(db_url: str, *args: str, timeout: float = 60, input: str | None = None) -> Result:
+    """Run ``casework --db DB_URL ARGS...`` in this process (see :mod:`tests.e2e.runner`)."""
+    return run_command(db_url, *args, input=input)
 
 
 def run_all(db_url: str, *commands: Sequence[str]) -> list[Result]:
-    """Run commands that change nothing side by side; results in the order given."""
-    with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
-        return list(pool.map(lambda args: casework(db_url, *args), commands))
+    """Run commands that change nothing, one after the other; results in the order given."""
+    return [casework(db_url, *args) for args in commands]
 
 
 def sets(**values: str) -> list[str]:
@@ -102,9 +79,11 @@ def ok_json(r: Result) -> Any:
 
 
 def refused(r: Result, *needles: str, rc: int = 1) -> str:
-    """Assert a refusal: exit ``rc``, nothing on stdout, ONE ``error:`` line holding every needle."""
+    """Assert a refusal: exit ``rc``, ONE ``error:`` line holding every needle on stderr, and on stdout
+    nothing — or, for a command given ``--json``, the refusal as data: ``{"error": {code, message, facts}}``."""
     assert r.rc == rc, f"expected exit {rc}, got {r.rc}\nstdout: {r.out}\nstderr: {r.err}"
-    assert r.out == "", f"a refusal printed on stdout: {r.out!r}"
+    if r.out:
+        assert json_refusal(r), f"a refusal printed on stdout: {r.out!r}"
     lines = r.err.splitlines()
     assert len(lines) == 1, f"expected one line on stderr, got {len(lines)}:\n{r.err}"
     line = lines[0]
@@ -112,6 +91,14 @@ def refused(r: Result, *needles: str, rc: int = 1) -> str:
     for needle in needles:
         assert needle in line, f"{needle!r} not in {line!r}"
     return line
+
+
+def json_refusal(r: Result) -> dict[str, Any]:
+    """The refusal a ``--json`` command printed on stdout: its code, message and facts."""
+    doc = json.loads(r.out)
+    assert list(doc) == ["error"] and set(doc["error"]) == {"code", "message", "facts"}, doc
+    assert isinstance(doc["error"]["facts"], dict) and doc["error"]["code"], doc
+    return dict(doc["error"])
 
 
 def usage_error(r: Result, *needles: str) -> str:

@@ -17,12 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -31,7 +27,8 @@ from pypdf import PdfReader
 
 from engine import Casework
 from notifications import inbox, list_outbox
-from tests.e2e.conftest import ROOT, Seeded
+from tests.e2e.conftest import Seeded
+from tests.e2e.runner import casework as run_command
 from tests.e2e.test_cli import (
     ID_1,
     ID_2,
@@ -59,31 +56,13 @@ OBJECTION_KEYS = {
 }  # fmt: skip
 HELD = "公示期内有未处理的异议"  # the explain text of end_publicity's guard
 
-_WORKERS = max(2, min(8, os.cpu_count() or 2))
-# settings the command reads from the environment; the tests give them explicitly or not at all
-_SETTINGS = re.compile(r"^CASEWORK_(DB|CONFIG|SMTP_.*|WEBHOOK_.*|RELAY_.*)$")
-
 
 # --------------------------------------------------------------------- helpers
 
 
 def cw(db_url: str, *args: str, env: Mapping[str, str] | None = None) -> Result:
-    """``casework --db DB_URL ARGS...`` from the project root, with ``env`` on top of a clean environment."""
-    full = {k: v for k, v in os.environ.items() if not _SETTINGS.match(k)}
-    # no casework.toml either: an empty configuration, whatever lies in the working directory
-    full.update(PYTHONUTF8="1", PYTHONIOENCODING="utf-8", COLUMNS="200", CASEWORK_CONFIG=os.devnull)
-    full.update(env or {})
-    proc = subprocess.run(
-        [sys.executable, "-m", "casework", "--db", db_url, *args],
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=60,
-        cwd=ROOT,
-        env=full,
-    )
-    assert "Traceback" not in proc.stdout + proc.stderr, f"casework {' '.join(args)} crashed:\n{proc.stderr}"
-    return Result(proc.returncode, proc.stdout, proc.stderr)
+    """``casework --db DB_URL ARGS...`` in this process, with ``env`` over an environment without our settings."""
+    return run_command(db_url, *args, env=env)
 
 
 class WithEnv(NamedTuple):
@@ -94,15 +73,8 @@ class WithEnv(NamedTuple):
 
 
 def cw_all(db_url: str, *commands: Sequence[str] | WithEnv, env: Mapping[str, str] | None = None) -> list[Result]:
-    """Run commands side by side (none may depend on another); results in the order given."""
-
-    def run(command: Sequence[str] | WithEnv) -> Result:
-        if isinstance(command, WithEnv):
-            return cw(db_url, *command.args, env=command.env)
-        return cw(db_url, *command, env=env)
-
-    with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
-        return list(pool.map(run, commands))
+    """Run commands (none may depend on another) one after the other; results in the order given."""
+    return [cw(db_url, *c.args, env=c.env) if isinstance(c, WithEnv) else cw(db_url, *c, env=env) for c in commands]
 
 
 def cn_id(first17: str) -> str:

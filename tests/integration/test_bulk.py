@@ -55,7 +55,11 @@ def test_a_file_with_a_bad_row_imports_nothing_and_names_the_line(svc: Casework)
     assert [p.line for p in caught.value.problems] == [4, 6]
     text = str(caught.value)
     assert "line 4: id_number" in text and "line 6: household_size" in text
-    assert "--skip-invalid" in text
+    # refusals are data: the code and each bad row, for any shell to word (the CLI adds --skip-invalid)
+    assert caught.value.code == "invalid_import"
+    assert caught.value.facts["invalid"] == 2 and caught.value.facts["total"] == 5
+    assert [r["line"] for r in caught.value.facts["rows"]] == [4, 6]
+    assert "--" not in text
     assert count(svc, Case) == 0 and count(svc, AuditEvent) == 0 and count(svc, CaseKey) == 0
     # the reference counter was not touched either
     assert svc.create_case(WF, "lin", rows(1, seed=99)[0][1]).ref == "ZZ-2026-000001"
@@ -119,11 +123,13 @@ def test_fire_many_refuses_case_by_case_and_fires_the_rest(svc: Casework) -> Non
     before = svc.get_case(refs[0]).version
     report = svc.fire_many([*refs, *other, "ZZ-2026-999999", refs[1]], "submit", "lin")
     assert report.fired == refs[1:]
-    reasons = dict(report.refused)
+    reasons = {r.ref: r for r in report.refused}
     assert set(reasons) == {refs[0], other[0], "ZZ-2026-999999"}
-    assert "applies only from apply" in reasons[refs[0]]
-    assert "covers 芗城区, not 龙文区" in reasons[other[0]]
-    assert "no case" in reasons["ZZ-2026-999999"]
+    assert "applies only from apply" in reasons[refs[0]].reason
+    assert reasons[refs[0]].code == "wrong_state" and "pass_review" in reasons[refs[0]].facts["possible"]
+    assert "covers 芗城区, not 龙文区" in reasons[other[0]].reason
+    assert reasons[other[0]].code == "scope_not_covered" and reasons[other[0]].facts["scope"] == "龙文区"
+    assert "no case" in reasons["ZZ-2026-999999"].reason and reasons["ZZ-2026-999999"].code == "case_not_found"
     assert svc.get_case(refs[0]).version == before
     assert svc.get_case(other[0]).state == "apply"
 

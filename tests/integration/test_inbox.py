@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import event
 
 from casework.synthetic import SyntheticPeople
-from engine import Casework, FixedClock, InputError, UserNotFound, WorkflowNotFound, load_definition, queries
-from engine.views import InboxPage
+from engine import Casework, FixedClock, InboxPage, InputError, UserNotFound, WorkflowNotFound, load_definition
+from engine.store import inbox as store_inbox
 from tests.conftest import BUNDLED
 
 WF = "poverty_archive"
@@ -74,7 +74,7 @@ def test_a_case_waits_for_the_roles_that_may_act_in_its_state_and_scope(svc: Cas
 
 def test_a_user_whose_roles_take_no_step_has_an_empty_inbox(svc: Casework, scene: dict[str, str]) -> None:
     svc.add_user("zhao", "赵主任", ["supervisor"], ["*"])  # told about escalations, takes no step
-    assert svc.waiting_for("zhao") == InboxPage([], 1, 50, False)
+    assert svc.waiting_for("zhao") == InboxPage(items=[], page=1, per_page=50, has_more=False)
 
 
 def test_soonest_deadline_first_then_no_deadline_then_paused(svc: Casework, clock: FixedClock) -> None:
@@ -129,7 +129,7 @@ def test_many_ranges_are_asked_in_several_statements_with_the_same_answer(
         new_case(svc, county, clerk)
     whole = [inbox(svc, "wu", page=n, per_page=4) for n in (1, 2, 3, 4)]
     assert sum(len(p) for p in whole) == 12
-    monkeypatch.setattr(queries, "_RANGES_PER_QUERY", 3)  # wu's 8 ranges (4 states × 2 counties) in 3 statements
+    monkeypatch.setattr(store_inbox, "_RANGES_PER_QUERY", 3)  # wu's 8 ranges (4 states × 2 counties) in 3 statements
     assert [inbox(svc, "wu", page=n, per_page=4) for n in (1, 2, 3, 4)] == whole
 
 

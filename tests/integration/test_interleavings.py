@@ -408,8 +408,9 @@ def test_fire_many_holding_its_batch_makes_a_single_fire_wait_then_refuses_it(
         report = bulk.result()
         assert report.fired == [r for r in refs if r != target]
         assert len(report.refused) == 1
-        ref, why = report.refused[0]
-        assert ref == target and why.startswith(f"case {target} is in review (审核); submit applies only from apply")
+        (refused,) = report.refused
+        assert (refused.ref, refused.code) == (target, "wrong_state")
+        assert refused.reason.startswith(f"case {target} is in review (审核); submit applies only from apply")
         submitters = {**dict.fromkeys(refs, "lin"), target: "ye"}
     for ref in refs:
         row = case_row(svc, ref)

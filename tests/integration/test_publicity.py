@@ -87,7 +87,7 @@ def test_an_upheld_objection_sends_the_case_back_to_review(svc: Casework) -> Non
         (lambda s, r, o: s.add_objection(r, "lin", "x", "微信"), InvalidCaseData, "channel: '微信' is not one of"),
         (lambda s, r, o: s.add_objection(r, "chen", "x", "电话"), PermissionDenied, "chen covers 龙文区"),
         (lambda s, r, o: s.resolve_objection(r, o, "lin", "dismissed", "x"), PermissionDenied, "needs role reviewer"),
-        (lambda s, r, o: s.resolve_objection(r, o, "wu", "dismissed", ""), CommentRequired, "add --comment"),
+        (lambda s, r, o: s.resolve_objection(r, o, "wu", "dismissed", ""), CommentRequired, "needs a comment"),
         (lambda s, r, o: s.resolve_objection(r, o + 99, "wu", "dismissed", "x"), NotFound, "has no objection"),
     ],
 )

@@ -46,7 +46,7 @@ from sqlalchemy import Engine, func, select
 
 from db import AuditEvent, Case, InboxMessage, JobRun, OutboxMessage, Timer
 from engine import Casework, FixedClock, load_definition
-from engine.timers import latest_fire_time
+from engine.schedules import latest_fire_time
 from notifications.channels.email import message_id
 from tests.conftest import ROOT, USERS
 from tests.integration.conftest import SmtpServer

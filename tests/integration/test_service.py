@@ -372,7 +372,7 @@ def test_one_machine_per_version_and_no_resident_cases(svc: Casework) -> None:
     refs = [svc.create_case(WF, "lin", household(seed=i)).ref for i in range(20)]
     for ref in refs:
         svc.fire(ref, "submit", "lin")
-    loaded = list(svc._loaded.values())
+    loaded = svc.catalog.loaded()
     assert len(loaded) == 1  # built once for the version, not per case
     assert loaded[0].machine.models == []  # cases are bound per call, never registered
 

@@ -290,7 +290,7 @@ def test_the_yearly_campaign_opens_one_review_per_filed_archive(svc: Casework, c
 
     clock.set(at("2027-01-02T08:05"))
     outcome = campaign()
-    assert outcome == "open_cases: workflow 'annual_review' is not loaded; load it with 'casework workflow load'"
+    assert outcome == "open_cases: workflow 'annual_review' is not loaded"
     svc.load_workflow(load_definition_file(ROOT / "workflows" / "annual_review.yaml"))
     clock.set(at("2028-01-02T08:05"))
     outcome = campaign()

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.dialects import sqlite
 
 from db.models import AuditEvent, Case, OutboxMessage, Timer
-from engine.writes import sqlite_value
+from engine.store.sqlite import sqlite_value
 
 DIALECT = sqlite.dialect()
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))

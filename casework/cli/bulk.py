@@ -1,9 +1,7 @@
 """``casework case import`` and ``casework case fire-many``: the bulk paths, with a progress bar.
 
-Thin like the rest of the CLI: the file is read here (casework/importfile.py),
-every rule runs in :meth:`engine.Casework.import_cases` and
-:meth:`engine.Casework.fire_many`. The progress bar goes to stderr, so
-``--json`` output stays clean.
+The file is read here (:mod:`casework.importfile`); every rule runs in the
+engine. The progress bar goes to stderr, so ``--json`` output stays clean.
 """
 
 from __future__ import annotations
@@ -11,24 +9,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from casework.cli import _as_option, _Context, _json, err, out, pass_ctx
-from casework.importfile import read_rows
-from engine import InputError
-from engine.bulk import DEFAULT_BATCH, MAX_BATCH
+from casework.cli.context import AppContext, pass_app
+from casework.cli.options import actor_option, batch_option, json_option
+from casework.cli.output import emit_json, err, out
+from casework.cli.wording import word
 
 __all__ = ["case_fire_many", "case_import"]
-
-_batch_option = click.option(
-    "--batch",
-    type=click.IntRange(1, MAX_BATCH),
-    default=DEFAULT_BATCH,
-    show_default=True,
-    help="Cases per transaction.",
-)
 
 
 @contextmanager
@@ -36,8 +26,10 @@ def _progress(label: str, total: int, quiet: bool) -> Iterator[Callable[[int], N
     if quiet or not err.is_terminal:
         yield lambda n: None
         return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     with Progress(
-        TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True
+        TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err._get(), transient=True
     ) as bar:
         task = bar.add_task(label, total=total)
         yield lambda n: bar.advance(task, n)
@@ -46,21 +38,24 @@ def _progress(label: str, total: int, quiet: bool) -> Iterator[Callable[[int], N
 @click.command("import")
 @click.argument("workflow")
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
-@_as_option
+@actor_option()
 @click.option("--skip-invalid", is_flag=True, help="Import the valid rows and report the others (default: none).")
-@_batch_option
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@batch_option
+@json_option("Print the result as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-@pass_ctx
+@pass_app
 def case_import(
-    ctx: _Context, workflow: str, file: Path, actor: str, skip_invalid: bool, batch: int, as_json: bool, quiet: bool
+    app: AppContext, workflow: str, file: Path, actor: str, skip_invalid: bool, batch: int, as_json: bool, quiet: bool
 ) -> None:
     """Open one case per row of FILE (.csv UTF-8 or .xlsx; header row = field names or labels).
 
     Every row is checked first; if any is invalid nothing is imported and
     each bad row is listed with its line number, unless --skip-invalid.
     """
-    svc = ctx.service()
+    from casework.importfile import read_rows
+    from engine import InputError
+
+    svc = app.service()
     wf = svc.workflow(workflow)
     total, rows = read_rows(file, wf)
     if total == 0:
@@ -69,7 +64,7 @@ def case_import(
     with _progress(f"importing {file.name}", total * 2, quiet) as advance:
         report = svc.import_cases(workflow, actor, rows, skip_invalid=skip_invalid, batch=batch, progress=advance)
     if as_json:
-        _json(report.to_json())
+        emit_json(report.to_json())
         return
     if report.imported:
         out.print(
@@ -85,19 +80,19 @@ def case_import(
 @click.command("fire-many")
 @click.argument("trigger")
 @click.argument("refs", nargs=-1)
-@_as_option
+@actor_option()
 @click.option("--refs-file", type=click.File("r", encoding="utf-8"), help="Read refs from this file, one per line.")
 @click.option("--comment", help="Why (required by some steps); the same for every case.")
-@_batch_option
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@batch_option
+@json_option("Print the result as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-@pass_ctx
+@pass_app
 def case_fire_many(
-    ctx: _Context,
+    app: AppContext,
     trigger: str,
     refs: tuple[str, ...],
     actor: str,
-    refs_file: click.utils.LazyFile | None,
+    refs_file: IO[str] | None,
     comment: str | None,
     batch: int,
     as_json: bool,
@@ -113,14 +108,14 @@ def case_fire_many(
         wanted += [line.strip() for line in refs_file if line.strip() and not line.startswith("#")]
     if not wanted:
         raise click.UsageError("no cases given: name refs, or --refs-file FILE")
-    svc = ctx.service()
+    svc = app.service()
     with _progress(trigger, len(set(wanted)), quiet) as advance:
         report = svc.fire_many(wanted, trigger, actor, comment=comment, batch=batch, progress=advance)
     if as_json:
-        _json(report.to_json())
+        emit_json(report.to_json())
     else:
         out.print(f"{trigger}: {len(report.fired)} fired, {len(report.refused)} refused", markup=False)
-        for ref, why in report.refused:
-            err.print(f"refused {ref}: {why}", markup=False)
+        for r in report.refused:
+            err.print(f"refused {r.ref}: {word(r.code, r.reason, r.facts)}", markup=False)
     if report.refused:
         raise SystemExit(1)

@@ -25,73 +25,31 @@ take seconds.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy import Connection, and_, func, literal, or_, select
 
-from db.models import AuditEvent, Case, CaseKey, OutboxMessage, Timer, User
 from engine.access import covers
+from engine.deadlines import has_timers
 from engine.definition.model import WorkflowDef
-from engine.timers import has_timers
+from engine.models import InvariantReport
+from engine.store import tables
 
-__all__ = ["InvariantReport", "Violation", "check_invariants"]
+__all__ = ["check_invariants"]
 
-_cases = Case.__table__
-_events = AuditEvent.__table__
-_timers = Timer.__table__
-_outbox = OutboxMessage.__table__
-_keys = CaseKey.__table__
-_users = User.__table__
-
-MAX_LISTED = 1000  # per check: enough to act on, bounded for a badly broken database
-
-
-@dataclass(frozen=True)
-class Violation:
-    """One broken invariant on one case."""
-
-    check: str
-    ref: str
-    detail: str
-
-    def __str__(self) -> str:
-        return f"{self.check}: {self.ref}: {self.detail}"
-
-
-@dataclass
-class InvariantReport:
-    """How many cases and events were checked, and every violation found (up to 1,000 per check)."""
-
-    cases: int = 0
-    events: int = 0
-    violations: list[Violation] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return not self.counts
-
-    def add(self, check: str, ref: str, detail: str) -> None:
-        self.counts[check] = self.counts.get(check, 0) + 1
-        if self.counts[check] <= MAX_LISTED:
-            self.violations.append(Violation(check, ref, detail))
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "cases": self.cases,
-            "events": self.events,
-            "counts": self.counts,
-            "violations": [{"check": v.check, "ref": v.ref, "detail": v.detail} for v in self.violations],
-        }
+_cases = tables.cases
+_events = tables.events
+_timers = tables.timers
+_outbox = tables.outbox
+_keys = tables.keys
+_users = tables.users
 
 
 def check_invariants(conn: Connection, definition: Callable[[int], WorkflowDef]) -> InvariantReport:
     """Check every invariant above; ``definition(version_id)`` gives a case's workflow."""
-    report = InvariantReport()
-    report.cases = conn.execute(select(func.count()).select_from(_cases)).scalar_one()
-    report.events = conn.execute(select(func.count()).select_from(_events)).scalar_one()
+    report = InvariantReport(
+        cases=conn.execute(select(func.count()).select_from(_cases)).scalar_one(),
+        events=conn.execute(select(func.count()).select_from(_events)).scalar_one(),
+    )
     versions = conn.execute(select(_cases.c.workflow_version_id).distinct()).scalars().all()
     workflows = {v: definition(v) for v in versions}
     _state_and_sequence(conn, report)

@@ -1,0 +1,101 @@
+"""How the CLI writes: rich tables on stdout, one-line errors on stderr, JSON for scripts.
+
+Stored data is never rich markup: :class:`PlainTable` shows text cells as
+written, and messages that carry data are printed with ``markup=False``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+    from engine import CaseView
+
+__all__ = ["deadline_cell", "emit_json", "err", "fail_line", "out", "plain_table", "short"]
+
+
+class _LazyConsole:
+    """A rich ``Console`` made on first use: importing rich costs more than most commands' own work."""
+
+    def __init__(self, stderr: bool) -> None:
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    def _get(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=self._stderr, highlight=False, soft_wrap=True)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._get(), name)
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        """``Console.print``."""
+        self._get().print(*objects, **kwargs)
+
+    def forget(self) -> None:
+        """Make the console again on next use (a new run may have other streams, width and environment)."""
+        self._console = None
+
+
+#: stdout and stderr as rich consoles, made for each run of the command (see :func:`casework.cli.run`)
+out = _LazyConsole(stderr=False)
+err = _LazyConsole(stderr=True)
+
+
+@functools.cache
+def _plain_table() -> type[Table]:
+    from rich.table import Table
+    from rich.text import Text
+
+    class PlainTable(Table):
+        """A table whose text cells are shown as written: stored data is never rich markup."""
+
+        def add_row(self, *cells: Any, **kwargs: Any) -> None:  # type: ignore[override]
+            super().add_row(*(Text(c) if isinstance(c, str) else c for c in cells), **kwargs)
+
+    return PlainTable
+
+
+def plain_table(*headers: str, title: str | None = None) -> Table:
+    """A rich table whose text cells are shown as written."""
+    return _plain_table()(*headers, title=title)
+
+
+def emit_json(value: Any) -> None:
+    """Print ``value`` as indented JSON (Chinese as it is, not escaped)."""
+    click.echo(json.dumps(value, ensure_ascii=False, indent=2, default=str))
+
+
+def deadline_cell(view: CaseView) -> str:
+    """The deadline as a table shows it: ``2026-12-04 00:00 (provisional): 3 working days left``."""
+    if view.paused:
+        return view.time_left or "paused"
+    if view.deadline is None:
+        return ""
+    at = str(view.to_json()["deadline"])[:16].replace("T", " ")
+    flag = " (provisional)" if view.deadline_provisional else ""
+    return f"{at}{flag}: {view.time_left}"
+
+
+def short(value: Any) -> str:
+    """A value in one short line: ∅ for none, a list in brackets."""
+    if value is None:
+        return "∅"
+    if isinstance(value, list):
+        return "[" + ", ".join(map(str, value)) + "]"
+    return str(value)
+
+
+def fail_line(message: str) -> None:
+    """Write ``error: message`` on stderr (as it is: no markup)."""
+    click.echo(f"error: {message}", err=True)

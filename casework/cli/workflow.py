@@ -1,0 +1,161 @@
+"""``casework workflow``: validate, load and inspect workflow definitions."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+import click
+
+from casework.cli.context import AppContext, pass_app
+from casework.cli.options import json_option
+from casework.cli.output import emit_json, out, plain_table
+
+if TYPE_CHECKING:
+    from engine import WorkflowDef
+
+__all__ = ["mermaid", "workflow"]
+
+
+@click.group()
+def workflow() -> None:
+    """Validate, load and inspect workflow definitions."""
+
+
+@workflow.command("validate")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+def workflow_validate(files: tuple[str, ...]) -> None:
+    """Check workflow files; print every problem as FILE:LINE:COL: message."""
+    from engine import DefinitionError, load_definition_file
+
+    failed = 0
+    for f in files:
+        try:
+            wf = load_definition_file(f)
+        except DefinitionError as exc:
+            failed += 1
+            for p in exc.problems:
+                click.echo(str(p), err=True)
+            continue
+        click.echo(f"{f}: ok ({wf.name} version {wf.version}: {len(wf.states)} states, {len(wf.transitions)} steps)")
+    if failed:
+        click.echo(f"{failed} of {len(files)} file{'s' if len(files) > 1 else ''} invalid", err=True)
+        sys.exit(2)
+
+
+@workflow.command("load")
+@click.argument("file", type=click.Path(dir_okay=False))
+@pass_app
+def workflow_load(app: AppContext, file: str) -> None:
+    """Store a workflow as an immutable version (same source again: no-op)."""
+    from engine import load_definition_file
+
+    wf = load_definition_file(file)
+    info, created = app.service().load_workflow(wf)
+    if created:
+        click.echo(f"loaded {info.name} version {info.version} ({info.source_hash[:12]})")
+    else:
+        click.echo(f"{info.name} version {info.version} already loaded with this content; nothing changed")
+
+
+@workflow.command("list")
+@json_option()
+@pass_app
+def workflow_list(app: AppContext, as_json: bool) -> None:
+    """List loaded workflow versions."""
+    infos = app.service().workflows()
+    if as_json:
+        emit_json([i.to_json() for i in infos])
+        return
+    table = plain_table("workflow", "version", "title", "cases", "latest", "loaded", "hash")
+    for i in infos:
+        table.add_row(
+            i.name,
+            str(i.version),
+            i.title,
+            str(i.cases),
+            "yes" if i.latest else "",
+            str(i.to_json()["loaded_at"]),
+            i.source_hash[:12],
+        )
+    out.print(table)
+
+
+@workflow.command("show")
+@click.argument("name")
+@click.option("--version", "version", type=int, help="A specific version (default: the latest).")
+@json_option()
+@click.option("--diagram", is_flag=True, help="Print the state diagram as Mermaid text.")
+@pass_app
+def workflow_show(app: AppContext, name: str, version: int | None, as_json: bool, diagram: bool) -> None:
+    """Show a workflow's fields, states and steps."""
+    from rich.markup import escape
+
+    wf = app.service().workflow(name, version)
+    if diagram:
+        click.echo(mermaid(wf))
+        return
+    if as_json:
+        emit_json(wf.describe())
+        return
+    out.print(
+        f"[bold]{wf.name}[/] version {wf.version}: {escape(wf.title)}  "
+        f"(timezone {escape(wf.timezone)}, refs {wf.ref_prefix}-)"
+    )
+    roles = plain_table("role", "label", title="roles")
+    for r, label in wf.roles.items():
+        roles.add_row(r, label)
+    out.print(roles)
+    fields = plain_table("field", "type", "label", "rules", title="fields")
+    for f in wf.fields.values():
+        rules = [
+            x
+            for x in (
+                "required" if f.required else "",
+                f"pii:{f.pii}" if f.pii else "",
+                "unique" if f.unique else "",
+                "scope" if f.scope else "",
+                f"min {f.min:g}" if f.min is not None else "",
+                f"max {f.max:g}" if f.max is not None else "",
+                "/".join(f.choices or f.items),
+            )
+            if x
+        ]
+        fields.add_row(f.name, f.type, f.label, ", ".join(rules))
+    out.print(fields)
+    states = plain_table("state", "label", "kind", "deadline", title="states")
+    for s in wf.states.values():
+        kind = "initial" if s.initial else ("final" + (" (void)" if s.void else "")) if s.final else ""
+        states.add_row(s.name, s.label, kind, str(s.deadline) if s.deadline else "")
+    out.print(states)
+    steps = plain_table("step", "label", "from → to", "by", "rules", title="steps")
+    for t in wf.transitions.values():
+        rules = [
+            x
+            for x in (
+                f"when {t.when.text}" if t.when else "",
+                f"unless {t.unless.text}" if t.unless else "",
+                f"not by whoever fired {', '.join(t.not_by)}" if t.not_by else "",
+                f"needs {', '.join(t.require)}" if t.require else "",
+                "comment required" if t.comment_required else "",
+            )
+            if x
+        ]
+        steps.add_row(t.name, t.label, f"{', '.join(t.sources)} → {t.dest}", ", ".join(t.by), "; ".join(rules))
+    out.print(steps)
+
+
+def mermaid(wf: WorkflowDef) -> str:
+    """The workflow's states and steps as a Mermaid ``stateDiagram-v2``."""
+    lines = ["stateDiagram-v2"]
+    for s in wf.states.values():
+        lines.append(f'    state "{s.label}" as {s.name}')
+    lines.append(f"    [*] --> {wf.initial_state}")
+    for t in wf.transitions.values():
+        by = ", ".join(t.by)
+        for src in t.sources:
+            lines.append(f"    {src} --> {t.dest}: {t.name} ({by})")
+    for s in wf.states.values():
+        if s.final:
+            lines.append(f"    {s.name} --> [*]")
+    return "\n".join(lines)

@@ -1,0 +1,36 @@
+"""What the engine accepts: batch and page sizes, text lengths, and the fixed vocabularies of objections and the outbox.
+
+Kept apart from the modules that enforce them, and free of heavy imports, so
+a shell can build its options and help from them without loading the engine.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DEFAULT_BATCH",
+    "MAX_BATCH",
+    "MAX_COMMENT",
+    "MAX_PER_PAGE",
+    "OBJECTION_CHANNELS",
+    "OUTBOX_STATUS",
+    "OUTCOMES",
+]
+
+#: cases per transaction in an import or a bulk step, by default and at most
+DEFAULT_BATCH = 1000
+MAX_BATCH = 10_000
+
+#: the largest page of what waits for a user
+MAX_PER_PAGE = 500
+
+#: the longest comment, reason or objection text, in characters
+MAX_COMMENT = 2000
+
+#: how an objection (异议) reached the office: by phone, by letter, in person
+OBJECTION_CHANNELS = ("电话", "来信", "来访")
+
+#: how an objection is resolved
+OUTCOMES = ("upheld", "dismissed")
+
+#: the life of an outbox row
+OUTBOX_STATUS = ("pending", "sending", "sent", "failed", "dead")

@@ -1,0 +1,315 @@
+"""The read models: what the engine returns, typed, with one way to become JSON.
+
+Each is a pydantic model; :meth:`ReadModel.to_json` is the only JSON form —
+the CLI's ``--json`` prints it, and the HTTP API will serve it (its OpenAPI
+schema comes from the same models). Times are shown in the model's
+``timezone`` (the workflow's, Asia/Shanghai by default) as ISO 8601 with the
+offset; the ``timezone`` itself is not part of the JSON.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, field_serializer
+
+__all__ = [
+    "Action",
+    "AuditRecord",
+    "CaseView",
+    "ChainBreak",
+    "FireManyReport",
+    "ImportReport",
+    "InboxPage",
+    "InvariantReport",
+    "NoticeView",
+    "ObjectionView",
+    "ReadModel",
+    "Refused",
+    "RowProblem",
+    "SweepReport",
+    "TimerView",
+    "UserInfo",
+    "VerifyReport",
+    "Violation",
+    "WorkflowInfo",
+    "iso",
+]
+
+DEFAULT_TZ = "Asia/Shanghai"
+
+
+def iso(at: dt.datetime | None, tz: str = DEFAULT_TZ) -> str | None:
+    """ISO 8601 with offset, in ``tz``, to the second."""
+    if at is None:
+        return None
+    return at.astimezone(ZoneInfo(tz)).isoformat(timespec="seconds")
+
+
+class ReadModel(BaseModel):
+    """Base of the read models: immutable, times shown in :attr:`timezone`."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    timezone: str = Field(default=DEFAULT_TZ, exclude=True)
+
+    @field_serializer("*", mode="wrap", when_used="json")
+    def _local_time(self, value: Any, handler: SerializerFunctionWrapHandler) -> Any:
+        if isinstance(value, dt.datetime):
+            return iso(value, self.timezone)
+        return handler(value)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form (the shapes ``docs/json.md`` documents)."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+class UserInfo(ReadModel):
+    """A user: roles, and the scopes (counties; ``*`` = all) they cover."""
+
+    username: str
+    name: str
+    email: str | None = None
+    roles: tuple[str, ...]
+    scopes: tuple[str, ...]
+    created_at: dt.datetime
+
+
+class WorkflowInfo(ReadModel):
+    """One loaded workflow version."""
+
+    name: str = Field(serialization_alias="workflow")
+    version: int
+    title: str
+    source_hash: str
+    loaded_at: dt.datetime
+    cases: int
+    latest: bool
+
+
+class Action(ReadModel):
+    """A step the asking user may take now."""
+
+    trigger: str
+    label: str
+    to: str
+    comment_required: bool
+
+
+class CaseView(ReadModel):
+    """A case as a user sees it: state, data, deadline; with ``actions`` when asked for a user."""
+
+    ref: str
+    workflow: str
+    workflow_version: int
+    state: str
+    state_label: str
+    final: bool
+    scope: str | None
+    data: dict[str, Any]
+    version: int
+    created_by: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    deadline: dt.datetime | None = None
+    overdue: bool = False
+    deadline_provisional: bool = Field(default=False, serialization_alias="provisional")
+    paused: bool = False
+    time_left: str | None = None
+    actions: tuple[Action, ...] | None = Field(default=None, exclude_if=lambda v: v is None)
+
+
+class AuditRecord(ReadModel):
+    """One audit event, personal data masked."""
+
+    seq: int
+    at: dt.datetime
+    actor: str
+    role: str | None
+    action: str
+    trigger: str | None
+    from_state: str | None
+    to_state: str | None
+    comment: str | None
+    changes: dict[str, list[Any]]
+    hash: str
+
+
+class ChainBreak(ReadModel):
+    """The first place a case's audit chain does not hold, and why."""
+
+    ref: str
+    seq: int | None
+    event_id: int | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"event seq {self.seq} (id {self.event_id})" if self.seq is not None else "its trail"
+        return f"case {self.ref}: {where}: {self.reason}"
+
+
+class VerifyReport(ReadModel):
+    """How many chains and events were checked, and where each broken one breaks."""
+
+    cases: int = 0
+    events: int = 0
+    breaks: list[ChainBreak] = Field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.breaks
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, **super().to_json()}
+
+
+class InboxPage(ReadModel):
+    """One page of what waits for a user, soonest deadline first; ``has_more``: a next page exists."""
+
+    page: int
+    per_page: int
+    has_more: bool
+    items: list[CaseView]
+
+
+class ObjectionView(ReadModel):
+    """An objection (异议) raised during publicity."""
+
+    id: int
+    ref: str
+    channel: str
+    text: str
+    received_by: str
+    received_at: dt.datetime
+    status: str
+    resolved_by: str | None = None
+    resolved_at: dt.datetime | None = None
+    comment: str | None = None
+
+
+class NoticeView(ReadModel):
+    """A published notice; ``html`` and ``context`` are its exact stored content (not in the JSON listing)."""
+
+    id: int
+    number: str
+    kind: str
+    workflow: str
+    scope: str | None
+    title: str
+    sha256: str
+    period_start: dt.date | None
+    period_end: dt.date | None
+    created_at: dt.datetime
+    cases: tuple[str, ...]
+    html: str = Field(exclude=True)
+    context: dict[str, Any] = Field(exclude=True)
+
+
+class TimerView(ReadModel):
+    """A timer: a reminder, an escalation or an automatic step."""
+
+    id: int
+    case_ref: str
+    kind: str
+    state: str
+    due_at: dt.datetime
+    provisional: bool
+    status: str
+    payload: dict[str, Any]
+    held_at: dt.datetime | None
+    fired_at: dt.datetime | None
+    last_error: str | None
+
+
+class SweepReport(BaseModel):
+    """What one sweep of due timers did."""
+
+    fired: int = 0
+    held: int = 0
+    discarded: int = 0
+    failed: int = 0
+    errors: list[str] = Field(default_factory=list)
+
+
+class RowProblem(ReadModel):
+    """What is wrong with one row of an import file (``line`` as the file counts it)."""
+
+    line: int
+    problems: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f"line {self.line}: " + "; ".join(self.problems)
+
+
+class ImportReport(BaseModel):
+    """What an import did: the refs created, in file order, and the rows skipped."""
+
+    imported: list[str] = Field(default_factory=list)
+    skipped: list[RowProblem] = Field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "imported": len(self.imported),
+            "first_ref": self.imported[0] if self.imported else None,
+            "last_ref": self.imported[-1] if self.imported else None,
+            "skipped": [p.to_json() for p in self.skipped],
+        }
+
+
+class Refused(ReadModel):
+    """A case a bulk step refused, and why (the refusal's code, facts and default message)."""
+
+    ref: str
+    reason: str
+    code: str
+    facts: dict[str, Any]
+
+
+class FireManyReport(BaseModel):
+    """What a bulk step did: refs fired, and refs refused with the reason."""
+
+    trigger: str
+    fired: list[str] = Field(default_factory=list)
+    refused: list[Refused] = Field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+class Violation(ReadModel):
+    """One broken invariant on one case."""
+
+    check: str
+    ref: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.check}: {self.ref}: {self.detail}"
+
+
+#: per check: enough to act on, bounded for a badly broken database
+MAX_LISTED = 1000
+
+
+class InvariantReport(BaseModel):
+    """How many cases and events were checked, and every violation found (up to 1,000 per check)."""
+
+    cases: int = 0
+    events: int = 0
+    violations: list[Violation] = Field(default_factory=list)
+    counts: dict[str, int] = Field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.counts
+
+    def add(self, check: str, ref: str, detail: str) -> None:
+        """Record a violation (listed while under :data:`MAX_LISTED` of its check)."""
+        self.counts[check] = self.counts.get(check, 0) + 1
+        if self.counts[check] <= MAX_LISTED:
+            self.violations.append(Violation(check=check, ref=ref, detail=detail))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, **self.model_dump(mode="json")}

@@ -1,0 +1,186 @@
+"""A case's deadline clock: pausing it while materials are missing (补正), resuming it, recomputing it.
+
+Pausing stops the clock of the case's current state: the working time left
+is kept, reminders and escalations are cancelled (the state's automatic step
+runs on from its entry). Resuming sets a new deadline that much later, with
+new reminders. After a calendar update, every provisional deadline is
+recomputed on the new calendar. Each is audited on the case.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Connection
+
+from engine.access import SYSTEM_ACTOR, role_in_state
+from engine.catalog import Catalog
+from engine.clock import Clock
+from engine.deadlines import Deadlines, Left
+from engine.errors import Code, ConflictError, FieldProblem, InvalidCaseData, InvalidTransition
+from engine.models import iso
+from engine.rules import clean_text
+from engine.steps import Steps
+from engine.store import cases as case_store
+from engine.store import timers as timer_store
+from engine.store.database import Database, VersionPin
+from engine.users import find_actor
+
+__all__ = ["Pauses"]
+
+
+class Pauses:
+    """Pause, resume and recompute deadlines.
+
+    Args:
+        db: each operation is one transaction (recomputing: one per case).
+        catalog, steps, deadlines, clock: as a step uses them.
+    """
+
+    def __init__(self, db: Database, catalog: Catalog, steps: Steps, deadlines: Deadlines, clock: Clock) -> None:
+        self.db = db
+        self.catalog = catalog
+        self.steps = steps
+        self.deadlines = deadlines
+        self.clock = clock
+
+    def pause(self, ref: str, actor: str, reason: str) -> Left:
+        """Stop the deadline clock of the case's current state (补正); audited. Returns the time left."""
+        reason = clean_text("reason", reason) or ""
+        if not reason:
+            raise InvalidCaseData([FieldProblem("reason", "is needed: say what is missing (补正 what?)")], case=ref)
+        pin = VersionPin()
+
+        def work(conn: Connection) -> Left:
+            user = find_actor(conn, actor)
+            case = self.steps.case(conn, ref, user)
+            seen = pin.hold(case.ref, case.version)
+            wf = self.catalog.get(conn, case.workflow_version_id).definition
+            role = role_in_state(wf, ref, case.state, user, "pause or resume")
+            if case.deadline_at is None:
+                raise InvalidTransition(
+                    f"case {ref} has no deadline in {case.state}; there is no clock to pause",
+                    code=Code.NO_DEADLINE,
+                    ref=ref,
+                    state=case.state,
+                )
+            if case.paused_at is not None:
+                raise ConflictError(ref, "it is already paused; resume it first", code=Code.ALREADY_PAUSED)
+            now = self.clock.now()
+            left = self.deadlines.left(wf, case.state, now, case.deadline_at)
+            left["amount"] = max(left["amount"], 0)
+            timer_store.cancel_pending(conn, case.id, keep_timeout=True)
+            self.steps.note(
+                conn,
+                wf,
+                case,
+                seen,
+                now,
+                actor=actor,
+                role=role,
+                action="paused",
+                comment=reason,
+                changes={"deadline": [iso(case.deadline_at), None]},
+                extra={"paused_at": now, "paused_left": left},
+            )
+            return left
+
+        return self.db.transaction(work)
+
+    def resume(self, ref: str, actor: str, comment: str | None = None) -> dt.datetime:
+        """Restart the clock with the time that was left; returns the new deadline."""
+        comment = clean_text("comment", comment)
+        pin = VersionPin()
+
+        def work(conn: Connection) -> dt.datetime:
+            user = find_actor(conn, actor)
+            case = self.steps.case(conn, ref, user)
+            seen = pin.hold(case.ref, case.version)
+            wf = self.catalog.get(conn, case.workflow_version_id).definition
+            role = role_in_state(wf, ref, case.state, user, "pause or resume")
+            if case.paused_at is None:
+                raise ConflictError(ref, "it is not paused", code=Code.NOT_PAUSED)
+            now = self.clock.now()
+            left = case.paused_left or {"unit": "working_days", "amount": 0}
+            deadline = self.deadlines.resumed(left, now, wf.timezone)
+            _, rows = self.deadlines.plan(wf, case.state, now, deadline)
+            # a timeout runs on from the state's entry; reminders and escalations start again
+            timer_store.add_timers(
+                conn,
+                [
+                    {**r, "case_id": case.id, "created_at": now, "entered_at": case.entered_at}
+                    for r in rows
+                    if r["kind"] != "timeout"
+                ],
+            )
+            new_at = deadline.at.astimezone(dt.UTC)
+            self.steps.note(
+                conn,
+                wf,
+                case,
+                seen,
+                now,
+                actor=actor,
+                role=role,
+                action="resumed",
+                comment=comment,
+                changes={"deadline": [None, iso(new_at)]},
+                extra={
+                    "paused_at": None,
+                    "paused_left": None,
+                    "deadline_at": new_at,
+                    "deadline_provisional": deadline.provisional,
+                },
+            )
+            return new_at
+
+        return self.db.transaction(work)
+
+    def provisional_refs(self) -> list[str]:
+        """Refs of the cases whose current deadline is provisional (counted over a year with no official data)."""
+        with self.db.read() as conn:
+            return case_store.provisional_refs(conn)
+
+    def recompute_provisional(self) -> list[tuple[str, str | None, str | None]]:
+        """After a calendar update: recompute every provisional deadline; audited on each changed case.
+
+        Returns (ref, old deadline, new deadline) for each case that changed.
+        """
+        with self.db.read() as conn:
+            refs = case_store.provisional_refs(conn, running_only=True)
+        changed = []
+        for ref in refs:
+            result = self.db.transaction(lambda conn, r=ref: self._recompute(conn, r))
+            if result:
+                changed.append(result)
+        return changed
+
+    def _recompute(self, conn: Connection, ref: str) -> tuple[str, str | None, str | None] | None:
+        case = self.steps.case(conn, ref, None)
+        wf = self.catalog.get(conn, case.workflow_version_id).definition
+        now = self.clock.now()
+        deadline, rows = self.deadlines.plan(wf, case.state, case.entered_at)
+        new_at = deadline.at.astimezone(dt.UTC) if deadline else None
+        provisional = bool(deadline and deadline.provisional)
+        if new_at == case.deadline_at and provisional == case.deadline_provisional:
+            return None
+        timer_store.cancel_pending(conn, case.id)
+        timer_store.add_timers(
+            conn,
+            [{**r, "case_id": case.id, "created_at": now} for r in rows if r["due_at"] > now or r["kind"] == "timeout"],
+        )
+        old, new = iso(case.deadline_at, wf.timezone), iso(new_at, wf.timezone)
+        self.steps.note(
+            conn,
+            wf,
+            case,
+            case.version,
+            now,
+            actor=SYSTEM_ACTOR,
+            role=None,
+            action="deadline_recomputed",
+            comment="working-day calendar updated",
+            changes={"deadline": [old, new]},
+            extra={"deadline_at": new_at, "deadline_provisional": provisional},
+        )
+        return ref, old, new

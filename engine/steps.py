@@ -1,0 +1,316 @@
+"""Steps on one case: plan a step or an edit by the rules, then apply it in the caller's transaction.
+
+:class:`Steps` is the part every change of a single case goes through — a
+clerk's step, the scheduler's automatic step, an upheld objection's return
+to review, an edit of the case's data, and the notes (objections, pauses,
+notices) that change nothing but the trail. It reads the case once
+(:func:`engine.store.cases.read_step`), decides with :mod:`engine.rules`,
+computes the rows with :func:`engine.changes.plan_change` and writes them
+with :func:`engine.store.writes.write_change`. Transactions belong to the
+caller (the :class:`~engine.service.Casework` façade or another part).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection
+
+from engine.access import SYSTEM_ACTOR, Actor, Person, check_scope, role_in_state
+from engine.caseview import case_view
+from engine.catalog import Catalog, Loaded
+from engine.changes import Change, note, plan_change
+from engine.clock import Clock
+from engine.deadlines import Deadlines
+from engine.definition import WorkflowDef
+from engine.errors import (
+    CaseNotFound,
+    Code,
+    DuplicateCase,
+    InvalidTransition,
+    PermissionDenied,
+    TransitionRefused,
+    UserNotFound,
+)
+from engine.machine import move
+from engine.models import Action, CaseView
+from engine.rules import check_actor, check_comment, check_ready, find_transition, merge_data, new_scope
+from engine.store import keys as key_store
+from engine.store.cases import StepRead, read_case, read_step
+from engine.store.database import VersionPin
+from engine.store.tables import CaseRow
+from engine.store.writes import ChangeRows, write_change
+from engine.users import find_actor, refuse_system
+
+__all__ = ["Planned", "Steps"]
+
+Planned = tuple[ChangeRows, CaseRow, dict[str, Any]]
+
+
+class Steps:
+    """Plan and apply steps, edits and notes on single cases.
+
+    Args:
+        catalog: where a case's workflow version comes from.
+        deadlines: the calendar the new state's deadline and timers are counted on.
+        clock: what "now" is.
+    """
+
+    def __init__(self, catalog: Catalog, deadlines: Deadlines, clock: Clock) -> None:
+        self.catalog = catalog
+        self.deadlines = deadlines
+        self.clock = clock
+
+    # ------------------------------------------------------------------ reading
+
+    def read(self, conn: Connection, ref: str, user: str | Actor) -> tuple[StepRead, Actor]:
+        """The case with what a step needs, and the actor; refuses an unknown user or case and a scope not covered.
+
+        An unknown user is reported before an unknown case, and a case outside
+        the user's scope is refused before anything else is said about it.
+        """
+        username = user if isinstance(user, str) else None
+        if username is not None:
+            refuse_system(username)
+            if "\x00" in username:
+                raise UserNotFound(username)  # no such name can exist (PostgreSQL refuses NUL in text)
+        found = read_step(conn, ref, username)
+        if found is None:
+            if username is not None:
+                find_actor(conn, username)
+            raise CaseNotFound(ref)
+        actor = user if isinstance(user, Actor) else found.actor
+        if actor is None:
+            raise UserNotFound(str(username))
+        check_scope(actor, ref, found.case.scope)
+        return found, actor
+
+    def case(self, conn: Connection, ref: str, user: Actor | None) -> CaseRow:
+        """The case ``ref`` (seen by ``user``, if given: scope checked)."""
+        row = read_case(conn, ref)
+        if row is None:
+            raise CaseNotFound(ref)
+        if user is not None:
+            check_scope(user, ref, row.scope)
+        return row
+
+    def view(self, wf: WorkflowDef, row: CaseRow, actions: tuple[Action, ...] | None = None) -> CaseView:
+        """The case as shown now."""
+        return case_view(wf, row, self.clock.now(), self.deadlines, actions)
+
+    # ------------------------------------------------------------------ steps
+
+    def fire(
+        self,
+        conn: Connection,
+        ref: str,
+        trigger: str,
+        user: str | Actor,
+        comment: str | None,
+        data: Mapping[str, Any] | None,
+        pin: VersionPin,
+        before: Callable[[CaseRow], None] | None = None,
+    ) -> CaseView:
+        """The whole of one step inside the caller's transaction (see :meth:`engine.Casework.fire`).
+
+        ``user`` is a username to look up, or an :class:`Actor` already known
+        (the scheduler, an objection's resolver). ``before`` runs once the
+        step's own checks pass and before its guard is evaluated (an upheld
+        objection closes itself there, so the guard sees it closed).
+        """
+        found, actor = self.read(conn, ref, user)
+        case = found.case
+        seen = pin.hold(case.ref, case.version)
+        loaded = self.catalog.get(conn, case.workflow_version_id)
+        change, written, values = self.plan_fire(
+            loaded,
+            case,
+            found.open_objections,
+            found.directory,
+            actor,
+            trigger,
+            comment,
+            data,
+            seen,
+            self.clock.now(),
+            before,
+        )
+        write_change(conn, change)
+        wf = loaded.definition
+        if wf.states[written.state].void:
+            # the archive came to nothing: its ID number may be filed again
+            key_store.release_keys(conn, [case.id])
+        else:
+            self.claim_keys(conn, wf, case.id, case.data, values)
+        return self.view(wf, written)
+
+    def plan_fire(
+        self,
+        loaded: Loaded,
+        case: CaseRow,
+        open_objections: int,
+        people: Sequence[Person],
+        user: Actor,
+        trigger: str,
+        comment: str | None,
+        data: Mapping[str, Any] | None,
+        seen_version: int,
+        now: dt.datetime,
+        before: Callable[[CaseRow], None] | None = None,
+    ) -> Planned:
+        """Every check of one step, then what it would write: (rows, the case as written, its data).
+
+        Nothing is written here, so a bulk caller can batch the writes of many steps.
+        """
+        wf = loaded.definition
+        ref, state = case.ref, case.state
+        t = find_transition(wf, ref, state, trigger)
+        role = check_actor(wf, ref, state, case.fired_by, t, user)
+        check_comment(t, ref, state, comment)
+        values, changes = merge_data(wf, case.data, data or {}, now)
+        if before is not None:
+            before(case)
+        check_ready(wf, ref, state, t, values, open_objections)
+        dest = move(loaded.machine, state, trigger)
+        if dest is None:  # pragma: no cover - check_actor already checked the source
+            raise InvalidTransition(f"{trigger} cannot be fired from {state}", ref=ref, state=state, trigger=trigger)
+        fired_by = {k: list(v) for k, v in case.fired_by.items()}
+        if user.username not in fired_by.setdefault(trigger, []):
+            fired_by[trigger].append(user.username)
+        decided = Change(
+            actor=user.username,
+            role=role,
+            action="fired",
+            to_state=dest,
+            data=values,
+            changes=changes,
+            scope=new_scope(wf, values, user, ref, state, case.scope),
+            fired_by=fired_by,
+            trigger=trigger,
+            comment=comment,
+        )
+        rows, written = plan_change(wf, case, decided, seen_version, now, self.deadlines, people)
+        return rows, written, values
+
+    def actions(self, wf: WorkflowDef, case: CaseRow, open_objections: int, user: Actor) -> tuple[Action, ...]:
+        """The steps ``user`` may take on the case now (every rule but the comment, which they would give)."""
+        found = []
+        for t in wf.transitions_from(case.state):
+            try:
+                check_actor(wf, case.ref, case.state, case.fired_by, t, user)
+                check_ready(wf, case.ref, case.state, t, case.data, open_objections)
+            except TransitionRefused:
+                continue
+            found.append(Action(trigger=t.name, label=t.label, to=t.dest, comment_required=t.comment_required))
+        return tuple(found)
+
+    # ------------------------------------------------------------------ edits
+
+    def update(self, conn: Connection, ref: str, username: str, data: Mapping[str, Any], pin: VersionPin) -> CaseView:
+        """Change case data; audited with old → new. No change, no event.
+
+        Allowed to whoever may take a step from the case's current state (the
+        step is theirs), with a scope covering the case (before and after).
+        """
+        user = find_actor(conn, username)
+        case = self.case(conn, ref, user)
+        seen = pin.hold(case.ref, case.version)
+        loaded = self.catalog.get(conn, case.workflow_version_id)
+        wf = loaded.definition
+        state = wf.states[case.state]
+        if state.final:
+            raise PermissionDenied(
+                f"case {ref} is {state.label} ({case.state}), a final state; its data can no longer be edited",
+                code=Code.FINAL_STATE,
+                ref=ref,
+                state=case.state,
+            )
+        role = role_in_state(wf, ref, case.state, user, "edit")
+        now = self.clock.now()
+        values, changes = merge_data(wf, case.data, data, now)
+        if not changes:
+            return self.view(wf, case)
+        decided = Change(
+            actor=username,
+            role=role,
+            action="updated",
+            to_state=case.state,
+            data=values,
+            changes=changes,
+            scope=new_scope(wf, values, user, ref, case.state, case.scope),
+            fired_by=case.fired_by,
+        )
+        rows, written = plan_change(wf, case, decided, seen, now, self.deadlines, ())
+        write_change(conn, rows)
+        self.claim_keys(conn, wf, case.id, case.data, values)
+        return self.view(wf, written)
+
+    def note(
+        self,
+        conn: Connection,
+        wf: WorkflowDef,
+        case: CaseRow,
+        seen_version: int,
+        now: dt.datetime,
+        *,
+        actor: str,
+        role: str | None,
+        action: str,
+        comment: str | None,
+        changes: dict[str, list[Any]],
+        extra: Mapping[str, Any] | None = None,
+    ) -> CaseRow:
+        """Append an event that changes no state or data (an objection, a pause, a notice) — version-checked."""
+        decided = note(case, actor=actor, role=role, action=action, comment=comment, changes=changes, extra=extra)
+        rows, written = plan_change(wf, case, decided, seen_version, now, self.deadlines, ())
+        write_change(conn, rows)
+        return written
+
+    def note_as_system(
+        self,
+        conn: Connection,
+        wf: WorkflowDef,
+        case: CaseRow,
+        now: dt.datetime,
+        action: str,
+        comment: str,
+        changes: dict[str, list[Any]],
+        extra: Mapping[str, Any] | None = None,
+    ) -> CaseRow:
+        """:meth:`note` by the engine itself (``system``, no role), on the version just read."""
+        return self.note(
+            conn,
+            wf,
+            case,
+            case.version,
+            now,
+            actor=SYSTEM_ACTOR,
+            role=None,
+            action=action,
+            comment=comment,
+            changes=changes,
+            extra=extra,
+        )
+
+    @staticmethod
+    def claim_keys(
+        conn: Connection, wf: WorkflowDef, case_id: int, old: Mapping[str, Any], new: Mapping[str, Any]
+    ) -> None:
+        """Move the case's unique keys from its old values to its new ones; :class:`DuplicateCase` if one is taken."""
+        for name in wf.unique_fields:
+            before, after = old.get(name), new.get(name)
+            if before == after:
+                continue
+            if before is not None:
+                key_store.release_keys(conn, [case_id], name)
+            if after is None:
+                continue
+            holder = key_store.holder(conn, wf.name, name, str(after))
+            if holder is not None:
+                raise DuplicateCase(name, holder.ref, holder.state)
+            row = {"workflow": wf.name, "field": name, "value": str(after), "case_id": case_id}
+            if not key_store.claim_keys(conn, [row]):
+                # a concurrent case claimed it between our check and our insert
+                raise DuplicateCase(name, None, None)

@@ -1,0 +1,76 @@
+"""The ``users`` table: people, their roles and scopes, and the directory notifications read."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import JSON, Connection, func, insert, select, type_coerce
+
+from engine.access import Person
+from engine.store import tables
+from engine.store.tables import UserRow
+
+__all__ = ["Person", "add_user", "all_users", "directory", "directory_column", "find_user", "parse_directory"]
+
+_users = tables.users
+
+
+def find_user(conn: Connection, username: str) -> UserRow | None:
+    """The user called ``username``, or None."""
+    if "\x00" in username:
+        return None  # PostgreSQL refuses NUL in text outright (DataError): no such name can exist
+    row = conn.execute(select(_users).where(_users.c.username == username)).first()
+    return UserRow._make(row) if row is not None else None
+
+
+def all_users(conn: Connection) -> list[UserRow]:
+    """Every user, by username."""
+    return [UserRow._make(r) for r in conn.execute(select(_users).order_by(_users.c.username))]
+
+
+def add_user(
+    conn: Connection,
+    username: str,
+    name: str,
+    email: str | None,
+    roles: Sequence[str],
+    scopes: Sequence[str],
+    now: dt.datetime,
+) -> UserRow | None:
+    """Insert a user; None if the username is taken."""
+    if conn.execute(select(_users.c.id).where(_users.c.username == username)).first():
+        return None
+    values = {"username": username, "name": name, "email": email, "roles": list(roles), "scopes": list(scopes)}
+    user_id = conn.execute(insert(_users).values(**values, created_at=now).returning(_users.c.id)).scalar_one()
+    return UserRow(user_id, username, name, email, list(roles), list(scopes), now)
+
+
+_DIRECTORY = select(_users.c.username, _users.c.name, _users.c.email, _users.c.roles, _users.c.scopes)
+
+
+def directory(conn: Connection) -> list[Person]:
+    """Everyone, as notification rules see them."""
+    return [Person(*r) for r in conn.execute(_DIRECTORY)]
+
+
+def directory_column(dialect: str) -> Any:
+    """A scalar subquery with the whole user directory as one JSON array (see :func:`parse_directory`).
+
+    Sent along with the case read, it saves a step that notifies somebody a
+    round trip; a union office's directory is tens to hundreds of people.
+    """
+    u = _users.alias("directory_user")
+    if dialect == "postgresql":
+        agg = func.json_agg(func.json_build_array(u.c.username, u.c.name, u.c.email, u.c.roles, u.c.scopes))
+    else:
+        agg = func.json_group_array(
+            func.json_array(u.c.username, u.c.name, u.c.email, func.json(u.c.roles), func.json(u.c.scopes))
+        )
+    return type_coerce(select(agg).scalar_subquery(), JSON).label("directory")
+
+
+def parse_directory(value: list[list[Any]] | None) -> list[Person]:
+    """The people in a :func:`directory_column` value."""
+    return [Person(*entry) for entry in value or ()]

@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed-dev
 
-.PHONY: run test lint bench check-python clean
+.PHONY: run test test-scenarios lint bench docs check-python clean
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "casework needs Python 3.11 or newer; found " + sys.version.split()[0])'
@@ -26,9 +26,19 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
+# Both cores; the real-process scenarios (kill -9, signals, scheduler fleets) and
+# the long ones are left to `make test-scenarios`, which CI runs after this.
 test: $(STAMP) lint
-	$(PY) -m pytest --durations=15
+	$(PY) -m pytest -n auto -m "not slow and not scenario" --durations=15
+
+test-scenarios: $(STAMP)
+	$(PY) -m pytest -n auto -m "slow or scenario" --durations=15
+
+# The reference pages in docs/ that are made from the code (tests check they are current).
+docs: $(STAMP)
+	$(PY) -m casework.reference
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
@@ -62,8 +63,8 @@ def run_demo(svc: Casework, out: Console, *, seed: int | None = None, archives: 
     """Run the demonstration against ``svc``; return True if the audit trail verifies."""
     started = time.perf_counter()
     out.rule("[bold]casework demo[/]: 困难职工建档立卡 archive filing")
-    for path in (BUNDLED_WORKFLOW, BUNDLED_WORKFLOW.with_name("annual_review.yaml")):
-        info, created = svc.load_workflow(load_definition_file(path))
+    for file in (BUNDLED_WORKFLOW, BUNDLED_WORKFLOW.with_name("annual_review.yaml")):
+        info, created = svc.load_workflow(load_definition_file(file))
         out.print(f"workflow {info.name} v{info.version} {'loaded' if created else 'already loaded'}")
     for username, name, roles, scopes in USERS:
         with contextlib.suppress(AlreadyExists):  # re-running the demo
@@ -173,7 +174,7 @@ def _refusals(svc: Casework, out: Console, people: SyntheticPeople, refs: dict[s
     filed = refs["filed"][0]
     held = refs["publicised"][0]
     svc.add_objection(held, "wu", "来访群众反映申请人有房产出租收入", "来访")
-    attempts = [
+    attempts: list[tuple[str, Callable[[], object]]] = [
         ("the end of publicity while an objection is open", lambda: svc.fire(held, "end_publicity", "wu")),
         ("a clerk tries to pass a review", lambda: svc.fire(ref, "pass_review", "lin")),
         ("a clerk of 龙文区 tries a 芗城区 case", lambda: svc.get_case(ref, "chen")),

@@ -27,7 +27,7 @@ import bisect
 import datetime
 import itertools
 import random
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from engine.idnumber import check_digit
 
@@ -210,7 +210,7 @@ class SyntheticPeople:
         """
         return self._id_number(county, born_between, self._rng.random() < 0.5)
 
-    def household(self) -> dict:
+    def household(self) -> dict[str, Any]:
         """Return one hardship household, ready to be case data.
 
         The applicant's given name matches the gender encoded in the ID

@@ -19,6 +19,7 @@ from db.models import (
     Timer,
     User,
     WorkflowVersion,
+    table_of,
 )
 
 __all__ = [
@@ -42,5 +43,6 @@ __all__ = [
     "head_revision",
     "make_engine",
     "resolve_url",
+    "table_of",
     "upgrade",
 ]

@@ -111,69 +111,84 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from engine.bulk import ImportClash, InvalidImport
-    from engine.calendar import WorkingCalendar
-    from engine.clock import Clock, DatabaseClock, FixedClock, SystemClock, default_clock
-    from engine.definition import WorkflowDef, load_definition, load_definition_file
+    from engine.bulk import ImportClash as ImportClash, InvalidImport as InvalidImport
+    from engine.calendar import WorkingCalendar as WorkingCalendar
+    from engine.clock import (
+        Clock as Clock,
+        DatabaseClock as DatabaseClock,
+        FixedClock as FixedClock,
+        SystemClock as SystemClock,
+        default_clock as default_clock,
+    )
+    from engine.definition import (
+        WorkflowDef as WorkflowDef,
+        load_definition as load_definition,
+        load_definition_file as load_definition_file,
+    )
     from engine.errors import (
-        CODES,
-        AlreadyExists,
-        CaseNotFound,
-        CaseworkError,
-        Code,
-        CodeInfo,
-        CommentRequired,
-        ConflictError,
-        DefinitionError,
-        DuplicateCase,
-        FieldProblem,
-        GuardFailed,
-        InputError,
-        InvalidCaseData,
-        InvalidTransition,
-        MissingFields,
-        NotFound,
-        PermissionDenied,
-        Problem,
-        RefusedError,
-        SameActorForbidden,
-        TransitionRefused,
-        UserNotFound,
-        WorkflowNotFound,
+        CODES as CODES,
+        AlreadyExists as AlreadyExists,
+        CaseNotFound as CaseNotFound,
+        CaseworkError as CaseworkError,
+        Code as Code,
+        CodeInfo as CodeInfo,
+        CommentRequired as CommentRequired,
+        ConflictError as ConflictError,
+        DefinitionError as DefinitionError,
+        DuplicateCase as DuplicateCase,
+        FieldProblem as FieldProblem,
+        GuardFailed as GuardFailed,
+        InputError as InputError,
+        InvalidCaseData as InvalidCaseData,
+        InvalidTransition as InvalidTransition,
+        MissingFields as MissingFields,
+        NotFound as NotFound,
+        PermissionDenied as PermissionDenied,
+        Problem as Problem,
+        RefusedError as RefusedError,
+        SameActorForbidden as SameActorForbidden,
+        TransitionRefused as TransitionRefused,
+        UserNotFound as UserNotFound,
+        WorkflowNotFound as WorkflowNotFound,
     )
     from engine.limits import (
-        DEFAULT_BATCH,
-        MAX_BATCH,
-        MAX_COMMENT,
-        MAX_PER_PAGE,
-        OBJECTION_CHANNELS,
-        OUTBOX_STATUS,
-        OUTCOMES,
+        DEFAULT_BATCH as DEFAULT_BATCH,
+        MAX_BATCH as MAX_BATCH,
+        MAX_COMMENT as MAX_COMMENT,
+        MAX_PER_PAGE as MAX_PER_PAGE,
+        OBJECTION_CHANNELS as OBJECTION_CHANNELS,
+        OUTBOX_STATUS as OUTBOX_STATUS,
+        OUTCOMES as OUTCOMES,
     )
-    from engine.masking import mask_id_number, mask_name, mask_value, public_view
+    from engine.masking import (
+        mask_id_number as mask_id_number,
+        mask_name as mask_name,
+        mask_value as mask_value,
+        public_view as public_view,
+    )
     from engine.models import (
-        Action,
-        AuditRecord,
-        CaseView,
-        ChainBreak,
-        FireManyReport,
-        ImportReport,
-        InboxPage,
-        InvariantReport,
-        NoticeView,
-        ObjectionView,
-        ReadModel,
-        Refused,
-        RowProblem,
-        SweepReport,
-        TimerView,
-        UserInfo,
-        VerifyReport,
-        Violation,
-        WorkflowInfo,
-        iso,
+        Action as Action,
+        AuditRecord as AuditRecord,
+        CaseView as CaseView,
+        ChainBreak as ChainBreak,
+        FireManyReport as FireManyReport,
+        ImportReport as ImportReport,
+        InboxPage as InboxPage,
+        InvariantReport as InvariantReport,
+        NoticeView as NoticeView,
+        ObjectionView as ObjectionView,
+        ReadModel as ReadModel,
+        Refused as Refused,
+        RowProblem as RowProblem,
+        SweepReport as SweepReport,
+        TimerView as TimerView,
+        UserInfo as UserInfo,
+        VerifyReport as VerifyReport,
+        Violation as Violation,
+        WorkflowInfo as WorkflowInfo,
+        iso as iso,
     )
-    from engine.publicity import Render
-    from engine.service import Casework
-    from engine.suggest import did_you_mean
-    from engine.templates import TemplateRenderError, TemplateSet
+    from engine.publicity import Render as Render
+    from engine.service import Casework as Casework
+    from engine.suggest import did_you_mean as did_you_mean
+    from engine.templates import TemplateRenderError as TemplateRenderError, TemplateSet as TemplateSet

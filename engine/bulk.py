@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection
@@ -171,7 +172,7 @@ class Bulk:
         report = ImportReport(skipped=problems)
         for start in range(0, len(valid), batch):
             chunk = valid[start : start + batch]
-            refs = self.db.transaction(lambda conn, c=chunk: self._write_batch(conn, loaded, c, now))
+            refs = self.db.transaction(partial(self._write_batch, loaded=loaded, chunk=chunk, now=now))
             report.imported += refs
             if progress:
                 progress(len(chunk))
@@ -215,7 +216,7 @@ class Bulk:
         for start in range(0, len(unique), batch):
             chunk = unique[start : start + batch]
             fired, refused = self.db.transaction(
-                lambda conn, c=chunk: self._fire_batch(conn, c, trigger, user, comment)
+                partial(self._fire_batch, chunk=chunk, trigger=trigger, user=user, comment=comment)
             )
             report.fired += fired
             report.refused += refused

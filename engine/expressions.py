@@ -133,17 +133,17 @@ def _numbers(test: str, *values: Any) -> None:
 
 def _divisibleby(value: Any, num: Any) -> bool:
     _numbers("divisibleby", value, num)
-    return value % num == 0
+    return bool(value % num == 0)
 
 
 def _odd(value: Any) -> bool:
     _numbers("odd", value)
-    return value % 2 == 1
+    return bool(value % 2 == 1)
 
 
 def _even(value: Any) -> bool:
     _numbers("even", value)
-    return value % 2 == 0
+    return bool(value % 2 == 0)
 
 
 _ENV.tests.update(divisibleby=_divisibleby, odd=_odd, even=_even)

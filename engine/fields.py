@@ -117,7 +117,7 @@ def _integer(field: FieldDef, raw: Any) -> int:
     if abs(raw) > _MAX_INT:
         raise ValueError(f"{raw} is out of range")
     _bounds(field, raw)
-    return raw
+    return int(raw)
 
 
 def _decimal(field: FieldDef, raw: Any) -> str:

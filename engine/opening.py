@@ -27,8 +27,7 @@ from engine.definition import WorkflowDef
 from engine.errors import FieldProblem, InvalidCaseData
 from engine.fields import is_empty
 from engine.rules import merge_data
-from engine.store import keys as key_store
-from engine.store import tables
+from engine.store import keys as key_store, tables
 from engine.store.cases import insert_cases
 from engine.store.keys import Holder
 from engine.store.refs import allocate_refs, format_ref

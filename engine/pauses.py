@@ -10,6 +10,7 @@ recomputed on the new calendar. Each is audited on the case.
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 
 from sqlalchemy import Connection
 
@@ -21,8 +22,7 @@ from engine.errors import Code, ConflictError, FieldProblem, InvalidCaseData, In
 from engine.models import iso
 from engine.rules import clean_text
 from engine.steps import Steps
-from engine.store import cases as case_store
-from engine.store import timers as timer_store
+from engine.store import cases as case_store, timers as timer_store
 from engine.store.database import Database, VersionPin
 from engine.users import find_actor
 
@@ -150,7 +150,7 @@ class Pauses:
             refs = case_store.provisional_refs(conn, running_only=True)
         changed = []
         for ref in refs:
-            result = self.db.transaction(lambda conn, r=ref: self._recompute(conn, r))
+            result = self.db.transaction(partial(self._recompute, ref=ref))
             if result:
                 changed.append(result)
         return changed

@@ -21,9 +21,7 @@ from engine.limits import MAX_PER_PAGE
 from engine.masking import mask_value
 from engine.models import AuditRecord, CaseView, InboxPage, InvariantReport, VerifyReport
 from engine.steps import Steps
-from engine.store import audit as audit_store
-from engine.store import cases as case_store
-from engine.store import versions as version_store
+from engine.store import audit as audit_store, cases as case_store, versions as version_store
 from engine.store.database import Database
 from engine.store.inbox import Range, first_waiting
 from engine.store.invariants import check_invariants

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
@@ -26,8 +27,7 @@ from engine.opening import Planned, plan_opening, unique_clashes, write_openings
 from engine.outbox import case_context, user_messages
 from engine.queries import overdue_for
 from engine.steps import Steps
-from engine.store import cases as case_store
-from engine.store import jobs as job_store
+from engine.store import cases as case_store, jobs as job_store
 from engine.store.database import Database
 from engine.store.failures import Failure, classify
 from engine.store.outbox import add_messages
@@ -85,7 +85,7 @@ class Schedules:
                 job = f"{wf.name}:{schedule.name}"
                 try:
                     outcome = self.db.transaction(
-                        lambda conn, s=schedule, f=fire, j=job, v=loaded: self._run(conn, v, s, j, f)
+                        partial(self._run, loaded=loaded, schedule=schedule, job=job, fire=fire)
                     )
                 except Exception as exc:
                     if classify(exc) is Failure.UNIQUE:

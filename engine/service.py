@@ -30,13 +30,14 @@ from sqlalchemy import Connection, Engine
 
 from engine import users
 from engine.access import SYSTEM, SYSTEM_ACTOR
-from engine.bulk import DEFAULT_BATCH, Bulk, Progress
+from engine.bulk import Bulk, Progress
 from engine.calendar import WorkingCalendar
 from engine.catalog import Catalog
 from engine.clock import Clock, default_clock
 from engine.deadlines import Deadlines, Left
 from engine.definition import WorkflowDef
-from engine.errors import DuplicateCase, RefusedError
+from engine.errors import DuplicateCase, RefusedError, UserNotFound
+from engine.limits import DEFAULT_BATCH
 from engine.models import (
     AuditRecord,
     CaseView,
@@ -160,7 +161,7 @@ class Casework:
         with self.db.read() as conn:
             row = user_store.find_user(conn, username)
         if row is None:
-            raise users.UserNotFound(username)
+            raise UserNotFound(username)
         return users.user_info(row)
 
     # ---------------------------------------------------------------------- cases

@@ -20,6 +20,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from enum import StrEnum
+from functools import partial
 
 from sqlalchemy import Connection
 
@@ -87,7 +88,7 @@ class Sweeper:
             if should_stop is not None and should_stop():
                 break
             try:
-                outcome = self.db.transaction(lambda conn, tid=timer_id: self.fire_timer(conn, tid))
+                outcome = self.db.transaction(partial(self.fire_timer, timer_id=timer_id))
             except Exception as exc:
                 report.failed += 1
                 report.errors.append(f"timer {timer_id}: {type(exc).__name__}: {exc}")

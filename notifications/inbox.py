@@ -9,17 +9,17 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from sqlalchemy import Connection, Engine, Table, select, update
+from sqlalchemy import Connection, Engine, select, update
 
-from db.models import InboxMessage, User
+from db.models import InboxMessage, User, table_of
 from engine import Clock, Code, NotFound, ReadModel, UserNotFound
 
 __all__ = ["InboxView", "inbox", "mark_read"]
 
 logger = logging.getLogger(__name__)
 
-_inbox: Table = InboxMessage.__table__  # type: ignore[assignment]
-_users: Table = User.__table__  # type: ignore[assignment]
+_inbox = table_of(InboxMessage)
+_users = table_of(User)
 
 
 class InboxView(ReadModel):

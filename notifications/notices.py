@@ -12,10 +12,10 @@ from __future__ import annotations
 import datetime as dt
 import html as htmllib
 import re
-from collections.abc import Callable
 from typing import Any
 
 from engine import Casework, NoticeView, Render, WorkflowDef
+from notifications.relay import NoticeHandler, OutboxRow
 
 __all__ = ["notice_handler", "notice_pdf", "publish_list", "render_with"]
 
@@ -34,10 +34,10 @@ def render_with(wf: WorkflowDef, template: str) -> Render:
     return render
 
 
-def notice_handler(svc: Casework) -> Callable[[Any], None]:
+def notice_handler(svc: Casework) -> NoticeHandler:
     """What the relay does with a ``notice`` outbox row: generate that case's notice (idempotent)."""
 
-    def handle(row: Any) -> None:
+    def handle(row: OutboxRow) -> None:
         wf = svc.definition_for_version(row.workflow_version_id)
         svc.publish_case_notice(row.key, row.context["case"]["ref"], row.created_at, render_with(wf, row.template))
 

@@ -48,12 +48,12 @@ import random
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel
-from sqlalchemy import Connection, Engine, and_, or_, select, true, update
+from sqlalchemy import ColumnElement, Connection, Engine, and_, or_, select, true, update
 
-from db.models import Case, OutboxMessage
+from db.models import Case, OutboxMessage, table_of
 from engine import (
     OUTBOX_STATUS,
     Casework,
@@ -73,6 +73,7 @@ __all__ = [
     "MAX_ERROR",
     "NotRetryable",
     "NoticeHandler",
+    "OutboxRow",
     "OutboxView",
     "Relay",
     "RelayReport",
@@ -83,16 +84,39 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_outbox = OutboxMessage.__table__
-_cases = Case.__table__
+_outbox = table_of(OutboxMessage)
+_cases = table_of(Case)
 
 MAX_ERROR = 1000  # characters of last_error kept
 RETRYABLE = ("failed", "dead")
 
+
+class OutboxRow(NamedTuple):
+    """An ``outbox`` row (its columns in table order)."""
+
+    id: int
+    key: str
+    kind: str
+    case_id: int | None
+    event_seq: int | None
+    workflow_version_id: int
+    channel: str
+    recipient: str
+    template: str
+    context: dict[str, Any]
+    status: str
+    attempts: int
+    next_attempt_at: dt.datetime
+    lease_until: dt.datetime | None
+    last_error: str | None
+    created_at: dt.datetime
+    sent_at: dt.datetime | None
+
+
 # notice_handler(row): generate the public notice for a claimed ``kind='notice'``
-# outbox row (a SQLAlchemy Row with the outbox table's columns); idempotent by
-# ``row.key``; raises DeliveryError (or anything: retryable) on failure.
-NoticeHandler = Callable[[Any], None]
+# outbox row; idempotent by ``row.key``; raises DeliveryError (or anything:
+# retryable) on failure.
+NoticeHandler = Callable[[OutboxRow], None]
 
 
 class NotRetryable(RefusedError):
@@ -145,11 +169,11 @@ def backoff_delay(attempt: int, base: float, maximum: float, rng: random.Random)
 class _Claim:
     """A row this relay holds: the outbox row as claimed, and its case's reference."""
 
-    row: Any
+    row: OutboxRow
     case_ref: str | None
 
     @property
-    def fence(self) -> Any:
+    def fence(self) -> ColumnElement[bool]:
         """The condition under which the row is still ours."""
         return and_(_outbox.c.id == self.row.id, _outbox.c.status == "sending", _outbox.c.attempts == self.row.attempts)
 
@@ -257,8 +281,8 @@ class Relay:
                 # one statement, the transaction's first: SQLite takes the write lock before reading
                 rows = conn.execute(take.where(_outbox.c.id.in_(pick), due).returning(*_outbox.c)).all()
             refs = self._case_refs(conn, {r.case_id for r in rows if r.case_id is not None})
-        rows.sort(key=lambda r: (r.next_attempt_at, r.id))
-        return [_Claim(r, refs.get(r.case_id)) for r in rows]
+        ordered = sorted((OutboxRow._make(r) for r in rows), key=lambda r: (r.next_attempt_at, r.id))
+        return [_Claim(r, refs.get(r.case_id) if r.case_id is not None else None) for r in ordered]
 
     @staticmethod
     def _case_refs(conn: Connection, case_ids: Iterable[int]) -> dict[int, str]:
@@ -355,7 +379,8 @@ class Relay:
         """Whether the row is still ours, renewing the lease if less than half of it is left."""
         lease = dt.timedelta(seconds=self.config.relay.lease)
         now = self.clock.now()
-        if now < claim.row.lease_until - lease / 2:
+        held_until = claim.row.lease_until
+        if held_until is not None and now < held_until - lease / 2:
             return True
         with self.engine.begin() as conn:
             result = conn.execute(update(_outbox).where(claim.fence).values(lease_until=now + lease))

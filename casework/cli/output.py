@@ -60,7 +60,7 @@ def _plain_table() -> type[Table]:
     class PlainTable(Table):
         """A table whose text cells are shown as written: stored data is never rich markup."""
 
-        def add_row(self, *cells: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        def add_row(self, *cells: Any, **kwargs: Any) -> None:
             super().add_row(*(Text(c) if isinstance(c, str) else c for c in cells), **kwargs)
 
     return PlainTable

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from engine.definition.checks import build_definition
 from engine.definition.loader import Limits, ParseFailed, locate, parse_yaml
@@ -202,7 +202,7 @@ def _known_keys(path: tuple[Any, ...]) -> list[str]:
     if not path:
         return _TOP_KEYS
     head = path[0]
-    table = {
+    table: dict[str, type[BaseModel]] = {
         "fields": s.FieldSchema,
         "states": s.StateSchema,
         "transitions": s.TransitionSchema,
@@ -215,5 +215,10 @@ def _known_keys(path: tuple[Any, ...]) -> list[str]:
     if model is None:
         return []
     if head == "states" and len(path) >= 3 and path[2] in ("timeout", "remind", "escalate"):
-        model = {"timeout": s.TimeoutSchema, "remind": s.RemindSchema, "escalate": s.EscalateSchema}[path[2]]
+        nested: dict[str, type[BaseModel]] = {
+            "timeout": s.TimeoutSchema,
+            "remind": s.RemindSchema,
+            "escalate": s.EscalateSchema,
+        }
+        model = nested[path[2]]
     return [f.alias or n for n, f in model.model_fields.items()]

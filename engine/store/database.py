@@ -48,9 +48,10 @@ def _transient(exc: BaseException) -> bool:
 def _give_up(state: RetryCallState) -> bool:
     """Busy: for as long as the busy timeout would have waited; the others: a few attempts."""
     outcome = state.outcome
-    failure = classify(outcome.exception()) if outcome is not None and outcome.failed else Failure.OTHER
+    error = outcome.exception() if outcome is not None and outcome.failed else None
+    failure = classify(error) if error is not None else Failure.OTHER
     if failure is Failure.BUSY:
-        return state.seconds_since_start >= SQLITE_BUSY_TIMEOUT_MS / 1000
+        return (state.seconds_since_start or 0.0) >= SQLITE_BUSY_TIMEOUT_MS / 1000
     return state.attempt_number >= MAX_ATTEMPTS
 
 

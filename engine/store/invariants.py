@@ -137,8 +137,8 @@ def _timers_match(conn: Connection, report: InvariantReport, workflows: dict[int
             _cases.c.paused_at.is_(None),
             ~have,
         )
-        for r in conn.execute(missing):
-            report.add("timers", r.ref, f"waiting in {r.state} without that state's timers")
+        for waiting in conn.execute(missing):
+            report.add("timers", waiting.ref, f"waiting in {waiting.state} without that state's timers")
 
 
 def _outbox_matches(conn: Connection, report: InvariantReport, workflows: dict[int, WorkflowDef]) -> None:
@@ -232,7 +232,7 @@ def _keys_match(conn: Connection, report: InvariantReport, workflows: dict[int, 
         live = select(_cases.c.id, _cases.c.ref, _cases.c.data).where(_cases.c.workflow_version_id == version_id)
         if void:
             live = live.where(_cases.c.state.not_in(void))
-        for r in conn.execution_options(yield_per=5000).execute(live):
+        for case in conn.execution_options(yield_per=5000).execute(live):
             for name in wf.unique_fields:
-                if r.data.get(name) is not None and (r.id, name) not in keyed:
-                    report.add("keys", r.ref, f"{name} is set but not claimed: another case could take it")
+                if case.data.get(name) is not None and (case.id, name) not in keyed:
+                    report.add("keys", case.ref, f"{name} is set but not claimed: another case could take it")

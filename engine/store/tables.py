@@ -28,6 +28,7 @@ from db.models import (
     Timer,
     User,
     WorkflowVersion,
+    table_of as _table,
 )
 
 __all__ = [
@@ -53,11 +54,6 @@ __all__ = [
     "users",
     "versions",
 ]
-
-
-def _table(model: Any) -> Table:
-    table: Table = model.__table__
-    return table
 
 
 cases = _table(Case)
@@ -208,7 +204,7 @@ _ROW_TYPES: dict[type[Any], Table] = {
 def check_row_types() -> list[str]:
     """Row types whose fields are not their table's columns in order (empty when all match)."""
     return [
-        f"{row_type.__name__}: {row_type._fields} != {tuple(c.name for c in table.columns)}"  # type: ignore[attr-defined]
+        f"{row_type.__name__}: {row_type._fields} != {tuple(c.name for c in table.columns)}"
         for row_type, table in _ROW_TYPES.items()
-        if row_type._fields != tuple(c.name for c in table.columns)  # type: ignore[attr-defined]
+        if row_type._fields != tuple(c.name for c in table.columns)
     ]

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, String, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from db.models import InboxMessage
+from db.models import InboxMessage, table_of
 from notifications.channels.base import Channel, Delivery, DeliveryError
 
 __all__ = ["InboxChannel"]
 
-_inbox = InboxMessage.__table__
-_SUBJECT_MAX = _inbox.c.subject.type.length or 300
+_inbox = table_of(InboxMessage)
+_SUBJECT_TYPE = _inbox.c.subject.type
+_SUBJECT_MAX = (_SUBJECT_TYPE.length if isinstance(_SUBJECT_TYPE, String) else None) or 300
 
 
 class InboxChannel(Channel):

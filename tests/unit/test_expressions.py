@@ -254,10 +254,10 @@ LIST_REPEAT = "'*' on lists is not allowed in a guard"
 )
 def test_repetition_bomb_fails_quickly(text: str, case: dict[str, Any], message: str) -> None:
     guard = compile_guard(text)
-    start = time.perf_counter()
+    start = time.process_time()
     with pytest.raises(ExpressionError) as info:
         guard.evaluate(case)
-    assert time.perf_counter() - start < 0.1
+    assert time.process_time() - start < 0.1
     assert str(info.value) == message
 
 
@@ -339,10 +339,10 @@ def test_slicing_a_literal_gives_no_warning_and_only_expression_error(text: str)
 
 
 def test_nested_repetition_is_bounded() -> None:
-    start = time.perf_counter()
+    start = time.process_time()
     with pytest.raises(ExpressionError) as info:
         evaluate("([[1] * 10000] * 10000) | length > 0", {})
-    assert time.perf_counter() - start < 0.1
+    assert time.process_time() - start < 0.1
     assert str(info.value) == LIST_REPEAT
 
 
@@ -356,11 +356,11 @@ def test_nested_repetition_is_bounded() -> None:
     ],
 )
 def test_string_formatting_is_refused(text: str, case: dict[str, Any]) -> None:
-    start = time.perf_counter()
+    start = time.process_time()
     guard = compile_guard(text)
     with pytest.raises(ExpressionError) as info:
         guard.evaluate(case)
-    assert time.perf_counter() - start < 0.1
+    assert time.process_time() - start < 0.1
     assert str(info.value) == "'%' formatting of text is not allowed in a guard"
 
 
@@ -398,10 +398,10 @@ def test_deep_brackets_say_the_nesting_limit(text: str) -> None:
 
 
 def test_deep_subscript_chain_is_refused_quickly() -> None:
-    start = time.perf_counter()
+    start = time.process_time()
     with pytest.raises(ExpressionError) as info:
         compile_guard("case.x" + "[0]" * 160)
-    assert time.perf_counter() - start < 0.1
+    assert time.process_time() - start < 0.1
     assert str(info.value) == NESTED_TOO_DEEP
 
 
@@ -590,14 +590,14 @@ guards = st.one_of(
 
 
 def _timed_evaluate(guard: Guard) -> float:
-    start = time.perf_counter()
+    start = time.process_time()
     try:
         result = guard.evaluate(dict(CASE))
     except ExpressionError:
         pass
     else:
         assert isinstance(result, bool)
-    return time.perf_counter() - start
+    return time.process_time() - start
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -677,7 +677,7 @@ def test_any_case_data_gives_a_bool_or_expression_error_quickly(text: str, data:
     guard = compile_guard(text)
 
     def timed() -> float:
-        start = time.perf_counter()
+        start = time.process_time()
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error")
@@ -686,7 +686,7 @@ def test_any_case_data_gives_a_bool_or_expression_error_quickly(text: str, data:
             pass
         else:
             assert isinstance(result, bool)
-        return time.perf_counter() - start
+        return time.process_time() - start
 
     elapsed = timed()
     if elapsed >= 0.010:
@@ -700,14 +700,14 @@ def test_random_guard_text_compiles_or_is_refused_quickly(text: str) -> None:
     """Compiling is bounded too (it runs when a supervisor's workflow loads): 50 ms, only ExpressionError."""
 
     def timed() -> float:
-        start = time.perf_counter()
+        start = time.process_time()
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error")
                 compile_guard(text)
         except ExpressionError:
             pass
-        return time.perf_counter() - start
+        return time.process_time() - start
 
     elapsed = timed()
     if elapsed >= 0.050:
@@ -721,10 +721,10 @@ def test_number_tests_refuse_text_without_formatting_it(test: str) -> None:
     guard = compile_guard(f"case.cause is {test}")
     tracemalloc.start()
     try:
-        start = time.perf_counter()
+        start = time.process_time()
         with pytest.raises(ExpressionError) as info:
             guard.evaluate({"cause": "%0999999999d", "n": 3})
-        elapsed = time.perf_counter() - start
+        elapsed = time.process_time() - start
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

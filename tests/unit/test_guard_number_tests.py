@@ -12,10 +12,10 @@ from engine.expressions import ExpressionError, compile_guard
 @pytest.mark.parametrize("test", ["odd", "even", "divisibleby 3"])
 def test_a_format_string_is_refused_at_once(test: str) -> None:
     guard = compile_guard(f"case.household_size is {test}")
-    started = time.perf_counter()
+    started = time.process_time()
     with pytest.raises(ExpressionError, match="needs numbers, got str"):
         guard.evaluate({"household_size": "%0999999999d"})  # '%0999999999d' % 3 would build 1 GB
-    assert time.perf_counter() - started < 0.1
+    assert time.process_time() - started < 0.1
 
 
 @pytest.mark.parametrize(

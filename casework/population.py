@@ -55,7 +55,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine, insert, select, text
 
 from casework.synthetic import ZHANGZHOU_COUNTIES, SyntheticPeople
-from db.models import AuditEvent, Case, CaseKey, Timer, WorkflowVersion, table_of
+from db import schema
 from engine import InputError, TransitionRefused, WorkflowDef, WorkflowNotFound, iso, load_definition
 from engine.access import ALL_SCOPES, Actor, four_eyes_conflict
 from engine.audit import Event
@@ -72,11 +72,11 @@ __all__ = ["SPAN_DAYS", "populate"]
 #: Cases are created evenly over this many days before ``clock_now``.
 SPAN_DAYS = 120
 
-_cases = table_of(Case)
-_events = table_of(AuditEvent)
-_keys = table_of(CaseKey)
-_timers = table_of(Timer)
-_versions = table_of(WorkflowVersion)
+_cases = schema.cases
+_events = schema.audit_events
+_keys = schema.case_keys
+_timers = schema.timers
+_versions = schema.workflow_versions
 
 # How often, at each step, a case leaves the happy path (per void exit, per way back).
 _EXIT_RATE = 0.025

@@ -51,7 +51,9 @@ def iso(at: dt.datetime | None, tz: str = DEFAULT_TZ) -> str | None:
 class ReadModel(BaseModel):
     """Base of the read models: immutable, times shown in :attr:`timezone`."""
 
-    model_config = ConfigDict(frozen=True, populate_by_name=True)
+    # defer_build: a model's validator and serializer are built when it is first used, not at import
+    # (a command shows two or three of these models, and start-up time is the CLI's main cost)
+    model_config = ConfigDict(frozen=True, populate_by_name=True, defer_build=True)
 
     timezone: str = Field(default=DEFAULT_TZ, exclude=True)
 
@@ -226,6 +228,8 @@ class TimerView(ReadModel):
 class SweepReport(BaseModel):
     """What one sweep of due timers did."""
 
+    model_config = ConfigDict(defer_build=True)
+
     fired: int = 0
     held: int = 0
     discarded: int = 0
@@ -245,6 +249,8 @@ class RowProblem(ReadModel):
 
 class ImportReport(BaseModel):
     """What an import did: the refs created, in file order, and the rows skipped."""
+
+    model_config = ConfigDict(defer_build=True)
 
     imported: list[str] = Field(default_factory=list)
     skipped: list[RowProblem] = Field(default_factory=list)
@@ -269,6 +275,8 @@ class Refused(ReadModel):
 
 class FireManyReport(BaseModel):
     """What a bulk step did: refs fired, and refs refused with the reason."""
+
+    model_config = ConfigDict(defer_build=True)
 
     trigger: str
     fired: list[str] = Field(default_factory=list)
@@ -295,6 +303,8 @@ MAX_LISTED = 1000
 
 class InvariantReport(BaseModel):
     """How many cases and events were checked, and every violation found (up to 1,000 per check)."""
+
+    model_config = ConfigDict(defer_build=True)
 
     cases: int = 0
     events: int = 0

@@ -11,15 +11,15 @@ import logging
 
 from sqlalchemy import Connection, Engine, select, update
 
-from db.models import InboxMessage, User, table_of
+from db import schema
 from engine import Clock, Code, NotFound, ReadModel, UserNotFound
 
 __all__ = ["InboxView", "inbox", "mark_read"]
 
 logger = logging.getLogger(__name__)
 
-_inbox = table_of(InboxMessage)
-_users = table_of(User)
+_inbox = schema.inbox_messages
+_users = schema.users
 
 
 class InboxView(ReadModel):

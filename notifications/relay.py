@@ -53,7 +53,7 @@ from typing import Any, NamedTuple
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, Connection, Engine, and_, or_, select, true, update
 
-from db.models import Case, OutboxMessage, table_of
+from db import schema
 from engine import (
     OUTBOX_STATUS,
     Casework,
@@ -84,8 +84,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_outbox = table_of(OutboxMessage)
-_cases = table_of(Case)
+_outbox = schema.outbox
+_cases = schema.cases
 
 MAX_ERROR = 1000  # characters of last_error kept
 RETRYABLE = ("failed", "dead")

@@ -14,21 +14,20 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Table
 
-from db.models import (
-    AuditEvent,
-    Case,
-    CaseKey,
-    InboxMessage,
-    JobRun,
-    Notice,
-    NoticeCase,
-    Objection,
-    OutboxMessage,
-    RefCounter,
-    Timer,
-    User,
-    WorkflowVersion,
-    table_of as _table,
+from db.schema import (
+    audit_events as events,
+    case_keys as keys,
+    cases,
+    inbox_messages,
+    job_runs,
+    notice_cases,
+    notices,
+    objections,
+    outbox,
+    ref_counters as counters,
+    timers,
+    users,
+    workflow_versions as versions,
 )
 
 __all__ = [
@@ -54,21 +53,6 @@ __all__ = [
     "users",
     "versions",
 ]
-
-
-cases = _table(Case)
-events = _table(AuditEvent)
-keys = _table(CaseKey)
-users = _table(User)
-versions = _table(WorkflowVersion)
-objections = _table(Objection)
-notices = _table(Notice)
-notice_cases = _table(NoticeCase)
-timers = _table(Timer)
-outbox = _table(OutboxMessage)
-counters = _table(RefCounter)
-job_runs = _table(JobRun)
-inbox_messages = _table(InboxMessage)
 
 
 class CaseRow(NamedTuple):

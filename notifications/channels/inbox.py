@@ -14,12 +14,12 @@ from typing import Any, ClassVar
 from sqlalchemy import Connection, String, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from db.models import InboxMessage, table_of
+from db import schema
 from notifications.channels.base import Channel, Delivery, DeliveryError
 
 __all__ = ["InboxChannel"]
 
-_inbox = table_of(InboxMessage)
+_inbox = schema.inbox_messages
 _SUBJECT_TYPE = _inbox.c.subject.type
 _SUBJECT_MAX = (_SUBJECT_TYPE.length if isinstance(_SUBJECT_TYPE, String) else None) or 300
 

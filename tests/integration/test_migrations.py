@@ -60,3 +60,19 @@ def test_upgrade_from_the_first_schema_with_data(tmp_path: Path) -> None:
     assert svc.get_case("ZZ-2026-000001").state == "apply"
     assert load_definition(V1_WORKFLOW).name == "poverty_archive"
     engine.dispose()
+
+
+def test_the_migrations_build_exactly_the_declared_schema(db_url: str) -> None:
+    """What `casework init` creates is what db.schema declares: no table, column, index or constraint differs."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from db.schema import metadata
+
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            differences = compare_metadata(MigrationContext.configure(conn), metadata)
+    finally:
+        engine.dispose()
+    assert differences == []

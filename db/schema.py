@@ -1,0 +1,291 @@
+"""The tables of casework, declared once, in SQLAlchemy Core.
+
+The engine reads and writes these ``Table`` objects directly (no unit of
+work, one round trip per statement); the Alembic migrations reproduce them
+(``tests/integration/test_migrations.py`` checks that the migrated schema
+and this metadata agree). Core only: importing the ORM costs more start-up
+time than most commands take to run, and nothing in the engine needs it
+(:mod:`db.models` maps ORM classes onto these tables for tests and scripts).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from db.types import JSONType, UTCDateTime
+
+__all__ = [
+    "audit_events",
+    "case_keys",
+    "cases",
+    "inbox_messages",
+    "job_runs",
+    "metadata",
+    "notice_cases",
+    "notices",
+    "objections",
+    "outbox",
+    "ref_counters",
+    "timers",
+    "users",
+    "workflow_versions",
+]
+
+metadata = MetaData()
+
+
+def _id() -> Column[int]:
+    return Column("id", Integer, primary_key=True)
+
+
+def _required(name: str, type_: object, *args: object, **kw: object) -> Column[object]:
+    return Column(name, type_, *args, nullable=False, **kw)  # type: ignore[arg-type]
+
+
+def _optional(name: str, type_: object, *args: object, **kw: object) -> Column[object]:
+    return Column(name, type_, *args, nullable=True, **kw)  # type: ignore[arg-type]
+
+
+#: an immutable, loaded version of a workflow: its exact source and hash
+workflow_versions = Table(
+    "workflow_versions",
+    metadata,
+    _id(),
+    _required("name", String(63)),
+    _required("version", Integer),
+    _required("title", String(200)),
+    _required("source", Text),
+    _required("source_hash", String(64)),
+    _required("templates", JSONType),
+    _required("loaded_at", UTCDateTime),
+    UniqueConstraint("name", "version", name="uq_workflow_versions_name_version"),
+)
+
+#: someone who acts on cases, with roles and the scopes (counties) they cover
+users = Table(
+    "users",
+    metadata,
+    _id(),
+    _required("username", String(63), unique=True),
+    _required("name", String(200)),
+    _optional("email", String(254)),
+    _required("roles", JSONType),
+    _required("scopes", JSONType),
+    _required("created_at", UTCDateTime),
+)
+
+#: one case (an archive), pinned to the workflow version it started on. ``version`` is the
+#: optimistic-lock counter (every change is ``UPDATE ... WHERE version = :seen``);
+#: ``audit_seq``/``audit_head`` mirror the last audit event, so deleting the newest event is
+#: detectable; ``fired_by`` maps each trigger to everyone who fired it (four-eyes)
+cases = Table(
+    "cases",
+    metadata,
+    _id(),
+    _required("ref", String(40), unique=True),
+    _required("workflow", String(63)),
+    _required("workflow_version_id", Integer, ForeignKey("workflow_versions.id")),
+    _required("state", String(63)),
+    _optional("scope", String(200)),
+    _required("data", JSONType),
+    _required("fired_by", JSONType),
+    _required("version", Integer),
+    _required("audit_seq", Integer),
+    _required("audit_head", String(64)),
+    _optional("entered_at", UTCDateTime),
+    _optional("deadline_at", UTCDateTime),
+    _required("deadline_provisional", Boolean, default=False),
+    _optional("paused_at", UTCDateTime),
+    _optional("paused_left", JSONType),
+    _required("created_by", String(63)),
+    _required("created_at", UTCDateTime),
+    _required("updated_at", UTCDateTime),
+    Index("ix_cases_workflow_state", "workflow", "state"),
+    Index("ix_cases_scope_state", "scope", "state"),
+    Index("ix_cases_deadline", "deadline_at"),
+    # the inbox (engine.store.inbox): one range per (version, state[, scope]), in deadline order
+    Index("ix_cases_inbox", "workflow_version_id", "state", "paused_at", "deadline_at", "id"),
+    Index("ix_cases_inbox_scope", "workflow_version_id", "state", "scope", "paused_at", "deadline_at", "id"),
+)
+
+#: claims a unique field value (e.g. an ID number) for one case: the unique constraint, not a prior
+#: SELECT, is what makes "a household is filed once" hold under concurrent creation
+case_keys = Table(
+    "case_keys",
+    metadata,
+    _id(),
+    _required("workflow", String(63)),
+    _required("field", String(63)),
+    _required("value", String(200)),
+    _required("case_id", Integer, ForeignKey("cases.id"), index=True),
+    UniqueConstraint("workflow", "field", "value", name="uq_case_keys_value"),
+)
+
+#: one append-only, hash-chained event in a case's history
+audit_events = Table(
+    "audit_events",
+    metadata,
+    _id(),
+    _required("case_id", Integer, ForeignKey("cases.id")),
+    _required("seq", Integer),
+    _required("at", UTCDateTime),
+    _required("actor", String(63)),
+    _optional("role", String(63)),
+    _required("action", String(40)),
+    _optional("trigger", String(63)),
+    _optional("from_state", String(63)),
+    _optional("to_state", String(63)),
+    _optional("comment", Text),
+    _required("changes", JSONType),
+    _required("prev_hash", String(64)),
+    _required("hash", String(64)),
+    UniqueConstraint("case_id", "seq", name="uq_audit_events_case_seq"),
+)
+
+#: the last number handed out per reference prefix and year
+ref_counters = Table(
+    "ref_counters",
+    metadata,
+    Column("prefix", String(10), primary_key=True),
+    Column("year", Integer, primary_key=True),
+    _required("last", Integer),
+)
+
+#: something to deliver, written in the same transaction as the change that caused it. ``key`` is
+#: the idempotency key (one row per event, rule, channel and recipient). ``status``: pending →
+#: sending (claimed, ``lease_until``) → sent; or failed (retried at ``next_attempt_at``) → dead.
+#: ``kind``: ``message`` (from a template, for a person or endpoint) or ``notice`` (to generate)
+outbox = Table(
+    "outbox",
+    metadata,
+    _id(),
+    _required("key", String(200), unique=True),
+    _required("kind", String(20)),
+    _optional("case_id", Integer, ForeignKey("cases.id")),
+    _optional("event_seq", Integer),
+    _required("workflow_version_id", Integer, ForeignKey("workflow_versions.id")),
+    _required("channel", String(40)),
+    _required("recipient", String(200)),
+    _required("template", String(63)),
+    _required("context", JSONType),
+    _required("status", String(10)),
+    _required("attempts", Integer),
+    _required("next_attempt_at", UTCDateTime),
+    _optional("lease_until", UTCDateTime),
+    _optional("last_error", Text),
+    _required("created_at", UTCDateTime),
+    _optional("sent_at", UTCDateTime),
+    Index("ix_outbox_due", "status", "next_attempt_at"),
+)
+
+#: an in-app message; ``outbox_id`` is unique, so a delivery lands exactly once
+inbox_messages = Table(
+    "inbox_messages",
+    metadata,
+    _id(),
+    _required("outbox_id", Integer, ForeignKey("outbox.id"), unique=True),
+    _required("username", String(63)),
+    _optional("case_ref", String(40)),
+    _required("subject", String(300)),
+    _required("body", Text),
+    _required("created_at", UTCDateTime),
+    _optional("read_at", UTCDateTime),
+    Index("ix_inbox_user", "username", "read_at"),
+)
+
+#: a generated public notice (公示): its exact HTML and SHA-256. ``kind``: ``case`` (one case
+#: entering publicity) or ``list`` (a 公示名单 of one scope); ``key`` makes generation idempotent
+notices = Table(
+    "notices",
+    metadata,
+    _id(),
+    _required("key", String(200), unique=True),
+    _required("number", String(60), unique=True),
+    _required("kind", String(10)),
+    _required("workflow", String(63)),
+    _optional("scope", String(200)),
+    _required("title", String(300)),
+    _required("html", Text),
+    _required("sha256", String(64)),
+    _required("context", JSONType),
+    _optional("period_start", Date),
+    _optional("period_end", Date),
+    _required("created_at", UTCDateTime),
+)
+
+#: which cases a notice lists, in order
+notice_cases = Table(
+    "notice_cases",
+    metadata,
+    _id(),
+    _required("notice_id", Integer, ForeignKey("notices.id"), index=True),
+    _required("case_id", Integer, ForeignKey("cases.id")),
+    _required("kind", String(10)),
+    _required("position", Integer),
+    UniqueConstraint("notice_id", "case_id", name="uq_notice_cases_notice_case"),
+)
+
+#: an objection (异议) raised during publicity; open ones hold the end of publicity
+objections = Table(
+    "objections",
+    metadata,
+    _id(),
+    _required("case_id", Integer, ForeignKey("cases.id")),
+    _required("channel", String(20)),
+    _required("text", Text),
+    _required("received_by", String(63)),
+    _required("received_at", UTCDateTime),
+    _required("status", String(10)),
+    _optional("resolved_by", String(63)),
+    _optional("resolved_at", UTCDateTime),
+    _optional("comment", Text),
+    Index("ix_objections_case_status", "case_id", "status"),
+)
+
+#: a durable timer (a reminder, an escalation or an automatic step) due at ``due_at``; written with
+#: the state change that starts it, cancelled when the case leaves ``state``, fired once by a sweep;
+#: ``held_at`` records that a guard held an automatic step (reported once, retried on later sweeps)
+timers = Table(
+    "timers",
+    metadata,
+    _id(),
+    _required("case_id", Integer, ForeignKey("cases.id")),
+    _required("kind", String(20)),
+    _required("state", String(63)),
+    _required("entered_at", UTCDateTime),
+    _required("due_at", UTCDateTime),
+    _required("provisional", Boolean),
+    _required("payload", JSONType),
+    _required("status", String(12)),
+    _optional("held_at", UTCDateTime),
+    _optional("fired_at", UTCDateTime),
+    _optional("last_error", Text),
+    _required("created_at", UTCDateTime),
+    Index("ix_timers_due", "status", "due_at"),
+    Index("ix_timers_case", "case_id", "status"),
+)
+
+#: one run of a scheduled job for one due time: the unique (job, fire_time) row makes a cron job
+#: run once per due time however many scheduler processes see it due
+job_runs = Table(
+    "job_runs",
+    metadata,
+    _id(),
+    _required("job", String(130)),
+    _required("fire_time", UTCDateTime),
+    _required("ran_at", UTCDateTime),
+    _required("outcome", String(200)),
+    UniqueConstraint("job", "fire_time", name="uq_job_runs_job_fire_time"),
+)

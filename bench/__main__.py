@@ -22,7 +22,7 @@ from pathlib import Path
 
 from bench.harness import Scenario, render, run_scenario
 
-SCENARIOS = ("transition", "peer", "flat", "bulk", "inbox")
+SCENARIOS = ("startup", "transition", "peer", "flat", "bulk", "inbox")
 
 
 def load(name: str) -> Scenario:

@@ -13,7 +13,7 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, field_serializer
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, computed_field, field_serializer
 
 __all__ = [
     "Action",
@@ -28,6 +28,7 @@ __all__ = [
     "ObjectionView",
     "ReadModel",
     "Refused",
+    "Report",
     "RowProblem",
     "SweepReport",
     "TimerView",
@@ -152,19 +153,24 @@ class ChainBreak(ReadModel):
         return f"case {self.ref}: {where}: {self.reason}"
 
 
-class VerifyReport(ReadModel):
+class Report(ReadModel):
+    """Base of the reports an operation fills in as it goes (mutable, unlike the views)."""
+
+    model_config = ConfigDict(frozen=False)
+
+
+class VerifyReport(Report):
     """How many chains and events were checked, and where each broken one breaks."""
 
     cases: int = 0
     events: int = 0
     breaks: list[ChainBreak] = Field(default_factory=list)
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def ok(self) -> bool:
+        """Every chain holds."""
         return not self.breaks
-
-    def to_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, **super().to_json()}
 
 
 class InboxPage(ReadModel):
@@ -225,10 +231,8 @@ class TimerView(ReadModel):
     last_error: str | None
 
 
-class SweepReport(BaseModel):
+class SweepReport(Report):
     """What one sweep of due timers did."""
-
-    model_config = ConfigDict(defer_build=True)
 
     fired: int = 0
     held: int = 0
@@ -247,21 +251,27 @@ class RowProblem(ReadModel):
         return f"line {self.line}: " + "; ".join(self.problems)
 
 
-class ImportReport(BaseModel):
-    """What an import did: the refs created, in file order, and the rows skipped."""
-
-    model_config = ConfigDict(defer_build=True)
+class ImportReport(Report):
+    """What an import did: the refs created, in file order (their number in JSON), and the rows skipped."""
 
     imported: list[str] = Field(default_factory=list)
     skipped: list[RowProblem] = Field(default_factory=list)
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "imported": len(self.imported),
-            "first_ref": self.imported[0] if self.imported else None,
-            "last_ref": self.imported[-1] if self.imported else None,
-            "skipped": [p.to_json() for p in self.skipped],
-        }
+    @field_serializer("imported")
+    def _count(self, refs: list[str]) -> int:
+        return len(refs)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def first_ref(self) -> str | None:
+        """The first case opened."""
+        return self.imported[0] if self.imported else None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def last_ref(self) -> str | None:
+        """The last case opened."""
+        return self.imported[-1] if self.imported else None
 
 
 class Refused(ReadModel):
@@ -273,17 +283,12 @@ class Refused(ReadModel):
     facts: dict[str, Any]
 
 
-class FireManyReport(BaseModel):
+class FireManyReport(Report):
     """What a bulk step did: refs fired, and refs refused with the reason."""
-
-    model_config = ConfigDict(defer_build=True)
 
     trigger: str
     fired: list[str] = Field(default_factory=list)
     refused: list[Refused] = Field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
 
 
 class Violation(ReadModel):
@@ -301,18 +306,18 @@ class Violation(ReadModel):
 MAX_LISTED = 1000
 
 
-class InvariantReport(BaseModel):
+class InvariantReport(Report):
     """How many cases and events were checked, and every violation found (up to 1,000 per check)."""
-
-    model_config = ConfigDict(defer_build=True)
 
     cases: int = 0
     events: int = 0
     violations: list[Violation] = Field(default_factory=list)
     counts: dict[str, int] = Field(default_factory=dict)
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def ok(self) -> bool:
+        """No invariant is violated."""
         return not self.counts
 
     def add(self, check: str, ref: str, detail: str) -> None:
@@ -320,6 +325,3 @@ class InvariantReport(BaseModel):
         self.counts[check] = self.counts.get(check, 0) + 1
         if self.counts[check] <= MAX_LISTED:
             self.violations.append(Violation(check=check, ref=ref, detail=detail))
-
-    def to_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, **self.model_dump(mode="json")}

@@ -50,7 +50,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from pydantic import BaseModel
 from sqlalchemy import ColumnElement, Connection, Engine, and_, or_, select, true, update
 
 from db import schema
@@ -63,6 +62,7 @@ from engine import (
     NotFound,
     ReadModel,
     RefusedError,
+    Report,
     TemplateRenderError,
     WorkflowDef,
 )
@@ -125,7 +125,7 @@ class NotRetryable(RefusedError):
     default_code = Code.NOT_RETRYABLE
 
 
-class RelayReport(BaseModel):
+class RelayReport(Report):
     """What one :meth:`Relay.run_once` did with the rows it claimed.
 
     Attributes:
@@ -149,10 +149,6 @@ class RelayReport(BaseModel):
     def count(self, outcome: str) -> None:
         """Count one row's outcome (``sent``, ``failed``, ``dead`` or ``skipped``)."""
         setattr(self, outcome, getattr(self, outcome) + 1)
-
-    def to_json(self) -> dict[str, int]:
-        """The four counts."""
-        return self.model_dump()
 
 
 def backoff_delay(attempt: int, base: float, maximum: float, rng: random.Random) -> float:

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from engine.access import SYSTEM_ACTOR, Actor, Person, check_scope, role_in_state
+from engine.access import Actor, Person, check_scope, role_in_state
 from engine.caseview import case_view
 from engine.catalog import Catalog, Loaded
 from engine.changes import Change, note, plan_change
@@ -267,32 +267,6 @@ class Steps:
         rows, written = plan_change(wf, case, decided, seen_version, now, self.deadlines, ())
         write_change(conn, rows)
         return written
-
-    def note_as_system(
-        self,
-        conn: Connection,
-        wf: WorkflowDef,
-        case: CaseRow,
-        now: dt.datetime,
-        action: str,
-        comment: str,
-        changes: dict[str, list[Any]],
-        extra: Mapping[str, Any] | None = None,
-    ) -> CaseRow:
-        """:meth:`note` by the engine itself (``system``, no role), on the version just read."""
-        return self.note(
-            conn,
-            wf,
-            case,
-            case.version,
-            now,
-            actor=SYSTEM_ACTOR,
-            role=None,
-            action=action,
-            comment=comment,
-            changes=changes,
-            extra=extra,
-        )
 
     @staticmethod
     def claim_keys(

@@ -1,4 +1,4 @@
-# The two commands of the README: `make run` and `make test`.
+# The two commands of the README: `make run` (the demo) and `make test` (lint and the fast suite).
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python

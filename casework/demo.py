@@ -102,7 +102,8 @@ def run_demo(svc: Casework, out: Console, *, seed: int | None = None, archives: 
         if r.action == "updated":
             what += " " + ", ".join(r.changes)
         note = f"  “{r.comment}”" if r.comment else ""
-        out.print(f"  {r.seq}. {r.actor} ({r.role}) {what}{note}", markup=False)
+        role = f" ({r.role})" if r.role else ""
+        out.print(f"  {r.seq}. {r.actor}{role} {what}{note}", markup=False)
 
     out.rule("archives by state and county")
     _summary(svc, out)

@@ -15,7 +15,7 @@ default 5) plus as many overflow connections. Connections are *not* pinged
 on checkout (``pool_pre_ping`` costs a network round trip per transaction,
 as much as a whole step's write); instead they are recycled after 30
 minutes, and the service retries a write whose connection turned out dead
-(:meth:`engine.Casework._write`). ``$CASEWORK_DB_PRE_PING=1`` turns the ping
+(:class:`engine.store.database.Database`). ``$CASEWORK_DB_PRE_PING=1`` turns the ping
 back on for networks that silently drop idle connections.
 
 Python's sqlite3 module would otherwise start transactions lazily, only

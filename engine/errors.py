@@ -203,8 +203,8 @@ CODES: dict[Code, CodeInfo] = {
     ),
     Code.FINAL_STATE: CodeInfo("The case is in a final state; its data can no longer be edited.", ("case", "state")),
     Code.NO_DEADLINE: CodeInfo("The case's state has no deadline, so there is no clock to pause.", ("case", "state")),
-    Code.ALREADY_PAUSED: CodeInfo("The case's deadline clock is already paused.", ("case",)),
-    Code.NOT_PAUSED: CodeInfo("The case's deadline clock is not paused.", ("case",)),
+    Code.ALREADY_PAUSED: CodeInfo("The case's deadline clock is already paused.", ("case", "detail")),
+    Code.NOT_PAUSED: CodeInfo("The case's deadline clock is not paused.", ("case", "detail")),
     Code.NO_PUBLICITY: CodeInfo(
         "The workflow has no publicity (or its publicity section lacks what the action needs).",
         ("workflow", "missing"),

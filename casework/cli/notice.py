@@ -85,7 +85,14 @@ def notice_list(app: AppContext, workflow_name: str | None, as_json: bool) -> No
 
 @notice.command("show")
 @click.argument("ident", metavar="NUMBER|ID")
-@click.option("--format", "fmt", type=click.Choice(["html", "pdf", "json"]), default="html", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["html", "pdf", "json"]),
+    default="html",
+    show_default=True,
+    help="The stored HTML, its A4 PDF print (needs -o), or JSON with the HTML.",
+)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to this file instead of stdout.")
 @pass_app
 def notice_show(app: AppContext, ident: str, fmt: str, output: str | None) -> None:

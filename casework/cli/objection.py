@@ -21,7 +21,13 @@ def objection() -> None:
 @click.argument("ref")
 @actor_option("Who records it.")
 @click.option("--text", required=True, help="What the objection says.")
-@click.option("--channel", type=click.Choice(OBJECTION_CHANNELS), default=OBJECTION_CHANNELS[0], show_default=True)
+@click.option(
+    "--channel",
+    type=click.Choice(OBJECTION_CHANNELS),
+    default=OBJECTION_CHANNELS[0],
+    show_default=True,
+    help="How it reached the office: by phone, by letter or in person.",
+)
 @json_option("Print the objection as JSON.")
 @pass_app
 def objection_add(app: AppContext, ref: str, actor: str, text: str, channel: str, as_json: bool) -> None:
@@ -37,7 +43,12 @@ def objection_add(app: AppContext, ref: str, actor: str, text: str, channel: str
 @click.argument("ref")
 @click.argument("objection_id", type=int, metavar="ID")
 @actor_option("Who decides.")
-@click.option("--outcome", type=click.Choice(OUTCOMES), required=True)
+@click.option(
+    "--outcome",
+    type=click.Choice(OUTCOMES),
+    required=True,
+    help="upheld: the case goes back to review; dismissed: the hold is released.",
+)
 @click.option("--comment", required=True, help="Why.")
 @json_option("Print the objection as JSON.")
 @pass_app

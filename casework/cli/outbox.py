@@ -36,7 +36,7 @@ def outbox() -> None:
 
 @outbox.command("list")
 @click.option("--status", type=click.Choice(OUTBOX_STATUS), help="Only rows with this status.")
-@click.option("--limit", type=click.IntRange(min=1), default=200, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=200, show_default=True, help="At most this many rows.")
 @json_option()
 @pass_app
 def outbox_list(app: AppContext, status: str | None, limit: int, as_json: bool) -> None:

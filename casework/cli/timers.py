@@ -19,12 +19,22 @@ def timers() -> None:
 
 
 @timers.command("list")
-@click.option("--due-before", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]))
-@click.option("--status", type=click.Choice(["pending", "fired", "cancelled", "discarded", "all"]), default="pending")
+@click.option(
+    "--due-before",
+    type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]),
+    help="Only timers due before this time (Asia/Shanghai), e.g. 2026-12-31 or 2026-12-31T17:00.",
+)
+@click.option(
+    "--status",
+    type=click.Choice(["pending", "fired", "cancelled", "discarded", "all"]),
+    default="pending",
+    show_default=True,
+    help="Only timers in this state.",
+)
 @json_option()
 @pass_app
 def timers_list(app: AppContext, due_before: dt.datetime | None, status: str, as_json: bool) -> None:
-    """List timers, soonest first (times without an offset are Asia/Shanghai)."""
+    """List timers, soonest first."""
     from zoneinfo import ZoneInfo
 
     when = due_before.replace(tzinfo=ZoneInfo("Asia/Shanghai")) if due_before else None
@@ -47,7 +57,7 @@ def timers_list(app: AppContext, due_before: dt.datetime | None, status: str, as
 @click.option("--once", is_flag=True, help="One pass (default: repeat until nothing is due).")
 @pass_app
 def timers_run_due(app: AppContext, once: bool) -> None:
-    """Fire the timers that are due now."""
+    """Fire the timers that are due now, then run the workflows' scheduled jobs that are due (digest, campaigns)."""
     svc = app.service()
     total = {"fired": 0, "held": 0, "discarded": 0, "failed": 0}
     while True:

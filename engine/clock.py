@@ -64,11 +64,11 @@ class DatabaseClock:
         return self._offset
 
     def _measure(self) -> None:
-        from sqlalchemy import text
+        from engine.store.database import server_time
 
         with self._lock, self.engine.connect() as conn:
             before = dt.datetime.now(dt.UTC)
-            server = conn.execute(text("SELECT clock_timestamp()")).scalar_one()
+            server = server_time(conn)
             after = dt.datetime.now(dt.UTC)
             self._offset = server - (before + (after - before) / 2)
             self._measured = time.monotonic()

@@ -21,19 +21,20 @@ conflict.
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, text
 from tenacity import RetryCallState, Retrying, retry_if_exception
 
 from db.connect import SQLITE_BUSY_TIMEOUT_MS
 from engine.errors import ConflictError
 from engine.store.failures import Failure, classify
 
-__all__ = ["Database", "VersionPin"]
+__all__ = ["Database", "VersionPin", "server_time"]
 
 T = TypeVar("T")
 
@@ -88,6 +89,13 @@ class Database:
             with attempt, self.engine.begin() as conn:
                 return work(conn)
         raise AssertionError("unreachable: tenacity either returns or reraises")  # pragma: no cover
+
+
+def server_time(conn: Connection) -> dt.datetime:
+    """The database server's clock now (PostgreSQL's ``clock_timestamp()``: not frozen at the transaction's start)."""
+    now = conn.execute(text("SELECT clock_timestamp()")).scalar_one()
+    assert isinstance(now, dt.datetime)
+    return now
 
 
 class VersionPin:

@@ -1,9 +1,10 @@
 """Fixtures for the end-to-end tests of the ``casework`` command.
 
-The tests themselves drive the real command in a subprocess. Only the
-*setting up* of a scenario (loading the bundled workflow, adding the usual
-users, parking a case in some state) goes through the engine's Python API,
-so each scenario spends its subprocess budget on what it is about.
+The tests themselves drive the command as a user types it, in this process
+(:mod:`tests.e2e.runner`; ``test_cli_process.py`` starts the real one). Only
+the *setting up* of a scenario (loading the bundled workflow, adding the
+usual users, parking a case in some state) goes through the engine's Python
+API, so each scenario spends its commands on what it is about.
 The API uses the system clock, as the command does, so the audit trail's
 times stay in order whichever way an event was written.
 """

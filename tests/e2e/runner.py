@@ -34,16 +34,24 @@ class Result(NamedTuple):
     err: str
 
 
-def casework(db_url: str | None, *args: str, env: Mapping[str, str] | None = None, input: str | None = None) -> Result:
-    """``casework [--db DB_URL] ARGS...`` from the project root; a traceback fails the test.
+def casework(
+    db_url: str | None,
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    input: str | None = None,
+    cwd: Path = ROOT,
+) -> Result:
+    """``casework [--db DB_URL] ARGS...`` from the project root (or ``cwd``); a traceback fails the test.
 
     The environment is the test process's without casework's own settings
-    (no ``casework.toml`` either), plus ``env``.
+    (no ``casework.toml`` either), plus ``env``. A command that writes files
+    in the current directory (``demo``) is given a ``cwd`` of its own, so
+    tests running side by side never share one.
     """
     overrides: dict[str, str | None] = {k: None for k in os.environ if _SETTINGS.match(k)}
     overrides.update(COLUMNS="200", CASEWORK_CONFIG=os.devnull)
     overrides.update(env or {})
     argv = ["--db", db_url, *args] if db_url is not None else list(args)
-    with contextlib.chdir(ROOT), CliRunner().isolation(input=input, env=overrides) as (stdout, stderr, _):
+    with contextlib.chdir(cwd), CliRunner().isolation(input=input, env=overrides) as (stdout, stderr, _):
         rc = run(argv)
     return Result(rc, stdout.getvalue().decode("utf-8"), stderr.getvalue().decode("utf-8"))

@@ -32,8 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.e2e.conftest import BUNDLED, Seeded
-from tests.e2e.runner import Result
-from tests.e2e.runner import casework as run_command
+from tests.e2e.runner import ROOT, Result, casework as run_command
 
 WF = "poverty_archive"
 WF_FILE = "workflows/poverty_archive.yaml"  # as typed, relative to the project root
@@ -53,9 +52,9 @@ PROBLEM_LINE = re.compile(r"^(?P<file>.+):(?P<line>\d+):(?P<col>\d+): (?P<msg>.+
 # --------------------------------------------------------------------- helpers
 
 
-def casework(db_url: str, *args: str, timeout: float = 60, input: str | None = None) -> Result:
+def casework(db_url: str, *args: str, timeout: float = 60, input: str | None = None, cwd: Path = ROOT) -> Result:
     """Run ``casework --db DB_URL ARGS...`` in this process (see :mod:`tests.e2e.runner`)."""
-    return run_command(db_url, *args, input=input)
+    return run_command(db_url, *args, input=input, cwd=cwd)
 
 
 def run_all(db_url: str, *commands: Sequence[str]) -> list[Result]:
@@ -479,6 +478,36 @@ def test_refusals_say_what_is_wrong_and_change_nothing(seeded: Seeded, tmp_path:
     assert after == before
 
 
+def test_with_json_a_refusal_is_data_on_stdout_and_one_line_on_stderr(seeded: Seeded) -> None:
+    url, svc = seeded.url, seeded.svc
+    # in review, submitted by ye (clerk + reviewer): the four-eyes rule keeps ye from reviewing it
+    a = svc.create_case(WF, "ye", full_household(id_number=ID_2)).ref
+    svc.fire(a, "submit", "ye")
+    missing = "ZZ-2026-999999"
+    before = snapshot(url, [a])
+
+    checks: list[tuple[list[str], str, dict[str, Any], str]] = [
+        (["case", "fire", a, "return", "--as", "wu", "--json"],
+         "comment_required", {"case": a, "state": "review", "trigger": "return"}, '--comment "..."'),
+        (["case", "fire", missing, "submit", "--as", "lin", "--json"],
+         "case_not_found", {"case": missing}, "'casework case list'"),
+        (["case", "fire", a, "pass_review", "--as", "ye", "--json"],
+         "four_eyes", {"case": a, "state": "review", "trigger": "pass_review", "user": "ye", "earlier": "submit"},
+         "someone else must pass_review it"),
+    ]  # fmt: skip
+    for (args, code, facts, hint), r in zip(checks, run_all(url, *(c[0] for c in checks)), strict=True):
+        where = f"casework {' '.join(args)}: {r}"
+        assert r.rc == 1, where
+        doc = json.loads(r.out)
+        assert doc == {"error": {"code": code, "message": doc["error"]["message"], "facts": facts}}, where
+        message = doc["error"]["message"]
+        # stdout carries the engine's own words (no flag, no command); stderr the CLI's, on one line
+        assert message and "--" not in message and "casework " not in message, where
+        (line,) = r.err.splitlines()
+        assert line.startswith(f"error: {message}") and hint in line, where
+    assert snapshot(url, [a]) == before
+
+
 def test_usage_errors_exit_2_and_change_nothing(sqlite_seeded: Seeded, tmp_path: Path) -> None:
     # rejected while parsing the command line, before the database is opened: one backend is enough
     url, svc = sqlite_seeded.url, sqlite_seeded.svc
@@ -561,7 +590,7 @@ def test_demo_runs_and_reruns_on_sqlite(tmp_path: Path) -> None:
     counts = []
     for _ in range(2):
         started = time.monotonic()
-        r = casework(url, "demo", timeout=120)
+        r = casework(url, "demo", timeout=120, cwd=tmp_path)  # its notices go to ./demo-output
         elapsed = time.monotonic() - started
         out = ok(r)
         assert elapsed < 60, f"demo took {elapsed:.1f} s"
@@ -572,6 +601,8 @@ def test_demo_runs_and_reruns_on_sqlite(tmp_path: Path) -> None:
         counts.append(int(m[2]))
     assert counts[1] == 2 * counts[0] > 0  # the second run adds archives alongside the first
     assert ok(casework(url, "audit", "verify")).startswith("audit trail intact")
+    notices = sorted(p.suffix for p in (tmp_path / "demo-output").iterdir())
+    assert notices and notices.count(".html") == notices.count(".pdf")  # each list notice as HTML and PDF
 
 
 # ------------------------------------------------------ product problems found by these tests

@@ -1,7 +1,7 @@
 """``casework case inbox``, run as a user types it, on SQLite and PostgreSQL.
 
 The scene (cases in two counties and several states) is set through the
-engine API; the command runs in a subprocess, reads in parallel.
+engine API; the command runs as a user types it (in this process).
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """End-to-end tests of telling people: ``outbox``, ``inbox``, ``notice`` and ``objection``.
 
-Like ``test_cli.py``, every command runs in a subprocess as a user types it,
+Like ``test_cli.py``, every command runs as a user types it (in this process),
 on SQLite and PostgreSQL (``db_url``), held to the same rules: exact exit
 codes, a refusal is one ``error: ...`` line on stderr with nothing on stdout,
 no traceback ever, and a refused command changes nothing. Scenes (cases
 parked in some state) are set, and "nothing changed" is checked, through the
-engine API, so the subprocess budget goes to what each test is about.
+engine API, so the commands run are what each test is about.
 
 The email scenario talks to a real SMTP server (``aiosmtpd`` on a free local
 port, stopped and started again to simulate an outage); the command finds it

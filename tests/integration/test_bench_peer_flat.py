@@ -32,6 +32,7 @@ def _rows(output: str, scenario: Scenario) -> dict[str, str]:
 
 
 @pytest.mark.slow
+@pytest.mark.scenario  # the bench starts its variants in fresh worker processes
 def test_quick_run_has_a_row_with_a_ratio_for_every_variant() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "bench", "peer", "flat", "--quick", "--no-postgres"],

@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
+@pytest.mark.scenario  # the bench starts its variants in fresh worker processes
 def test_quick_run_has_a_row_with_a_ratio_for_every_variant_on_both_backends(tmp_path: Path) -> None:
     if find_pg_bindir() is None:
         pytest.skip("needs PostgreSQL server binaries for the PostgreSQL variants")

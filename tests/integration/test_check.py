@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 
 from db import AuditEvent, Case, CaseKey, OutboxMessage, Timer
 from engine import Casework
-from tests.conftest import ROOT
+from tests.e2e.runner import Result, casework
 from tests.integration.test_service import file_through, household
 
 WF = "poverty_archive"
@@ -108,19 +106,13 @@ def test_unclaimed_and_void_keys_are_found(svc: Casework) -> None:
 def test_the_command_exits_1_with_a_precise_report(svc: Casework, db_url: str) -> None:
     refs = life(svc)
 
-    def run() -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "casework", "--db", db_url, "check"],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            timeout=120,
-        )
+    def run() -> Result:
+        return casework(db_url, "check")  # in this process: what is tested is the report, not start-up
 
     good = run()
-    assert good.returncode == 0 and "all invariants hold: 6 cases" in good.stdout
+    assert good.rc == 0 and "all invariants hold: 6 cases" in good.out, good
     sql(svc, update(Case).where(Case.ref == refs["review"]).values(state="approve"))
     bad = run()
-    assert bad.returncode == 1 and bad.stdout == ""
-    assert f"VIOLATED state: {refs['review']}: the case is in approve, its last event moved it to review" in bad.stderr
-    assert "invariants violated in 6 cases: 1 state" in bad.stderr
+    assert bad.rc == 1 and bad.out == "", bad
+    assert f"VIOLATED state: {refs['review']}: the case is in approve, its last event moved it to review" in bad.err
+    assert "invariants violated in 6 cases: 1 state" in bad.err

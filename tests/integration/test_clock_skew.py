@@ -25,9 +25,12 @@ from tests.conftest import ROOT
 from tests.integration.test_service import file_through, household
 
 # CI installs faketime (.ci/run), so there a missing one fails instead of skipping
-pytestmark = pytest.mark.skipif(
-    shutil.which("faketime") is None and not os.environ.get("CI"), reason="needs faketime (apt install faketime)"
-)
+pytestmark = [
+    pytest.mark.scenario,  # a real scheduler process under faketime
+    pytest.mark.skipif(
+        shutil.which("faketime") is None and not os.environ.get("CI"), reason="needs faketime (apt install faketime)"
+    ),
+]
 
 WF = "poverty_archive"
 

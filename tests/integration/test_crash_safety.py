@@ -14,9 +14,13 @@ before the outbox rows, and so on. Then:
 * every change is all or nothing: the cases in ``review`` are exactly the cases with a
   ``submit`` audit event (and, for the bulk command, a killed run committed whole batches
   of 50 only);
-* ``casework check`` (the real command) exits 0: every invariant of engine/invariants.py
-  holds (state = last event, gapless seq, timers, outbox rows, unique keys);
+* ``casework check`` exits 0: every invariant of engine/invariants.py holds (state = last
+  event, gapless seq, timers, outbox rows, unique keys);
 * ``casework audit verify`` exits 0;
+
+(Those checks, and the last run, are the command run in this process, tests/e2e/runner.py:
+the process that matters here is the one killed.) A real-process scenario: ``make
+test-scenarios`` runs it, not ``make test``.
 * a last run without a kill submits exactly the rest: 1,000 cases in review, 1,000
   submit events, each case at version 2.
 """
@@ -38,6 +42,7 @@ from sqlalchemy import Engine, func, select
 from db import AuditEvent, Case
 from engine import Casework
 from tests.conftest import ROOT
+from tests.e2e.runner import casework
 from tests.integration.race_support import Households
 
 WF = "poverty_archive"
@@ -46,6 +51,8 @@ KILLS = 20
 BATCH = 50
 STATEMENT_DELAY = 0.01  # seconds the child waits before each statement it sends
 SEED = 20261130
+
+pytestmark = pytest.mark.scenario  # SIGKILLs real processes
 
 _cases = Case.__table__
 _events = AuditEvent.__table__
@@ -110,19 +117,6 @@ def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "CASEWORK_DB"}
     env.update(PYTHONUTF8="1", PYTHONIOENCODING="utf-8")
     return env
-
-
-def casework(url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the real ``casework`` command."""
-    return subprocess.run(
-        [sys.executable, "-m", "casework", "--db", url, *args],
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=300,
-        cwd=ROOT,
-        env=_env(),
-    )
 
 
 def counts(engine: Engine) -> tuple[int, int, int]:
@@ -288,11 +282,11 @@ def test_twenty_sigkills_mid_batch_leave_nothing_half_done(
     assert any(n >= 2 for n in inside), landed
 
     check = casework(db_url, "check")
-    assert check.returncode == 0, check.stdout + check.stderr
-    assert check.stdout.strip() == f"all invariants hold: {N} cases, {N + sum(progress)} audit events"
+    assert check.rc == 0, check.out + check.err
+    assert check.out.strip() == f"all invariants hold: {N} cases, {N + sum(progress)} audit events"
     verify = casework(db_url, "audit", "verify")
-    assert verify.returncode == 0, verify.stdout + verify.stderr
-    assert verify.stdout.strip() == f"audit trail intact: {N + sum(progress)} events in {N} cases"
+    assert verify.rc == 0, verify.out + verify.err
+    assert verify.out.strip() == f"audit trail intact: {N + sum(progress)} events in {N} cases"
 
     # the survivors' run: exactly the rest, once
     rest = remaining(engine)
@@ -300,12 +294,12 @@ def test_twenty_sigkills_mid_batch_leave_nothing_half_done(
     refs_file = tmp_path / "rest.txt"
     refs_file.write_text("\n".join(rest) + "\n", encoding="utf-8")
     done = casework(db_url, "case", "fire-many", "submit", "--refs-file", str(refs_file), "--as", "lin", "--quiet")
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.strip() == f"submit: {len(rest)} fired, 0 refused"
+    assert done.rc == 0, done.out + done.err
+    assert done.out.strip() == f"submit: {len(rest)} fired, 0 refused"
     assert counts(engine) == (0, N, N)
     per_case_consistent(engine)
     check = casework(db_url, "check")
-    assert (check.returncode, check.stdout.strip()) == (0, f"all invariants hold: {N} cases, {2 * N} audit events")
+    assert (check.rc, check.out.strip()) == (0, f"all invariants hold: {N} cases, {2 * N} audit events")
     verify = casework(db_url, "audit", "verify")
-    assert (verify.returncode, verify.stdout.strip()) == (0, f"audit trail intact: {2 * N} events in {N} cases")
+    assert (verify.rc, verify.out.strip()) == (0, f"audit trail intact: {2 * N} events in {N} cases")
     assert svc.check().ok

@@ -195,6 +195,7 @@ def _run_processes(db_url: str, plans: list[list[tuple[str, str, str, Any]]]) ->
     return [collected[i] for i in range(len(plans))]
 
 
+@pytest.mark.scenario  # eight OS processes racing
 @sqlite_only()
 def test_eight_processes_fire_the_same_step_on_one_sqlite_file(svc: Casework, db_url: str) -> None:
     """8 processes fire submit on the same case at once, over 20 cases: one success per case, the
@@ -240,6 +241,7 @@ def test_eight_processes_fire_the_same_step_on_one_sqlite_file(svc: Casework, db
     assert svc.verify_audit().ok
 
 
+@pytest.mark.scenario  # eight OS processes racing
 @sqlite_only()
 def test_eight_processes_writing_different_cases_never_conflict(svc: Casework, db_url: str) -> None:
     """8 processes each edit their own case at the same moment, 20 times: SQLite serialises the

@@ -49,10 +49,13 @@ from engine import Casework, FixedClock, load_definition
 from engine.schedules import latest_fire_time
 from notifications.channels.email import message_id
 from tests.conftest import ROOT, USERS
+from tests.e2e.runner import casework
 from tests.integration.conftest import SmtpServer
 from tests.integration.race_support import Households, postgres_only
 
 T = TypeVar("T")
+
+pytestmark = pytest.mark.scenario  # fleets of real scheduler processes, SIGKILLed mid-batch
 
 _cases = Case.__table__
 _events = AuditEvent.__table__
@@ -206,23 +209,11 @@ def wait_for(what: str, check: Callable[[], T | None], procs: list[Scheduler], t
         time.sleep(0.05)
 
 
-def casework(url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "casework", "--db", url, *args],
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=300,
-        cwd=ROOT,
-        env=_env(),
-    )
-
-
 def check_and_verify(url: str) -> None:
-    """The real ``casework check`` and ``casework audit verify``: both exit 0."""
+    """``casework check`` and ``casework audit verify`` (in this process: tests/e2e/runner.py): both exit 0."""
     for args, says in ((("check",), "all invariants hold"), (("audit", "verify"), "audit trail intact")):
         done = casework(url, *args)
-        assert done.returncode == 0 and done.stdout.startswith(says), (args, done.stdout, done.stderr)
+        assert done.rc == 0 and done.out.startswith(says), (args, done.out, done.err)
 
 
 # ------------------------------------------------------------------ database facts

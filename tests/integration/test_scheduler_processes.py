@@ -40,8 +40,11 @@ from casework.synthetic import SyntheticPeople
 from db import AuditEvent, Case, OutboxMessage, Timer, make_engine
 from engine import Casework, FixedClock, load_definition_file
 from tests.conftest import BUNDLED, ROOT, USERS
+from tests.e2e.runner import casework
 
 T = TypeVar("T")
+
+pytestmark = pytest.mark.scenario  # real scheduler processes, signals, SIGKILL
 
 WF = "poverty_archive"
 COUNTY = "芗城区"
@@ -258,19 +261,11 @@ def wait_for(what: str, check: Callable[[], T | None], procs: list[Scheduler], t
 
 
 def audit_verify(url: str) -> str:
-    """``casework audit verify`` must exit 0; returns its output."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "casework", "--db", url, "audit", "verify"],
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=120,
-        cwd=ROOT,
-        env=_env(),
-    )
-    assert proc.returncode == 0, f"audit verify failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
-    assert "audit trail intact" in proc.stdout
-    return proc.stdout.strip()
+    """``casework audit verify`` (in this process: tests/e2e/runner.py) must exit 0; returns its output."""
+    done = casework(url, "audit", "verify")
+    assert done.rc == 0, f"audit verify failed ({done.rc}):\n{done.out}\n{done.err}"
+    assert "audit trail intact" in done.out
+    return done.out.strip()
 
 
 # -------------------------------------------------------------- database checks

@@ -17,8 +17,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from engine.definition import Duration, load_definition, load_definition_file
 from engine.errors import CaseworkError, DefinitionError, Problem

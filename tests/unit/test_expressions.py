@@ -11,8 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from engine.expressions import MAX_DEPTH, MAX_LENGTH, MAX_PRODUCT, ExpressionError, Guard, compile_guard
 

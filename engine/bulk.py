@@ -187,7 +187,7 @@ class Bulk:
             # someone opened a case with one of these values since the file was checked: nothing of
             # this batch is written (earlier batches stay); importing again reports the row
             raise ImportClash(", ".join(loaded.definition.unique_fields), chunk[0][0], chunk[-1][0]) from None
-        return [o.row.ref for o in opened]
+        return [o.ref for o in opened]
 
     # --------------------------------------------------------------- fire many
 

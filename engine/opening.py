@@ -58,10 +58,19 @@ class Planned:
 
 @dataclass(frozen=True)
 class Opened:
-    """A case as written: its id and the row it has."""
+    """A case as written: its id and the values of its row (:meth:`row` makes the typed row)."""
 
     id: int
-    row: CaseRow
+    values: dict[str, Any]
+
+    @property
+    def ref(self) -> str:
+        """The case's reference."""
+        return str(self.values["ref"])
+
+    def row(self) -> CaseRow:
+        """The case's row as written."""
+        return CaseRow(id=self.id, paused_at=None, paused_left=None, **self.values)
 
 
 class KeyClash(Exception):
@@ -163,7 +172,4 @@ def write_openings(
         insert_rows(
             conn, tables.timers, [{**r, "case_id": case_id, "created_at": now} for case_id in ids for r in timer_plan]
         )
-    return [
-        Opened(case_id, CaseRow(id=case_id, paused_at=None, paused_left=None, **row))
-        for case_id, row in zip(ids, rows, strict=True)
-    ]
+    return [Opened(case_id, row) for case_id, row in zip(ids, rows, strict=True)]

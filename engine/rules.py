@@ -189,12 +189,8 @@ def merge_data(
     if problems:
         raise InvalidCaseData(problems)
     values = {k: v for k, v in values.items() if v is not None}
-    order = list(wf.fields)
-    changes = {
-        k: [old.get(k), values.get(k)]
-        for k in sorted(set(old) | set(values), key=order.index)
-        if old.get(k) != values.get(k)
-    }
+    # in the workflow's field order (every key of old and values is one of its fields)
+    changes = {k: [old.get(k), values.get(k)] for k in wf.fields if old.get(k) != values.get(k)}
     return values, changes
 
 

@@ -186,7 +186,7 @@ class Casework:
                 # a case claimed the value between our check and our insert: name it if it is visible by now
                 self._refuse_duplicate(conn, wf, planned)
                 raise DuplicateCase(", ".join(wf.unique_fields), None, None) from None
-            return self.steps.view(wf, opened.row)
+            return self.steps.view(wf, opened.row())
 
         return self._logged(f"create {workflow}", actor, lambda: self.db.transaction(work))
 

@@ -5,9 +5,9 @@ Start here: :class:`Casework` is the one entry point for every change;
 :class:`WorkflowDef`; every error is a :class:`CaseworkError` with a stable
 :class:`Code` and its facts.
 
-The names below are imported when first used (PEP 562), so a command that
-needs only the errors or a constant does not pay for SQLAlchemy, Jinja2 and
-the rest at start-up.
+The errors and limits are loaded with the package; every other name is
+imported when first used (PEP 562), so a command that needs only the errors
+or a constant does not pay for SQLAlchemy, Jinja2 and the rest at start-up.
 """
 
 from __future__ import annotations
@@ -15,37 +15,13 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+# light (no third-party imports): loaded with the package, so a shell's errors and options cost nothing
+from engine import errors, limits
+from engine.errors import *  # noqa: F403
+from engine.limits import *  # noqa: F403
+
 # name -> the module that defines it
 _EXPORTS: dict[str, str] = {
-    **dict.fromkeys(
-        (
-            "CODES",
-            "AlreadyExists",
-            "CaseNotFound",
-            "CaseworkError",
-            "Code",
-            "CodeInfo",
-            "CommentRequired",
-            "ConflictError",
-            "DefinitionError",
-            "DuplicateCase",
-            "FieldProblem",
-            "GuardFailed",
-            "InputError",
-            "InvalidCaseData",
-            "InvalidTransition",
-            "MissingFields",
-            "NotFound",
-            "PermissionDenied",
-            "Problem",
-            "RefusedError",
-            "SameActorForbidden",
-            "TransitionRefused",
-            "UserNotFound",
-            "WorkflowNotFound",
-        ),
-        "engine.errors",
-    ),
     **dict.fromkeys(
         (
             "Action",
@@ -76,18 +52,6 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("WorkflowDef", "load_definition", "load_definition_file"), "engine.definition"),
     **dict.fromkeys(("mask_id_number", "mask_name", "mask_value", "public_view"), "engine.masking"),
     **dict.fromkeys(("ImportClash", "InvalidImport"), "engine.bulk"),
-    **dict.fromkeys(
-        (
-            "DEFAULT_BATCH",
-            "MAX_BATCH",
-            "MAX_COMMENT",
-            "MAX_PER_PAGE",
-            "OBJECTION_CHANNELS",
-            "OUTBOX_STATUS",
-            "OUTCOMES",
-        ),
-        "engine.limits",
-    ),
     "Render": "engine.publicity",
     **dict.fromkeys(("TemplateRenderError", "TemplateSet"), "engine.templates"),
     "Casework": "engine.service",
@@ -95,7 +59,7 @@ _EXPORTS: dict[str, str] = {
     "did_you_mean": "engine.suggest",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = sorted([*errors.__all__, *limits.__all__, *_EXPORTS])
 
 
 def __getattr__(name: str) -> Any:
@@ -125,41 +89,6 @@ if TYPE_CHECKING:
         WorkflowDef as WorkflowDef,
         load_definition as load_definition,
         load_definition_file as load_definition_file,
-    )
-    from engine.errors import (
-        CODES as CODES,
-        AlreadyExists as AlreadyExists,
-        CaseNotFound as CaseNotFound,
-        CaseworkError as CaseworkError,
-        Code as Code,
-        CodeInfo as CodeInfo,
-        CommentRequired as CommentRequired,
-        ConflictError as ConflictError,
-        DefinitionError as DefinitionError,
-        DuplicateCase as DuplicateCase,
-        FieldProblem as FieldProblem,
-        GuardFailed as GuardFailed,
-        InputError as InputError,
-        InvalidCaseData as InvalidCaseData,
-        InvalidTransition as InvalidTransition,
-        MissingFields as MissingFields,
-        NotFound as NotFound,
-        PermissionDenied as PermissionDenied,
-        Problem as Problem,
-        RefusedError as RefusedError,
-        SameActorForbidden as SameActorForbidden,
-        TransitionRefused as TransitionRefused,
-        UserNotFound as UserNotFound,
-        WorkflowNotFound as WorkflowNotFound,
-    )
-    from engine.limits import (
-        DEFAULT_BATCH as DEFAULT_BATCH,
-        MAX_BATCH as MAX_BATCH,
-        MAX_COMMENT as MAX_COMMENT,
-        MAX_PER_PAGE as MAX_PER_PAGE,
-        OBJECTION_CHANNELS as OBJECTION_CHANNELS,
-        OUTBOX_STATUS as OUTBOX_STATUS,
-        OUTCOMES as OUTCOMES,
     )
     from engine.masking import (
         mask_id_number as mask_id_number,

@@ -74,26 +74,16 @@ def event_messages(
         "at": now.astimezone(ZoneInfo(wf.timezone)).isoformat(timespec="minutes"),
     }
     for index, rule in matching:
-        for channel, recipient, name in _recipients(rule.recipient, rule.channels, people, scope, data):
-            rows.append(
-                _row(
-                    key=f"{case_id}:{seq}:{index}:{channel}:{recipient}",
-                    kind="message",
-                    case_id=case_id,
-                    seq=seq,
-                    version_id=version_id,
-                    channel=channel,
-                    recipient=recipient,
-                    template=rule.template,
-                    now=now,
-                    context={
-                        "case": case,
-                        "workflow": workflow,
-                        "event": event,
-                        "recipient": {"username": recipient if channel != "email" else None, "name": name},
-                    },
-                )
-            )
+        rows += _messages(
+            _recipients(rule.recipient, rule.channels, people, scope, data),
+            key=f"{case_id}:{seq}:{index}",
+            case_id=case_id,
+            seq=seq,
+            version_id=version_id,
+            template=rule.template,
+            context={"case": case, "workflow": workflow, "event": event},
+            now=now,
+        )
     if notice:
         rows.append(
             _row(
@@ -128,26 +118,16 @@ def role_messages(
     people: Sequence[Person],
 ) -> list[dict[str, Any]]:
     """One templated message to a role (``to``) about a case, outside any step (a timer's reminder)."""
-    workflow = {"name": wf.name, "title": wf.title}
-    return [
-        _row(
-            key=f"{key}:{channel}:{recipient}",
-            kind="message",
-            case_id=case_id,
-            seq=None,
-            version_id=version_id,
-            channel=channel,
-            recipient=recipient,
-            template=template,
-            now=now,
-            context={
-                **context,
-                "workflow": workflow,
-                "recipient": {"username": recipient if channel != "email" else None, "name": name},
-            },
-        )
-        for channel, recipient, name in _recipients(("role", to), channels, people, scope, data)
-    ]
+    return _messages(
+        _recipients(("role", to), channels, people, scope, data),
+        key=key,
+        case_id=case_id,
+        seq=None,
+        version_id=version_id,
+        template=template,
+        context={**context, "workflow": {"name": wf.name, "title": wf.title}},
+        now=now,
+    )
 
 
 def user_messages(
@@ -181,6 +161,35 @@ def user_messages(
             )
         )
     return rows
+
+
+def _messages(
+    recipients: list[tuple[str, str, str]],
+    *,
+    key: str,
+    case_id: int,
+    seq: int | None,
+    version_id: int,
+    template: str,
+    context: dict[str, Any],
+    now: dt.datetime,
+) -> list[dict[str, Any]]:
+    """One message row per (channel, recipient, name); the template sees who it is for (no username by email)."""
+    return [
+        _row(
+            key=f"{key}:{channel}:{recipient}",
+            kind="message",
+            case_id=case_id,
+            seq=seq,
+            version_id=version_id,
+            channel=channel,
+            recipient=recipient,
+            template=template,
+            now=now,
+            context={**context, "recipient": {"username": recipient if channel != "email" else None, "name": name}},
+        )
+        for channel, recipient, name in recipients
+    ]
 
 
 def _recipients(

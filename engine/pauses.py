@@ -18,12 +18,14 @@ from engine.access import SYSTEM_ACTOR, role_in_state
 from engine.catalog import Catalog
 from engine.clock import Clock
 from engine.deadlines import Deadlines, Left
+from engine.definition import WorkflowDef
 from engine.errors import Code, ConflictError, FieldProblem, InvalidCaseData, InvalidTransition
 from engine.models import iso
 from engine.rules import clean_text
 from engine.steps import Steps
 from engine.store import cases as case_store, timers as timer_store
 from engine.store.database import Database, VersionPin
+from engine.store.tables import CaseRow
 from engine.users import find_actor
 
 __all__ = ["Pauses"]
@@ -52,11 +54,7 @@ class Pauses:
         pin = VersionPin()
 
         def work(conn: Connection) -> Left:
-            user = find_actor(conn, actor)
-            case = self.steps.case(conn, ref, user)
-            seen = pin.hold(case.ref, case.version)
-            wf = self.catalog.get(conn, case.workflow_version_id).definition
-            role = role_in_state(wf, ref, case.state, user, "pause or resume")
+            case, wf, role, seen = self._clock_of(conn, ref, actor, pin)
             if case.deadline_at is None:
                 raise InvalidTransition(
                     f"case {ref} has no deadline in {case.state}; there is no clock to pause",
@@ -93,11 +91,7 @@ class Pauses:
         pin = VersionPin()
 
         def work(conn: Connection) -> dt.datetime:
-            user = find_actor(conn, actor)
-            case = self.steps.case(conn, ref, user)
-            seen = pin.hold(case.ref, case.version)
-            wf = self.catalog.get(conn, case.workflow_version_id).definition
-            role = role_in_state(wf, ref, case.state, user, "pause or resume")
+            case, wf, role, seen = self._clock_of(conn, ref, actor, pin)
             if case.paused_at is None:
                 raise ConflictError(ref, "it is not paused", code=Code.NOT_PAUSED)
             now = self.clock.now()
@@ -135,6 +129,19 @@ class Pauses:
             return new_at
 
         return self.db.transaction(work)
+
+    def _clock_of(
+        self, conn: Connection, ref: str, actor: str, pin: VersionPin
+    ) -> tuple[CaseRow, WorkflowDef, str, int]:
+        """The case whose clock ``actor`` pauses or resumes, its workflow, their role and the version seen.
+
+        Pausing or resuming is for whoever may take a step from the case's state, in its scope.
+        """
+        user = find_actor(conn, actor)
+        case = self.steps.case(conn, ref, user)
+        seen = pin.hold(case.ref, case.version)
+        wf = self.catalog.get(conn, case.workflow_version_id).definition
+        return case, wf, role_in_state(wf, ref, case.state, user, "pause or resume"), seen
 
     def provisional_refs(self) -> list[str]:
         """Refs of the cases whose current deadline is provisional (counted over a year with no official data)."""

@@ -230,7 +230,9 @@ def _type_checking_imports() -> dict[str, str]:
 
 
 def test_every_name_in_engine_all_resolves_to_what_type_checkers_see() -> None:
-    declared = _type_checking_imports()
+    # the light modules are star-imported with the package; the rest is imported lazily, for type checkers too
+    eager = {name: module.__name__ for module in (engine.errors, engine.limits) for name in module.__all__}
+    declared = {**eager, **_type_checking_imports()}
     assert sorted(declared) == sorted(engine.__all__)
     wrong = {
         name: module

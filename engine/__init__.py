@@ -50,7 +50,7 @@ _EXPORTS: dict[str, str] = {
     ),
     **dict.fromkeys(("Clock", "DatabaseClock", "FixedClock", "SystemClock", "default_clock"), "engine.clock"),
     **dict.fromkeys(("WorkflowDef", "load_definition", "load_definition_file"), "engine.definition"),
-    **dict.fromkeys(("mask_id_number", "mask_name", "mask_value", "public_view"), "engine.masking"),
+    **dict.fromkeys(("masked_applicant", "mask_id_number", "mask_name", "mask_value", "public_view"), "engine.masking"),
     **dict.fromkeys(("ImportClash", "InvalidImport"), "engine.bulk"),
     "Render": "engine.publicity",
     **dict.fromkeys(("TemplateRenderError", "TemplateSet"), "engine.templates"),
@@ -94,6 +94,7 @@ if TYPE_CHECKING:
         mask_id_number as mask_id_number,
         mask_name as mask_name,
         mask_value as mask_value,
+        masked_applicant as masked_applicant,
         public_view as public_view,
     )
     from engine.models import (

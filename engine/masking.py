@@ -18,7 +18,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["COMPOUND_SURNAMES", "mask_id_number", "mask_name", "mask_phone", "mask_value", "public_view"]
+__all__ = [
+    "COMPOUND_SURNAMES",
+    "mask_id_number",
+    "mask_name",
+    "mask_phone",
+    "mask_value",
+    "masked_applicant",
+    "public_view",
+]
 
 COMPOUND_SURNAMES = frozenset(
     [
@@ -99,6 +107,16 @@ def mask_value(kind: str | None, value: Any, *, id_policy: str = "partial") -> A
     if kind == "phone":
         return mask_phone(value)
     return "*" * min(len(value), 6)
+
+
+def masked_applicant(pii_fields: Mapping[str, str], data: Mapping[str, Any]) -> str:
+    """The case's person as a list shows them: the first ``pii: name`` field, masked (陈*强); "" if none.
+
+    A list is a screen others may glance at; the full name is for the case itself.
+    """
+    field = next((f for f, kind in pii_fields.items() if kind == "name"), None)
+    value = data.get(field) if field else None
+    return "" if value is None else str(mask_value("name", value))
 
 
 def public_view(fields: Mapping[str, Any], data: Mapping[str, Any], *, id_policy: str = "partial") -> dict[str, Any]:

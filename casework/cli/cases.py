@@ -8,10 +8,10 @@ import click
 
 from casework.cli.context import AppContext, pass_app
 from casework.cli.options import actor_option, case_data, data_file_option, json_option, parse_sets, set_option
-from casework.cli.output import deadline_cell, emit_json, out, plain_table, short
+from casework.cli.output import Applicants, deadline_cell, emit_json, out, plain_table, short
 
 if TYPE_CHECKING:
-    from engine import CaseView
+    from engine import CaseView, Casework
 
 __all__ = ["case", "case_table"]
 
@@ -168,22 +168,20 @@ def case_list(
     if as_json:
         emit_json([v.to_json() for v in views])
         return
-    case_table(views)
+    case_table(app.service(), views)
 
 
-def case_table(views: list[CaseView]) -> None:
+def case_table(svc: Casework, views: list[CaseView]) -> None:
     """Cases as a table; the applicant's name masked (a list is a screen others may glance at)."""
-    from engine import mask_name
-
+    applicant = Applicants(svc)
     table = plain_table("ref", "workflow", "state", "scope", "applicant", "deadline", "updated")
     for v in views:
-        name = next((str(x) for k, x in v.data.items() if k.endswith("name")), "")
         table.add_row(
             v.ref,
             f"{v.workflow} v{v.workflow_version}",
             f"{v.state} ({v.state_label})",
             v.scope or "",
-            mask_name(name) if name else "",
+            applicant(v),
             deadline_cell(v),
             str(v.to_json()["updated_at"]),
         )

@@ -16,9 +16,9 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
-    from engine import CaseView
+    from engine import CaseView, Casework
 
-__all__ = ["deadline_cell", "emit_json", "err", "fail_line", "out", "plain_table", "short"]
+__all__ = ["Applicants", "deadline_cell", "emit_json", "err", "fail_line", "out", "plain_table", "short"]
 
 
 class _LazyConsole:
@@ -85,6 +85,22 @@ def deadline_cell(view: CaseView) -> str:
     at = str(view.to_json()["deadline"])[:16].replace("T", " ")
     flag = " (provisional)" if view.deadline_provisional else ""
     return f"{at}{flag}: {view.time_left}"
+
+
+class Applicants:
+    """The masked applicant of each case in a table, reading each workflow version's definition once."""
+
+    def __init__(self, svc: Casework) -> None:
+        self._svc = svc
+        self._pii: dict[tuple[str, int], dict[str, str]] = {}
+
+    def __call__(self, view: CaseView) -> str:
+        from engine import masked_applicant
+
+        key = (view.workflow, view.workflow_version)
+        if key not in self._pii:
+            self._pii[key] = self._svc.workflow(*key).pii_fields
+        return masked_applicant(self._pii[key], view.data)
 
 
 def short(value: Any) -> str:

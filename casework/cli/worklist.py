@@ -8,11 +8,11 @@ import click
 
 from casework.cli.context import AppContext, pass_app
 from casework.cli.options import actor_option, json_option
-from casework.cli.output import emit_json, out, plain_table
+from casework.cli.output import Applicants, emit_json, out, plain_table
 from engine.limits import MAX_PER_PAGE
 
 if TYPE_CHECKING:
-    from engine import CaseView, Casework
+    from engine import CaseView
 
 __all__ = ["case_inbox"]
 
@@ -36,7 +36,7 @@ def case_inbox(app: AppContext, actor: str, page: int, per_page: int, workflow_n
         out.print(f"nothing waiting for {actor} ({where} is empty)", markup=False)
         return
     table = plain_table("ref", "state", "scope", "deadline", "time left", "applicant")
-    name_fields: dict[tuple[str, int], str | None] = {}
+    applicant = Applicants(svc)
     for v in result.items:
         table.add_row(
             v.ref,
@@ -44,7 +44,7 @@ def case_inbox(app: AppContext, actor: str, page: int, per_page: int, workflow_n
             v.scope or "",
             _deadline(v),
             v.time_left or "",
-            _applicant(svc, v, name_fields),
+            applicant(v),
         )
     out.print(table)
     first = (page - 1) * per_page + 1
@@ -57,16 +57,3 @@ def _deadline(view: CaseView) -> str:
         return ""
     at = str(view.to_json()["deadline"])[:16].replace("T", " ")
     return f"{at} (provisional)" if view.deadline_provisional else at
-
-
-def _applicant(svc: Casework, view: CaseView, name_fields: dict[tuple[str, int], str | None]) -> str:
-    """The applicant's name, masked (陈*强): a list is a screen others may glance at."""
-    from engine import mask_value
-
-    key = (view.workflow, view.workflow_version)
-    if key not in name_fields:
-        pii = svc.workflow(*key).pii_fields
-        name_fields[key] = next((f for f, kind in pii.items() if kind == "name"), None)
-    name_field = name_fields[key]
-    value = view.data.get(name_field) if name_field else None
-    return "" if value is None else str(mask_value("name", value))

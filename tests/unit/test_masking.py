@@ -100,3 +100,13 @@ def test_mask_value_id_policy_omit() -> None:
     assert mask_value("id_number", ID, id_policy="partial") == "350602********123X"
     # the ID policy only applies to ID numbers
     assert mask_value("name", "陈志强", id_policy="omit") == "陈*强"
+
+
+def test_a_list_shows_the_first_name_field_masked_and_nothing_else() -> None:
+    from engine.masking import masked_applicant
+
+    pii = {"id_number": "id_number", "applicant_name": "name", "spouse_name": "name"}
+    assert masked_applicant(pii, {"applicant_name": "陈志强", "spouse_name": "林晓", "id_number": "x"}) == "陈*强"
+    assert masked_applicant(pii, {"id_number": "350602198503120015"}) == ""  # no name given yet
+    # a field merely called *_name is not personal data unless the workflow says so
+    assert masked_applicant({}, {"household_name": "陈家"}) == ""

@@ -27,6 +27,7 @@ from sqlalchemy import (
 from db.types import JSONType, UTCDateTime
 
 __all__ = [
+    "access_log",
     "audit_events",
     "case_keys",
     "cases",
@@ -70,6 +71,9 @@ workflow_versions = Table(
     _required("source_hash", String(64)),
     _required("templates", JSONType),
     _required("loaded_at", UTCDateTime),
+    # who loaded it ("os_user@host" for the CLI) and the weakened controls they accepted
+    _optional("loaded_by", String(200)),
+    _optional("weakened", JSONType),
     UniqueConstraint("name", "version", name="uq_workflow_versions_name_version"),
 )
 
@@ -84,6 +88,8 @@ users = Table(
     _required("roles", JSONType),
     _required("scopes", JSONType),
     _required("created_at", UTCDateTime),
+    # a disabled user cannot act (and is kept: the trail names them)
+    _optional("disabled_at", UTCDateTime),
 )
 
 #: one case (an archive), pinned to the workflow version it started on. ``version`` is the
@@ -112,6 +118,8 @@ cases = Table(
     _required("created_by", String(63)),
     _required("created_at", UTCDateTime),
     _required("updated_at", UTCDateTime),
+    # HMAC of (ref, audit_seq, audit_head) under the audit key, which the database does not hold
+    _optional("audit_seal", String(64)),
     Index("ix_cases_workflow_state", "workflow", "state"),
     Index("ix_cases_scope_state", "scope", "state"),
     Index("ix_cases_deadline", "deadline_at"),
@@ -151,6 +159,8 @@ audit_events = Table(
     _required("changes", JSONType),
     _required("prev_hash", String(64)),
     _required("hash", String(64)),
+    # where the event was written from (OS user, host) and, first events, the workflow version; hashed
+    _optional("context", JSONType),
     UniqueConstraint("case_id", "seq", name="uq_audit_events_case_seq"),
 )
 
@@ -288,4 +298,18 @@ job_runs = Table(
     _required("ran_at", UTCDateTime),
     _required("outcome", String(200)),
     UniqueConstraint("job", "fire_time", name="uq_job_runs_job_fire_time"),
+)
+
+#: who read full personal data through the operator's console, and what
+access_log = Table(
+    "access_log",
+    metadata,
+    _id(),
+    _required("at", UTCDateTime),
+    _required("os_user", String(63)),
+    _required("host", String(255)),
+    _optional("actor", String(63)),
+    _required("action", String(40)),
+    _required("detail", JSONType),
+    Index("ix_access_log_at", "at"),
 )

@@ -23,20 +23,21 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from engine.access import Actor, check_scope, opening_role
+from engine.access import Actor, check_scope, covers, four_eyes_facts, opening_role
 from engine.catalog import Catalog, Loaded
 from engine.clock import Clock
 from engine.deadlines import Deadlines
 from engine.definition import WorkflowDef
-from engine.errors import Code, InputError, InvalidCaseData, RefusedError
+from engine.errors import Code, DuplicateCase, InputError, InvalidCaseData, RefusedError
 from engine.limits import DEFAULT_BATCH, MAX_BATCH
 from engine.models import FireManyReport, ImportReport, Refused, RowProblem
 from engine.opening import KeyClash, Planned, plan_opening, unique_clashes, write_openings
 from engine.rules import clean_comment
 from engine.steps import Steps
-from engine.store import keys as key_store
+from engine.store import audit as audit_store, keys as key_store
 from engine.store.cases import read_batch
 from engine.store.database import Database
+from engine.store.keys import Holder
 from engine.store.users import directory
 from engine.store.writes import ChangeRows, write_changes
 from engine.users import find_actor
@@ -160,10 +161,7 @@ class Bulk:
                 progress(1)
         with self.db.read() as conn:
             taken = unique_clashes(conn, wf, [p for _, p in valid])
-        problems += [
-            RowProblem(line=valid[i][0], problems=(f"{name}: already on case {h.ref} ({h.state})",))
-            for i, name, h in taken
-        ]
+        problems += [RowProblem(line=valid[i][0], problems=(_taken(name, h, user),)) for i, name, h in taken]
         bad = {p.line for p in problems}
         valid = [(line, p) for line, p in valid if line not in bad]
         problems.sort(key=lambda p: p.line)
@@ -182,7 +180,7 @@ class Bulk:
         self, conn: Connection, loaded: Loaded, chunk: list[tuple[int, Planned]], now: dt.datetime
     ) -> list[str]:
         try:
-            opened = write_openings(conn, loaded, [p for _, p in chunk], now, self.deadlines)
+            opened = write_openings(conn, loaded, [p for _, p in chunk], now, self.deadlines, self.steps.recorder)
         except KeyClash:
             # someone opened a case with one of these values since the file was checked: nothing of
             # this batch is written (earlier batches stay); importing again reports the row
@@ -234,6 +232,15 @@ class Bulk:
         changes: list[ChangeRows] = []
         void_ids = []
         people = None
+        batch_facts: dict[int, dict[str, list[str]]] = {}
+
+        def trail(case_id: int) -> dict[str, list[str]]:
+            # the first four-eyes step of the batch reads the trails of the whole batch at once
+            if not batch_facts:
+                trails = audit_store.data_events(conn, [case.id for case, _ in rows.values()])
+                batch_facts.update({cid: four_eyes_facts(events) for cid, events in trails.items()})
+            return batch_facts[case_id]
+
         for ref in chunk:
             found = rows.get(ref)
             if found is None:
@@ -246,7 +253,7 @@ class Bulk:
                 if people is None:
                     people = directory(conn)
                 change, written, _ = self.steps.plan_fire(
-                    loaded, case, open_objections, people, user, trigger, comment, None, case.version, now
+                    loaded, case, open_objections, people, user, trigger, comment, None, case.version, now, trail
                 )
             except RefusedError as exc:
                 refused.append(Refused(ref=ref, reason=exc.message, code=exc.code, facts=exc.facts))
@@ -259,6 +266,13 @@ class Bulk:
         if void_ids:
             key_store.release_keys(conn, void_ids)
         return fired, refused
+
+
+def _taken(field: str, holder: Holder, user: Actor) -> str:
+    """A row's unique value already on a case: that case named only if ``user`` covers its county."""
+    if covers(user.scopes, holder.scope):
+        return f"{field}: already on case {holder.ref} ({holder.state})"
+    return f"{field}: {DuplicateCase.held(field, holder.ref, holder.state, visible=False).message}"
 
 
 def _plan_row(

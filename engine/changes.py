@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.access import Person
-from engine.audit import Event
+from engine.audit import Event, Recorder
 from engine.deadlines import Deadlines, has_timers
 from engine.definition import WorkflowDef
 from engine.outbox import event_messages
@@ -81,8 +81,12 @@ def plan_change(
     now: dt.datetime,
     deadlines: Deadlines,
     people: Sequence[Person],
+    recorder: Recorder,
 ) -> tuple[ChangeRows, CaseRow]:
-    """The rows ``change`` writes (version-checked against ``seen_version``), and the case as written."""
+    """The rows ``change`` writes (version-checked against ``seen_version``), and the case as written.
+
+    ``recorder`` puts this process's origin into the event and seals the new trail head.
+    """
     values: dict[str, Any] = dict(change.extra)
     timers: list[dict[str, Any]] = []
     cancel = False
@@ -114,6 +118,7 @@ def plan_change(
         change.comment,
         change.changes,
         case.audit_head,
+        recorder.context(),
     )
     values.update(
         state=to_state,
@@ -122,6 +127,7 @@ def plan_change(
         fired_by=change.fired_by,
         audit_seq=event.seq,
         audit_head=event.hash,
+        audit_seal=recorder.seal(case.ref, event.seq, event.hash),
         entered_at=now if entering else case.entered_at,
         updated_at=now,
     )

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, computed_field, field_serializer
 
 __all__ = [
+    "AccessEntry",
     "Action",
     "AuditRecord",
     "CaseView",
@@ -36,6 +37,7 @@ __all__ = [
     "VerifyReport",
     "Violation",
     "WorkflowInfo",
+    "WorkflowVersion",
     "iso",
 ]
 
@@ -78,6 +80,20 @@ class UserInfo(ReadModel):
     roles: tuple[str, ...]
     scopes: tuple[str, ...]
     created_at: dt.datetime
+    #: set while the user is disabled: they cannot act and are told nothing
+    disabled_at: dt.datetime | None = None
+
+
+class AccessEntry(ReadModel):
+    """One entry of the access log: who read full personal data (or changed a user) through the console, and what."""
+
+    id: int
+    at: dt.datetime
+    os_user: str
+    host: str
+    actor: str | None
+    action: str
+    detail: dict[str, Any]
 
 
 class WorkflowInfo(ReadModel):
@@ -90,6 +106,19 @@ class WorkflowInfo(ReadModel):
     loaded_at: dt.datetime
     cases: int
     latest: bool
+
+
+class WorkflowVersion(ReadModel):
+    """One stored version in a workflow's history: who loaded it, and which weakened controls they accepted."""
+
+    name: str = Field(serialization_alias="workflow")
+    version: int
+    title: str
+    source_hash: str
+    loaded_at: dt.datetime
+    loaded_by: str | None
+    weakened: tuple[str, ...]
+    cases: int
 
 
 class Action(ReadModel):
@@ -138,6 +167,8 @@ class AuditRecord(ReadModel):
     comment: str | None
     changes: dict[str, list[Any]]
     hash: str
+    #: where the event was written from: the operating-system user and host (None before it was recorded)
+    origin: dict[str, str] | None = None
 
 
 class ChainBreak(ReadModel):
@@ -159,8 +190,43 @@ class Report(ReadModel):
     model_config = ConfigDict(frozen=False)
 
 
-class VerifyReport(Report):
-    """How many chains and events were checked, and where each broken one breaks."""
+class Violation(ReadModel):
+    """One broken invariant on one case."""
+
+    check: str
+    ref: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.check}: {self.ref}: {self.detail}"
+
+
+#: per check: enough to act on, bounded for a badly broken database
+MAX_LISTED = 1000
+
+
+class Findings(Report):
+    """Findings by check name (up to 1,000 listed per check), and whether trail heads were authenticated."""
+
+    violations: list[Violation] = Field(default_factory=list)
+    counts: dict[str, int] = Field(default_factory=dict)
+    #: trail heads were checked against their HMAC seals (an audit key was configured)
+    authenticated: bool = False
+
+    def add(self, check: str, ref: str, detail: str) -> None:
+        """Record a finding (listed while under :data:`MAX_LISTED` of its check)."""
+        self.counts[check] = self.counts.get(check, 0) + 1
+        if self.counts[check] <= MAX_LISTED:
+            self.violations.append(Violation(check=check, ref=ref, detail=detail))
+
+
+class VerifyReport(Findings):
+    """How many chains and events were checked, where each broken one breaks, and what else disagrees.
+
+    ``violations`` are what the trail contradicts in the stored data (a
+    replay that differs, a missing or wrong seal, a deleted case, a changed
+    workflow source or notice, a damaged file).
+    """
 
     cases: int = 0
     events: int = 0
@@ -169,8 +235,8 @@ class VerifyReport(Report):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def ok(self) -> bool:
-        """Every chain holds."""
-        return not self.breaks
+        """Every chain holds and nothing contradicts it."""
+        return not self.breaks and not self.counts
 
 
 class InboxPage(ReadModel):
@@ -291,37 +357,14 @@ class FireManyReport(Report):
     refused: list[Refused] = Field(default_factory=list)
 
 
-class Violation(ReadModel):
-    """One broken invariant on one case."""
-
-    check: str
-    ref: str
-    detail: str
-
-    def __str__(self) -> str:
-        return f"{self.check}: {self.ref}: {self.detail}"
-
-
-#: per check: enough to act on, bounded for a badly broken database
-MAX_LISTED = 1000
-
-
-class InvariantReport(Report):
+class InvariantReport(Findings):
     """How many cases and events were checked, and every violation found (up to 1,000 per check)."""
 
     cases: int = 0
     events: int = 0
-    violations: list[Violation] = Field(default_factory=list)
-    counts: dict[str, int] = Field(default_factory=dict)
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def ok(self) -> bool:
         """No invariant is violated."""
         return not self.counts
-
-    def add(self, check: str, ref: str, detail: str) -> None:
-        """Record a violation (listed while under :data:`MAX_LISTED` of its check)."""
-        self.counts[check] = self.counts.get(check, 0) + 1
-        if self.counts[check] <= MAX_LISTED:
-            self.violations.append(Violation(check=check, ref=ref, detail=detail))

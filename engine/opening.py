@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
-from engine.access import Actor, check_scope, opening_role
-from engine.audit import GENESIS, Event
+from engine.access import DATA_ENTRY, Actor, check_scope, opening_role
+from engine.audit import GENESIS, Event, Recorder
 from engine.calendar import Deadline
 from engine.catalog import Loaded
 from engine.deadlines import Deadlines
@@ -42,6 +42,7 @@ __all__ = [
     "opening_row",
     "plan_opening",
     "unique_clashes",
+    "workflow_pin",
     "write_openings",
 ]
 
@@ -107,16 +108,34 @@ def unique_clashes(conn: Connection, wf: WorkflowDef, planned: Sequence[Planned]
     return sorted(out)
 
 
-def opening_event(wf: WorkflowDef, planned: Planned, ref: str, at: dt.datetime) -> Event:
-    """The first event of the case's audit trail: created, with every value given."""
+def opening_event(wf: WorkflowDef, planned: Planned, ref: str, at: dt.datetime, recorder: Recorder) -> Event:
+    """The first event of the case's audit trail: created, with every value given and the workflow version."""
     changes = {k: [None, v] for k, v in planned.values.items() if not is_empty(v)}
+    context = recorder.context(workflow=workflow_pin(wf))
     return Event(
-        ref, 1, at, planned.actor, planned.role, "created", None, None, wf.initial_state, None, changes, GENESIS
+        ref,
+        1,
+        at,
+        planned.actor,
+        planned.role,
+        "created",
+        None,
+        None,
+        wf.initial_state,
+        None,
+        changes,
+        GENESIS,
+        context,
     )
 
 
+def workflow_pin(wf: WorkflowDef) -> dict[str, Any]:
+    """The workflow version a case is opened on, as its first event records it."""
+    return {"name": wf.name, "version": wf.version, "source_hash": wf.source_hash}
+
+
 def opening_row(
-    wf: WorkflowDef, version_id: int, planned: Planned, event: Event, deadline: Deadline | None
+    wf: WorkflowDef, version_id: int, planned: Planned, event: Event, deadline: Deadline | None, seal: str | None
 ) -> dict[str, Any]:
     """The new case's row (without its id), at its first event."""
     return {
@@ -126,7 +145,7 @@ def opening_row(
         "state": wf.initial_state,
         "scope": planned.scope,
         "data": planned.values,
-        "fired_by": {},
+        "fired_by": {DATA_ENTRY: [planned.actor]},  # the opener entered the data (four-eyes)
         "version": 1,
         "audit_seq": 1,
         "audit_head": event.hash,
@@ -136,11 +155,17 @@ def opening_row(
         "created_by": planned.actor,
         "created_at": event.at,
         "updated_at": event.at,
+        "audit_seal": seal,
     }
 
 
 def write_openings(
-    conn: Connection, loaded: Loaded, planned: Sequence[Planned], now: dt.datetime, deadlines: Deadlines
+    conn: Connection,
+    loaded: Loaded,
+    planned: Sequence[Planned],
+    now: dt.datetime,
+    deadlines: Deadlines,
+    recorder: Recorder,
 ) -> list[Opened]:
     """Write ``planned`` cases (in the caller's transaction), references consecutive in their order.
 
@@ -155,9 +180,9 @@ def write_openings(
     deadline, timer_plan = deadlines.plan(wf, wf.initial_state, now)
     rows, events = [], []
     for i, p in enumerate(planned):
-        event = opening_event(wf, p, format_ref(wf.ref_prefix, year, first + i), now)
+        event = opening_event(wf, p, format_ref(wf.ref_prefix, year, first + i), now, recorder)
         events.append(event)
-        rows.append(opening_row(wf, loaded.id, p, event, deadline))
+        rows.append(opening_row(wf, loaded.id, p, event, deadline, recorder.seal(event.ref, 1, event.hash)))
     ids = insert_cases(conn, rows)
     insert_rows(conn, tables.events, [e.row(case_id) for e, case_id in zip(events, ids, strict=True)])
     held = [

@@ -7,21 +7,28 @@ visibility rule as changes (a user sees the cases in their scopes).
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import Connection
 
-from engine.access import ALL_SCOPES, Actor, roles_acting_in
-from engine.audit import verify_chain
+from engine.access import ALL_SCOPES, Actor, waits_for
+from engine.audit import make_checkpoint, read_checkpoint
 from engine.caseview import case_view
 from engine.catalog import Catalog, Loaded
 from engine.clock import Clock
 from engine.deadlines import Deadlines
 from engine.errors import CaseNotFound, InputError, WorkflowNotFound
+from engine.evidence import examine
 from engine.limits import MAX_PER_PAGE
-from engine.masking import mask_value
+from engine.masking import mask_id_numbers, mask_value
 from engine.models import AuditRecord, CaseView, InboxPage, InvariantReport, VerifyReport
 from engine.steps import Steps
-from engine.store import audit as audit_store, cases as case_store, versions as version_store
+from engine.store import (
+    audit as audit_store,
+    cases as case_store,
+    evidence as evidence_store,
+    versions as version_store,
+)
 from engine.store.database import Database
 from engine.store.inbox import Range, first_waiting
 from engine.store.invariants import check_invariants
@@ -127,8 +134,9 @@ class Queries:
             ranges: list[Range] = []
             for version in loaded:
                 wf = version.definition
-                # final states have no steps out, so they never appear here
-                states = sorted({s for t in wf.transitions.values() if roles & set(t.by) for s in t.sources})
+                # final states have no steps out, so they never appear here; nor does a state where the user
+                # may only send the case back (a correction is something one may do, not what the case waits for)
+                states = sorted(s for s in wf.states if roles & waits_for(wf, s))
                 # A scoped version's cases always have a scope (it is required and cannot be cleared), an
                 # unscoped version's never do, and covers() lets everyone see the latter: filter only the former.
                 scopes: list[str | None] = (
@@ -181,46 +189,55 @@ class Queries:
                 trigger=e.trigger,
                 from_state=e.from_state,
                 to_state=e.to_state,
-                comment=e.comment,
+                comment=mask_id_numbers(e.comment) if e.comment else e.comment,
                 changes={k: [mask_value(pii.get(k), v) for v in pair] for k, pair in e.changes.items()},
                 hash=e.hash,
+                origin=(e.context or {}).get("origin"),
                 timezone=wf.timezone,
             )
             for e in events
         ]
 
-    def verify_audit(self, ref: str | None = None) -> VerifyReport:
-        """Recompute every case's hash chain (or one case's); report the first break per case."""
-        cases = events = 0
-        breaks = []
+    def checkpoint(self) -> dict[str, Any]:
+        """A checkpoint of every trail head and notice now (see :func:`engine.audit.make_checkpoint`)."""
         with self.db.read() as conn:
-            heads = audit_store.heads(conn, ref)
-            if ref is not None and not heads:
+            heads = {h.ref: (h.audit_seq, h.audit_head) for h in audit_store.heads(conn).values()}
+            notices = {n.number: n.sha256 for n in evidence_store.notices(conn)}
+        return make_checkpoint(self.clock.now(), heads, notices, self.steps.recorder.key)
+
+    def verify_audit(self, ref: str | None = None, checkpoint: str | None = None) -> VerifyReport:
+        """Prove every case (or one) against its trail: the hash chain, the head's seal, the replay.
+
+        Without ``ref`` also re-hashes workflow versions and notices, looks for
+        deleted cases and (SQLite) checks the file (see :mod:`engine.evidence`).
+        ``checkpoint`` is the text of a checkpoint file to compare against.
+        """
+        report = VerifyReport(authenticated=self.steps.recorder.key is not None)
+        then = read_checkpoint(checkpoint, self.steps.recorder.key) if checkpoint is not None else None
+        with self.db.read() as conn:
+            if ref is not None and not audit_store.heads(conn, ref):
                 raise CaseNotFound(ref)
-            only = next(iter(heads)) if ref is not None else None
-            seen: set[int] = set()
-            for case_id, chain in audit_store.chains(conn, only):
-                head = heads.get(case_id)
-                if head is None:
-                    continue
-                seen.add(case_id)
-                cases += 1
-                events += len(chain)
-                broken = verify_chain(head.ref, chain, head.audit_seq, head.audit_head)
-                if broken:
-                    breaks.append(broken)
-            for case_id, head in heads.items():
-                if case_id not in seen:
-                    cases += 1
-                    broken = verify_chain(head.ref, [], head.audit_seq, head.audit_head)
-                    if broken:
-                        breaks.append(broken)
-        return VerifyReport(cases=cases, events=events, breaks=breaks)
+            definition = lambda vid: self.catalog.get(conn, vid).definition  # noqa: E731
+            found = examine(
+                conn, definition, self.steps.recorder, report, ref=ref, checkpoint=then[:2] if then else None
+            )
+        report.cases, report.events, report.breaks = found.cases, found.events, found.breaks or []
+        return report
 
     def check(self) -> InvariantReport:
-        """Check the invariants every stored case must satisfy (see :mod:`engine.store.invariants`)."""
+        """Check the invariants every stored case must satisfy, and prove each case against its trail.
+
+        The invariants are :mod:`engine.store.invariants`; the proof is
+        :mod:`engine.evidence` (a broken chain is reported under ``chain``).
+        """
         with self.db.read() as conn:
-            return check_invariants(conn, lambda vid: self.catalog.get(conn, vid).definition)
+            definition = lambda vid: self.catalog.get(conn, vid).definition  # noqa: E731
+            report = check_invariants(conn, definition)
+            report.authenticated = self.steps.recorder.key is not None
+            found = examine(conn, definition, self.steps.recorder, report)
+        for broken in found.breaks or []:
+            report.add("chain", broken.ref, str(broken).removeprefix(f"case {broken.ref}: "))
+        return report
 
 
 def overdue_for(
@@ -231,6 +248,6 @@ def overdue_for(
     out = []
     for row in case_store.list_cases(conn, workflow=workflow, scopes=scopes, overdue_at=now):
         loaded = catalog.get(conn, row.workflow_version_id)
-        if roles_acting_in(loaded.definition, row.state) & set(user.roles):
+        if waits_for(loaded.definition, row.state) & set(user.roles):
             out.append((row, loaded))
     return out

@@ -183,7 +183,9 @@ class Schedules:
                 skipped += 1
         # e.g. last year's review of this archive is still open: skip it, open the rest
         taken = {i for i, _, _ in unique_clashes(conn, target.definition, planned)}
-        opened = write_openings(conn, target, [p for i, p in enumerate(planned) if i not in taken], now, self.deadlines)
+        opened = write_openings(
+            conn, target, [p for i, p in enumerate(planned) if i not in taken], now, self.deadlines, self.steps.recorder
+        )
         skipped += len(taken)
         count = len(opened)
         return f"open_cases: opened {count} {schedule.workflow} case{'s' if count != 1 else ''}, skipped {skipped}"

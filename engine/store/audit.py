@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
 from sqlalchemy import Connection, select
@@ -10,7 +10,10 @@ from sqlalchemy import Connection, select
 from engine.store import tables
 from engine.store.tables import EventRow
 
-__all__ = ["Head", "chains", "events_of", "heads"]
+__all__ = ["DATA_ACTIONS", "Head", "chains", "data_events", "events_of", "heads"]
+
+#: the actions whose ``changes`` are the case's data, and who made them (what four-eyes reads)
+DATA_ACTIONS = ("created", "fired", "updated")
 
 _events = tables.events
 _cases = tables.cases
@@ -29,6 +32,20 @@ def events_of(conn: Connection, case_id: int) -> list[EventRow]:
     """The case's events in seq order."""
     rows = conn.execute(select(_events).where(_events.c.case_id == case_id).order_by(_events.c.seq))
     return [EventRow._make(r) for r in rows]
+
+
+def data_events(conn: Connection, case_ids: Sequence[int]) -> dict[int, list[EventRow]]:
+    """The events that opened, moved or changed the data of each case, in seq order, by case id."""
+    query = (
+        select(_events)
+        .where(_events.c.case_id.in_(list(case_ids)), _events.c.action.in_(DATA_ACTIONS))
+        .order_by(_events.c.case_id, _events.c.seq)
+    )
+    out: dict[int, list[EventRow]] = {case_id: [] for case_id in case_ids}
+    for r in conn.execute(query):
+        row = EventRow._make(r)
+        out[row.case_id].append(row)
+    return out
 
 
 def heads(conn: Connection, ref: str | None = None) -> dict[int, Head]:

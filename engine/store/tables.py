@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Table
 
 from db.schema import (
+    access_log,
     audit_events as events,
     case_keys as keys,
     cases,
@@ -38,6 +39,7 @@ __all__ = [
     "TimerRow",
     "UserRow",
     "VersionRow",
+    "access_log",
     "cases",
     "check_row_types",
     "counters",
@@ -77,6 +79,7 @@ class CaseRow(NamedTuple):
     created_by: str
     created_at: dt.datetime
     updated_at: dt.datetime
+    audit_seal: str | None
 
 
 class UserRow(NamedTuple):
@@ -89,6 +92,7 @@ class UserRow(NamedTuple):
     roles: list[str]
     scopes: list[str]
     created_at: dt.datetime
+    disabled_at: dt.datetime | None
 
 
 class VersionRow(NamedTuple):
@@ -102,6 +106,8 @@ class VersionRow(NamedTuple):
     source_hash: str
     templates: dict[str, str]
     loaded_at: dt.datetime
+    loaded_by: str | None
+    weakened: list[str] | None
 
 
 class EventRow(NamedTuple):
@@ -121,6 +127,7 @@ class EventRow(NamedTuple):
     changes: dict[str, Any]
     prev_hash: str
     hash: str
+    context: dict[str, Any] | None
 
 
 class TimerRow(NamedTuple):

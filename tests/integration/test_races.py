@@ -321,34 +321,52 @@ def _append_concurrently(
     "total", [1_000, pytest.param(10_000, marks=pytest.mark.slow)], ids=["1000-appends", "10000-appends"]
 )
 def test_sixteen_writers_one_audit_chain(svc: Casework, db_url: str, clock: FixedClock, total: int) -> None:
-    """16 threads append to one case's chain in publicity — clerks editing data, reviewers recording
-    objections — retrying on conflict until ``total`` appends succeeded. The chain never forks
-    (UNIQUE(case_id, seq) is never hit), seq is gapless, every objection row has its event."""
+    """16 threads append to one case's chain — clerks editing its data in 申请, then reviewers
+    recording objections in 公示 — retrying on conflict until ``total`` appends succeeded. The chain
+    never forks (UNIQUE(case_id, seq) is never hit), seq is gapless, every objection row has its event.
+
+    (Data may be changed only where the workflow's ``edit:`` allows it — the initial state — so
+    the edits race first, then the case moves on and the objections race.)"""
     ref = svc.create_case(WF, "lin", Households(seed=31)()).ref
+    engine = make_engine(db_url, pool_size=RACERS)
+    began = time.monotonic()
+    try:
+        services = [Casework(engine, clock) for _ in range(RACERS)]
+
+        def edit(service: Casework, w: int, ticket: int) -> str:
+            service.update_case(ref, "lin", {"cause": f"补充说明 {ticket}"})
+            return "updated"
+
+        edited, edit_conflicts = _append_concurrently(services, total // 2, edit)
+        edits_took = time.monotonic() - began
+    finally:
+        engine.dispose()
     svc.fire(ref, "submit", "lin")
     svc.fire(ref, "pass_review", "wu")
     assert svc.get_case(ref).state == "publicise"
     start = len(seqs(svc.engine, ref))
-    assert start == 3
+    assert start == 3 + total // 2
 
     def append(service: Casework, w: int, ticket: int) -> str:
-        if w % 2:
-            service.add_objection(ref, "wu", f"第{ticket}号异议：收入情况与邻居反映不符", channel="来信")
-            return "objection_added"
-        service.update_case(ref, "lin", {"cause": f"补充说明 {ticket}"})
-        return "updated"
+        service.add_objection(
+            ref, "wu", f"第{ticket}号异议：收入情况与邻居反映不符", channel="来信" if w % 2 else "电话"
+        )
+        return "objection_added"
 
     engine = make_engine(db_url, pool_size=RACERS)
     try:
         services = [Casework(engine, clock) for _ in range(RACERS)]
         started = time.monotonic()
-        done, conflicts = _append_concurrently(services, total, append)
-        elapsed = time.monotonic() - started
+        done, conflicts = _append_concurrently(services, total - total // 2, append)
+        elapsed = time.monotonic() - started + edits_took
     finally:
         engine.dispose()
+    done.update(edited)
+    conflicts += edit_conflicts
     print(f"\n{total} appends by {RACERS} writers in {elapsed:.1f}s ({conflicts} conflicts retried); {dict(done)}")
     assert sum(done.values()) == total
-    assert done["updated"] > 0 and done["objection_added"] > 0
+    assert done["updated"] == total // 2 and done["objection_added"] == total - total // 2
+    start = 3  # created, submit, pass_review: the appends are every other event
 
     assert seqs(svc.engine, ref) == list(range(1, start + total + 1))
     with svc.engine.connect() as conn:
@@ -400,6 +418,8 @@ def app_role_url(db_url: str, pg_server: PgServer) -> Iterator[str]:
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {APP_ROLE};"
         f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE};"
         f"REVOKE UPDATE, DELETE, TRUNCATE ON audit_events FROM {APP_ROLE};"
+        f"REVOKE DELETE, TRUNCATE ON cases FROM {APP_ROLE};"
+        f"REVOKE UPDATE, DELETE, TRUNCATE ON workflow_versions, notices, notice_cases, access_log FROM {APP_ROLE};"
     )
     try:
         yield f"postgresql+psycopg://{APP_ROLE}@{pg_server.host}:{pg_server.port}/{dbname}"
@@ -435,8 +455,8 @@ def test_app_role_without_ownership_works_but_cannot_touch_the_audit_trail(
         for trigger, actor in [("submit", "lin"), ("pass_review", "wu")]:
             app.fire(ref, trigger, actor)
         app.add_objection(ref, "wu", "邻居反映其家中有营运车辆")
-        app.update_case(ref, "lin", {"phone": "13800001111"})
         other = app.create_case(WF, "lin", people()).ref
+        app.update_case(other, "lin", {"phone": "13800001111"})
         app.fire(other, "withdraw", "lin", comment="申请人主动撤回")
         assert app.get_case(ref).state == "publicise" and app.get_case(other).state == "withdrawn"
         assert app.verify_audit().ok
@@ -453,6 +473,11 @@ def test_app_role_without_ownership_works_but_cannot_touch_the_audit_trail(
             "ALTER TABLE audit_events DISABLE TRIGGER USER": "must be owner of table audit_events",
             "DROP TRIGGER audit_events_no_change ON audit_events": "must be owner of relation audit_events",
             "DROP TABLE audit_events CASCADE": "must be owner of table audit_events",
+            "DELETE FROM cases": "permission denied for table cases",
+            "ALTER TABLE cases DISABLE TRIGGER USER": "must be owner of table cases",
+            "UPDATE workflow_versions SET source = ''": "permission denied for table workflow_versions",
+            "UPDATE notices SET html = ''": "permission denied for table notices",
+            "DELETE FROM notice_cases": "permission denied for table notice_cases",
         }
         for sql, refusal in attempts.items():
             with pytest.raises(ProgrammingError) as info, app_engine.begin() as conn:

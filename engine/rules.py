@@ -31,8 +31,8 @@ from engine.errors import (
     PermissionDenied,
     SameActorForbidden,
 )
-from engine.expressions import ExpressionError
-from engine.fields import coerce_value, is_empty, shown
+from engine.expressions import BudgetExceeded, ExpressionError
+from engine.fields import check_text, coerce_value, is_empty, shown
 from engine.limits import MAX_COMMENT
 from engine.suggest import close_match, did_you_mean
 
@@ -96,8 +96,12 @@ def check_actor(
         )
     earlier = four_eyes_conflict(user.username, t, fired_by)
     if earlier:
+        if user.username in fired_by.get(earlier, ()):
+            did = f"fired {earlier} on case {ref}"
+        else:
+            did = f"entered or changed the data of case {ref} before {earlier}"
         raise SameActorForbidden(
-            f"{user.username} fired {earlier} on case {ref}, so someone else must {t.name} it (four-eyes rule)",
+            f"{user.username} {did}, so someone else must {t.name} it (four-eyes rule)",
             ref=ref,
             state=state,
             trigger=t.name,
@@ -135,6 +139,17 @@ def check_ready(
             continue
         try:
             result = guard.evaluate(snapshot)
+        except BudgetExceeded as exc:
+            raise GuardFailed(
+                f"{t.name} refused: its condition '{guard.text}' is too costly to check ({exc}); "
+                "the workflow's condition must be simplified",
+                code=Code.GUARD_TOO_COSTLY,
+                ref=ref,
+                state=state,
+                trigger=t.name,
+                guard=guard.text,
+                error=str(exc),
+            ) from None
         except ExpressionError as exc:
             raise GuardFailed(
                 f"{t.name} refused: its condition '{guard.text}' could not be checked ({exc}); "
@@ -217,14 +232,19 @@ def new_scope(
 
 
 def clean_text(name: str, text: str | None, limit: int = MAX_COMMENT) -> str | None:
-    """Free text (a comment, a reason, an objection), stripped: at most ``limit`` characters, no control characters."""
+    """Free text (a comment, a reason, an objection): at most ``limit`` characters, as :func:`check_text` keeps it.
+
+    Such text may run to several lines; anything else :func:`~engine.fields.check_text`
+    refuses (a tab, ESC, ZWSP …) is refused here, named with its position.
+    """
     if text is None:
         return None
-    text = text.strip()
+    try:
+        text = check_text(text, multiline=True)
+    except ValueError as exc:
+        raise InvalidCaseData([FieldProblem(name, str(exc))]) from None
     if len(text) > limit:
         raise InvalidCaseData([FieldProblem(name, f"is {len(text)} characters; at most {limit}")])
-    if any(ord(ch) < 32 and ch not in "\n\t" for ch in text):
-        raise InvalidCaseData([FieldProblem(name, "contains control characters; remove them")])
     return text or None
 
 

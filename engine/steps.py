@@ -18,7 +18,17 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from engine.access import Actor, Person, check_scope, role_in_state
+from engine.access import (
+    Actor,
+    Person,
+    check_edit,
+    check_scope,
+    covers,
+    four_eyes_facts,
+    with_data_entry,
+    with_fired,
+)
+from engine.audit import Recorder
 from engine.caseview import case_view
 from engine.catalog import Catalog, Loaded
 from engine.changes import Change, note, plan_change
@@ -36,15 +46,19 @@ from engine.errors import (
 )
 from engine.machine import move
 from engine.models import Action, CaseView
+from engine.publication import check_publicity_exit
 from engine.rules import check_actor, check_comment, check_ready, find_transition, merge_data, new_scope
-from engine.store import keys as key_store
+from engine.store import audit as audit_store, keys as key_store
 from engine.store.cases import StepRead, read_case, read_step
 from engine.store.database import VersionPin
 from engine.store.tables import CaseRow
 from engine.store.writes import ChangeRows, write_change
 from engine.users import find_actor, refuse_system
 
-__all__ = ["Planned", "Steps"]
+__all__ = ["Planned", "Steps", "TrailFacts"]
+
+#: case id → who fired each trigger and who entered the data, as the case's audit trail proves it
+TrailFacts = Callable[[int], Mapping[str, Sequence[str]]]
 
 Planned = tuple[ChangeRows, CaseRow, dict[str, Any]]
 
@@ -56,12 +70,14 @@ class Steps:
         catalog: where a case's workflow version comes from.
         deadlines: the calendar the new state's deadline and timers are counted on.
         clock: what "now" is.
+        recorder: the origin every event carries and the key sealing trail heads.
     """
 
-    def __init__(self, catalog: Catalog, deadlines: Deadlines, clock: Clock) -> None:
+    def __init__(self, catalog: Catalog, deadlines: Deadlines, clock: Clock, recorder: Recorder) -> None:
         self.catalog = catalog
         self.deadlines = deadlines
         self.clock = clock
+        self.recorder = recorder
 
     # ------------------------------------------------------------------ reading
 
@@ -83,6 +99,7 @@ class Steps:
             raise CaseNotFound(ref)
         actor = user if isinstance(user, Actor) else found.actor
         if actor is None:
+            find_actor(conn, str(username))  # refuses a disabled user, saying so
             raise UserNotFound(str(username))
         check_scope(actor, ref, found.case.scope)
         return found, actor
@@ -135,6 +152,7 @@ class Steps:
             data,
             seen,
             self.clock.now(),
+            lambda case_id: four_eyes_facts(audit_store.data_events(conn, [case_id])[case_id]),
             before,
         )
         write_change(conn, change)
@@ -143,7 +161,7 @@ class Steps:
             # the archive came to nothing: its ID number may be filed again
             key_store.release_keys(conn, [case.id])
         else:
-            self.claim_keys(conn, wf, case.id, case.data, values)
+            self.claim_keys(conn, wf, case.id, case.data, values, actor)
         return self.view(wf, written)
 
     def plan_fire(
@@ -158,27 +176,34 @@ class Steps:
         data: Mapping[str, Any] | None,
         seen_version: int,
         now: dt.datetime,
+        trail: TrailFacts,
         before: Callable[[CaseRow], None] | None = None,
     ) -> Planned:
         """Every check of one step, then what it would write: (rows, the case as written, its data).
 
         Nothing is written here, so a bulk caller can batch the writes of many steps.
+        ``trail(case_id)`` gives what the four-eyes rule reads, replayed from the
+        case's audit trail (asked only for a step with a ``not_by``): a
+        ``fired_by`` column changed behind the engine's back lifts nothing.
         """
         wf = loaded.definition
         ref, state = case.ref, case.state
         t = find_transition(wf, ref, state, trigger)
-        role = check_actor(wf, ref, state, case.fired_by, t, user)
+        facts = trail(case.id) if t.not_by else case.fired_by
+        role = check_actor(wf, ref, state, facts, t, user)
+        check_publicity_exit(wf, case, t, now)  # 公示: not out before the published period is over
         check_comment(t, ref, state, comment)
         values, changes = merge_data(wf, case.data, data or {}, now)
+        if changes:
+            # data given with a step is an edit in the state the step leaves
+            check_edit(wf, ref, state, user, list(changes), trigger)
         if before is not None:
             before(case)
         check_ready(wf, ref, state, t, values, open_objections)
         dest = move(loaded.machine, state, trigger)
         if dest is None:  # pragma: no cover - check_actor already checked the source
             raise InvalidTransition(f"{trigger} cannot be fired from {state}", ref=ref, state=state, trigger=trigger)
-        fired_by = {k: list(v) for k, v in case.fired_by.items()}
-        if user.username not in fired_by.setdefault(trigger, []):
-            fired_by[trigger].append(user.username)
+        fired_by = with_fired(facts, trigger, user.username, edited=bool(changes))
         decided = Change(
             actor=user.username,
             role=role,
@@ -191,15 +216,17 @@ class Steps:
             trigger=trigger,
             comment=comment,
         )
-        rows, written = plan_change(wf, case, decided, seen_version, now, self.deadlines, people)
+        rows, written = plan_change(wf, case, decided, seen_version, now, self.deadlines, people, self.recorder)
         return rows, written, values
 
     def actions(self, wf: WorkflowDef, case: CaseRow, open_objections: int, user: Actor) -> tuple[Action, ...]:
         """The steps ``user`` may take on the case now (every rule but the comment, which they would give)."""
         found = []
+        now = self.clock.now()
         for t in wf.transitions_from(case.state):
             try:
                 check_actor(wf, case.ref, case.state, case.fired_by, t, user)
+                check_publicity_exit(wf, case, t, now)
                 check_ready(wf, case.ref, case.state, t, case.data, open_objections)
             except TransitionRefused:
                 continue
@@ -211,8 +238,10 @@ class Steps:
     def update(self, conn: Connection, ref: str, username: str, data: Mapping[str, Any], pin: VersionPin) -> CaseView:
         """Change case data; audited with old → new. No change, no event.
 
-        Allowed to whoever may take a step from the case's current state (the
-        step is theirs), with a scope covering the case (before and after).
+        Each changed field must be one the user's roles may change in the
+        case's state (its ``edit:``; by default the initial state only, by the
+        roles acting there), with a scope covering the case (before and
+        after). The editor is recorded for the four-eyes rule.
         """
         user = find_actor(conn, username)
         case = self.case(conn, ref, user)
@@ -227,11 +256,11 @@ class Steps:
                 ref=ref,
                 state=case.state,
             )
-        role = role_in_state(wf, ref, case.state, user, "edit")
         now = self.clock.now()
         values, changes = merge_data(wf, case.data, data, now)
         if not changes:
             return self.view(wf, case)
+        role = check_edit(wf, ref, case.state, user, list(changes))
         decided = Change(
             actor=username,
             role=role,
@@ -240,11 +269,11 @@ class Steps:
             data=values,
             changes=changes,
             scope=new_scope(wf, values, user, ref, case.state, case.scope),
-            fired_by=case.fired_by,
+            fired_by=with_data_entry(case.fired_by, username),
         )
-        rows, written = plan_change(wf, case, decided, seen, now, self.deadlines, ())
+        rows, written = plan_change(wf, case, decided, seen, now, self.deadlines, (), self.recorder)
         write_change(conn, rows)
-        self.claim_keys(conn, wf, case.id, case.data, values)
+        self.claim_keys(conn, wf, case.id, case.data, values, user)
         return self.view(wf, written)
 
     def note(
@@ -264,15 +293,18 @@ class Steps:
     ) -> CaseRow:
         """Append an event that changes no state or data (an objection, a pause, a notice) — version-checked."""
         decided = note(case, actor=actor, role=role, action=action, comment=comment, changes=changes, extra=extra)
-        rows, written = plan_change(wf, case, decided, seen_version, now, self.deadlines, ())
+        rows, written = plan_change(wf, case, decided, seen_version, now, self.deadlines, (), self.recorder)
         write_change(conn, rows)
         return written
 
     @staticmethod
     def claim_keys(
-        conn: Connection, wf: WorkflowDef, case_id: int, old: Mapping[str, Any], new: Mapping[str, Any]
+        conn: Connection, wf: WorkflowDef, case_id: int, old: Mapping[str, Any], new: Mapping[str, Any], user: Actor
     ) -> None:
-        """Move the case's unique keys from its old values to its new ones; :class:`DuplicateCase` if one is taken."""
+        """Move the case's unique keys from its old values to its new ones; :class:`DuplicateCase` if one is taken.
+
+        The case holding a taken value is named only if ``user`` covers its scope.
+        """
         for name in wf.unique_fields:
             before, after = old.get(name), new.get(name)
             if before == after:
@@ -283,7 +315,7 @@ class Steps:
                 continue
             holder = key_store.holder(conn, wf.name, name, str(after))
             if holder is not None:
-                raise DuplicateCase(name, holder.ref, holder.state)
+                raise DuplicateCase.held(name, holder.ref, holder.state, visible=covers(user.scopes, holder.scope))
             row = {"workflow": wf.name, "field": name, "value": str(after), "case_id": case_id}
             if not key_store.claim_keys(conn, [row]):
                 # a concurrent case claimed it between our check and our insert

@@ -64,6 +64,8 @@ KEY_DESCRIPTIONS: dict[str, dict[str, str]] = {
         "remind": "Tell a role before the deadline.",
         "escalate": "Tell a role after the deadline has passed.",
         "notice": "A template: entering the state publishes a public notice of the case made from it.",
+        "edit": "Who may change which fields in this state: role → a list of fields, or `all` (`{}`: nobody). "
+        "Without it, only the initial state's data may be changed, by the roles acting there.",
     },
     "TimeoutSchema": {
         "after": "How long after entering the state.",

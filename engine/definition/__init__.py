@@ -49,6 +49,8 @@ def load_definition(
     file: str = "<workflow>",
     templates: Mapping[str, str] | None = None,
     templates_location: str = "templates",
+    *,
+    stored: bool = False,
 ) -> WorkflowDef:
     """Parse, validate and check a workflow; raise :class:`DefinitionError` listing every problem.
 
@@ -57,6 +59,8 @@ def load_definition(
         file: the name used in problem locations.
         templates: template file name → source (see :mod:`engine.templates`).
         templates_location: the folder named in template problems.
+        stored: a version already stored (its cases depend on it): keys since
+            retired are accepted and ignored, not refused.
     """
     try:
         tree = parse_yaml(text, file)
@@ -72,7 +76,7 @@ def load_definition(
         schema = WorkflowSchema.model_validate(tree)
     except ValidationError as exc:
         raise DefinitionError(_schema_problems(exc, tree, file)) from None
-    result = build_definition(tree, schema, source, file, templates, templates_location)
+    result = build_definition(tree, schema, source, file, templates, templates_location, stored=stored)
     if isinstance(result, list):
         raise DefinitionError(result)
     return result
@@ -144,6 +148,14 @@ def _schema_problems(exc: ValidationError, tree: Any, file: str) -> list[Problem
         elif kind == "missing":
             message = f"missing required key {path[-1]!r}"
             line, col = locate(tree, path[:-1], key=False)
+        elif _in_edit(path) and not at_key:
+            what = ".".join(str(p) for p in path)
+            if len(path) == 3:
+                hint = "map each role to the fields it may change here, e.g. {reviewer: [materials]} or {clerk: all}"
+            else:
+                hint = f"write 'all' or a list of the fields {path[3]} may change here, e.g. [materials]"
+            message = f"{what}: {hint}"
+            line, col = locate(tree, path, key=False)
         else:
             what = ".".join(str(p) for p in path) or "workflow"
             msg = err["msg"]
@@ -171,6 +183,11 @@ def _schema_problems(exc: ValidationError, tree: Any, file: str) -> list[Problem
             line, col = locate(tree, path, key=at_key)
         problems.append(Problem(file, line, col, message))
     return problems
+
+
+def _in_edit(path: tuple[Any, ...]) -> bool:
+    """Whether ``path`` is a state's ``edit:`` or inside it (whose union errors read better in one sentence)."""
+    return len(path) in (3, 4) and path[0] == "states" and path[2] == "edit"
 
 
 def _tree_path(tree: Any, loc: tuple[Any, ...]) -> tuple[Any, ...]:

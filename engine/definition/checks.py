@@ -9,6 +9,10 @@ where a near name exists, a "did you mean". The checks:
 * every ``from``/``to``/``by``/``not_by``/``require``/``timeout.fire``/
   ``notify`` reference exists; ``system`` is reserved for the scheduler;
 * guards compile and read only existing fields;
+* a state's ``edit:`` names existing roles (not ``system``) and fields, and
+  no final state; states without one get the default rule;
+* ``cn_id`` fields, and text fields whose label or name says name or phone,
+  are personal data (``pii``) even when the file does not say so;
 * field options fit their type (choices for choice, items for checklist,
   min/max for numbers and text, at most one scope field, unique on a
   scalar field).
@@ -16,6 +20,7 @@ where a near name exists, a "did you mean". The checks:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import zoneinfo
 from collections.abc import Iterable, Mapping
@@ -26,6 +31,7 @@ from engine.definition.loader import locate
 from engine.definition.model import (
     SYSTEM_ROLE,
     Duration,
+    EditDef,
     EscalateDef,
     FieldDef,
     NotifyDef,
@@ -40,6 +46,7 @@ from engine.definition.model import (
 from engine.definition.schema import WorkflowSchema
 from engine.errors import Problem
 from engine.expressions import BUILTIN_ATTRIBUTES, ExpressionError, Guard, compile_guard
+from engine.masking import implied_pii
 from engine.suggest import did_you_mean
 from engine.templates import PARTS, TemplateSet, check_template
 
@@ -78,11 +85,14 @@ def build_definition(
     file: str,
     templates: Mapping[str, str] | None = None,
     templates_location: str = "templates",
+    *,
+    stored: bool = False,
 ) -> WorkflowDef | list[Problem]:
     """Check references, the graph and the templates; return the model or the problems found.
 
     ``templates`` maps template file names (``review_waiting.txt``) to their
     sources; ``templates_location`` is the folder named in problems.
+    ``stored``: a version already stored, whose retired keys are ignored.
     """
     c = _Collector(tree, file)
     roles = dict(schema.roles)
@@ -95,14 +105,15 @@ def build_definition(
         c.add(("timezone",), f"unknown timezone {schema.timezone!r}; e.g. Asia/Shanghai")
 
     fields = _fields(c, schema)
-    states = _states(c, schema)
+    states = _states(c, schema, stored)
     transitions = _transitions(c, schema, roles, fields, states)
+    _edits(c, schema, roles, fields, states, transitions)
     _timeouts(c, schema, states, transitions)
     notify = _notify(c, schema, roles, states, transitions, fields)
     publicity = _publicity(c, schema, states, transitions)
     schedules = _schedules(c, schema)
     _graph(c, schema, states, transitions)
-    used = _templates(c, schema, fields, templates or {}, templates_location)
+    used = _templates(c, schema, fields, templates or {}, templates_location, stored)
 
     if c.problems:
         return c.problems
@@ -177,7 +188,8 @@ def _fields(c: _Collector, schema: WorkflowSchema) -> dict[str, FieldDef]:
             type=f.type,
             label=f.label or name,
             required=f.required,
-            pii=f.pii,
+            # ID numbers, names and phones are masked whatever the file says (engine.masking)
+            pii=implied_pii(name, f.type, f.label, f.pii),
             unique=f.unique,
             scope=f.scope,
             choices=tuple(f.choices or ()),
@@ -191,7 +203,7 @@ def _fields(c: _Collector, schema: WorkflowSchema) -> dict[str, FieldDef]:
     return out
 
 
-def _states(c: _Collector, schema: WorkflowSchema) -> dict[str, StateDef]:
+def _states(c: _Collector, schema: WorkflowSchema, stored: bool) -> dict[str, StateDef]:
     out: dict[str, StateDef] = {}
     initial = [n for n, s in schema.states.items() if s.initial]
     if not initial:
@@ -215,6 +227,14 @@ def _states(c: _Collector, schema: WorkflowSchema) -> dict[str, StateDef]:
                 fire=s.timeout.fire,
                 held_to=s.timeout.held_to,
                 held_template=s.timeout.held_template,
+            )
+        if s.notice and not stored:
+            # retired: a case's publicity is the published list (公示名单), rendered when it is published
+            c.add(
+                (*path, "notice"),
+                "a state's own 'notice' is no longer published: publicity is the published list (公示名单) — "
+                "declare 'publicity: {state: ..., list_template: ...}' and remove 'notice'",
+                key=True,
             )
         if (s.remind or s.escalate) and not s.deadline:
             c.add(path, "'remind' and 'escalate' count from the state's deadline: add 'deadline: N working days'")
@@ -294,6 +314,57 @@ def _transitions(
             explain=t.explain,
         )
     return out
+
+
+def _edits(
+    c: _Collector,
+    schema: WorkflowSchema,
+    roles: dict[str, str],
+    fields: dict[str, FieldDef],
+    states: dict[str, StateDef],
+    transitions: dict[str, TransitionDef],
+) -> None:
+    """Resolve each state's edit rights into ``states``: declared (checked) or the default rule.
+
+    The default keeps what was decided decided: data may be changed only in
+    the initial state, by the roles that take a step from it; anywhere else
+    it takes a declared ``edit:`` or a step back (a correction) first.
+    """
+    every = tuple(fields)
+    for name, s in schema.states.items():
+        path = ("states", name, "edit")
+        if s.edit is None:
+            grants: tuple[EditDef, ...] = ()
+            if states[name].initial:
+                acting = {r for t in transitions.values() if name in t.sources for r in t.by} - {SYSTEM_ROLE}
+                grants = tuple(EditDef(r, every, every=True) for r in roles if r in acting)
+            states[name] = dataclasses.replace(states[name], edit=grants)
+            continue
+        if states[name].final and s.edit:
+            c.add(path, f"{name!r} is a final state: its data can no longer be changed; remove 'edit'", key=True)
+        declared = []
+        for role, listed in s.edit.items():
+            if role == SYSTEM_ROLE:
+                c.add(
+                    path + (role,),
+                    "'system' (the scheduler) never changes a case's data; give the right to a person's role",
+                    key=True,
+                )
+                continue
+            if role not in roles:
+                c.add(path + (role,), f"unknown role {role!r}{did_you_mean(role, roles)}", key=True)
+                continue
+            if listed == "all":
+                declared.append(EditDef(role, every, every=True))
+                continue
+            for i, f in enumerate(listed):
+                c.ref(path + (role,), f, fields, "field", index=i)
+            dupes = sorted({f for f in listed if listed.count(f) > 1})
+            if dupes:
+                c.add(path + (role,), f"{', '.join(dupes)} listed more than once; list each field once")
+            # in the workflow's field order, so messages and descriptions read the same everywhere
+            declared.append(EditDef(role, tuple(f for f in fields if f in listed)))
+        states[name] = dataclasses.replace(states[name], edit=tuple(declared))
 
 
 def _timeouts(
@@ -405,13 +476,14 @@ def _templates(
     fields: dict[str, FieldDef],
     sources: Mapping[str, str],
     location: str,
+    stored: bool,
 ) -> dict[str, str]:
     """Check every template the workflow uses; return the sources it uses."""
     needed: list[tuple[tuple[Any, ...], str, str, tuple[str, ...]]] = []
     for i, n in enumerate(schema.notify):
         needed.append((("notify", i, "template"), n.template, "message", ("subject", "text")))
     for name, s in schema.states.items():
-        if s.notice:
+        if s.notice and stored:  # retired (refused in a new version), but part of a stored version's hash
             needed.append((("states", name, "notice"), s.notice, "notice", ("html",)))
         for i, r in enumerate(s.remind or ()):
             needed.append((("states", name, "remind", i), r.template, "message", ("subject", "text")))

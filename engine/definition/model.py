@@ -7,7 +7,7 @@ workflow version and shared by every case on that version.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -18,6 +18,7 @@ from engine.templates import TemplateSet
 __all__ = [
     "SYSTEM_ROLE",
     "Duration",
+    "EditDef",
     "EscalateDef",
     "FieldDef",
     "NotifyDef",
@@ -100,7 +101,19 @@ class EscalateDef:
 
 
 @dataclass(frozen=True)
+class EditDef:
+    """Who may change which fields while a case is in a state (a state's ``edit:``, one entry per role)."""
+
+    role: str
+    fields: tuple[str, ...]
+    every: bool = False  # declared as ``all`` (``fields`` then lists every field)
+
+
+@dataclass(frozen=True)
 class StateDef:
+    """A state. ``edit`` is what may be changed in it, resolved at load: declared, or the default rule
+    (the initial state: every field, by the roles that act there; any other state: nothing)."""
+
     name: str
     label: str
     initial: bool = False
@@ -111,6 +124,17 @@ class StateDef:
     notice: str | None = None
     remind: tuple[RemindDef, ...] = ()
     escalate: EscalateDef | None = None
+    edit: tuple[EditDef, ...] = ()
+
+    def editable(self, roles: Iterable[str]) -> set[str]:
+        """The fields a holder of ``roles`` may change in this state."""
+        held = set(roles)
+        return {f for e in self.edit if e.role in held for f in e.fields}
+
+    def editors(self, fields: Iterable[str]) -> list[str]:
+        """The roles that may change every one of ``fields`` in this state (together, not one each)."""
+        wanted = set(fields)
+        return [e.role for e in self.edit if wanted <= set(e.fields)]
 
 
 @dataclass(frozen=True)
@@ -260,6 +284,7 @@ class WorkflowDef:
                         "deadline": str(s.deadline) if s.deadline else None,
                         "timeout": {"after": str(s.timeout.after), "fire": s.timeout.fire} if s.timeout else None,
                         "notice": s.notice,
+                        "edit": {e.role: "all" if e.every else list(e.fields) for e in s.edit} or None,
                     }.items()
                     if v not in (None, False)
                 }

@@ -77,6 +77,10 @@ class EscalateSchema(_Strict):
     _after = field_validator("after")(_duration)
 
 
+#: a state's ``edit:``: role → the fields that role may change there, or ``all``
+EditSchema = dict[Name, Literal["all"] | Annotated[list[Name], Field(min_length=1, max_length=MAX_FIELDS)]]
+
+
 class StateSchema(_Strict):
     label: Label | None = None
     initial: bool = False
@@ -87,6 +91,7 @@ class StateSchema(_Strict):
     remind: list[RemindSchema] | None = Field(default=None, max_length=5)
     escalate: EscalateSchema | None = None
     notice: Name | None = None
+    edit: Annotated[EditSchema, Field(max_length=50)] | None = None
 
     _deadline = field_validator("deadline")(lambda v: v if v is None else _duration(v))
 

@@ -48,6 +48,7 @@ from engine.definition.model import SYSTEM_ROLE, TransitionDef
 from tests.conftest import ROOT
 from tests.e2e.runner import casework
 from tests.integration.race_support import POSTGRES, SQLITE, START, Households, audit_count, module_database
+from tests.integration.test_publicity_period import through_publicity
 
 WORKFLOW_FILES = [ROOT / "workflows" / "poverty_archive.yaml", ROOT / "workflows" / "annual_review.yaml"]
 DEFS: dict[str, WorkflowDef] = {d.name: d for d in map(load_definition_file, WORKFLOW_FILES)}
@@ -141,7 +142,9 @@ class World:
         opener = f"h_{sorted(humans(wf.transitions_from(wf.initial_state)[0]))[0]}"
         ref = self.svc.create_case(workflow, opener, self.data(workflow)).ref
         for t in paths(wf)[state]:
+            through_publicity(self.svc, ref)  # published, and its period over: as before publicity had one
             self.svc.fire(ref, t.name, f"h_{sorted(humans(t))[0]}", comment=COMMENT)
+        through_publicity(self.svc, ref)
         assert self.svc.get_case(ref).state == state
         return ref
 
@@ -295,10 +298,12 @@ def test_matrix_covers_what_it_should() -> None:
     """The matrix is not vacuous: it has every role, trigger and non-final state, and both verdicts."""
     assert ROLES == ["approver", "clerk", "reviewer", "supervisor"]
     verdicts = collections.Counter(p.id.rsplit("-", 1)[1] for p in CELLS)
-    assert len(CELLS) == (9 * 5 + 4 * 2) * 4 * 3
+    # (10 triggers × 5 non-final states of poverty_archive + 4 × 2 of annual_review) × 4 roles × 3 scopes
+    assert len(CELLS) == (10 * 5 + 4 * 2) * 4 * 3
     # allowed: per trigger, each human role in its by × each of its source states × the 'own' and '*' scopes
     allowed = sum(len(humans(t)) * len(t.sources) * 2 for wf in DEFS.values() for t in wf.transitions.values())
-    assert verdicts["allowed"] == allowed == 46  # (19 poverty_archive + 4 annual_review) × 2
+    # poverty_archive: 19 before the correction step, which two roles take from three states (+6); annual_review 4
+    assert verdicts["allowed"] == allowed == (19 + 2 * 3 + 4) * 2
     assert verdicts["InvalidTransition"] > 0 and verdicts["PermissionDenied"] > 0
     assert set(verdicts) == {"allowed", "InvalidTransition", "PermissionDenied"}
     for d in DEFS.values():
@@ -322,6 +327,7 @@ def _bring(world: World, ref: str, workflow: str, target: set[str]) -> None:
     route = min((paths(wf)[s] for s in target), key=len)
     while (state := world.svc.get_case(ref).state) not in target:
         step = next(t for t in route if state in t.sources)
+        through_publicity(world.svc, ref)
         world.svc.fire(ref, step.name, f"h_{sorted(humans(step))[0]}", comment=COMMENT)
 
 
@@ -392,6 +398,7 @@ def test_nobody_can_act_as_system_from_the_cli(tmp_path: Path, sqlite_template: 
     try:
         ref = made.case_in("poverty_archive", "publicise")
         before = snapshot(made, ref)
+        now = made.svc.clock.now()  # past the publicity period (case_in took it there)
     finally:
         engine.dispose()
     runs = {
@@ -411,7 +418,7 @@ def test_nobody_can_act_as_system_from_the_cli(tmp_path: Path, sqlite_template: 
             assert "'system' is reserved for the scheduler" in lines[0]
     engine = make_engine(f"sqlite:///{path}")
     try:
-        again = World(f"sqlite:///{path}", engine, Casework(engine, FixedClock(START)), "sqlite")
+        again = World(f"sqlite:///{path}", engine, Casework(engine, FixedClock(now)), "sqlite")
         assert snapshot(again, ref) == before
         assert "system" not in {u.username for u in again.svc.users()}
     finally:

@@ -255,16 +255,16 @@ def test_sql_metacharacters_in_text_are_stored_verbatim(db: Db, nasty: str) -> N
     counts = {t: _rows(db.engine, t) for t in ("users", "workflow_versions")}
     events = audit_count(db.engine)
     ref = db.svc.create_case(WF, "lin", db.people(cause=nasty, applicant_name=nasty[:40])).ref
+    db.svc.update_case(ref, "lin", {"cause": nasty + " 补充"})  # the clerk's to change, before submitting
     db.svc.fire(ref, "submit", "lin", data={"phone": nasty[:20]})
-    db.svc.update_case(ref, "wu", {"cause": nasty + " 补充"})
     stored = db.svc.get_case(ref).data
     assert (stored["applicant_name"], stored["phone"], stored["cause"]) == (nasty[:40], nasty[:20], nasty + " 补充")
     with db.engine.connect() as conn:
         raw = conn.execute(text("SELECT data FROM cases WHERE ref = :ref"), {"ref": ref}).scalar_one()
     assert (raw if isinstance(raw, dict) else json.loads(raw))["cause"] == nasty + " 补充"
     history = db.svc.history(ref)
-    assert [h.action for h in history] == ["created", "fired", "updated"]
-    assert history[-1].changes == {"cause": [nasty, nasty + " 补充"]}
+    assert [h.action for h in history] == ["created", "updated", "fired"]
+    assert history[1].changes == {"cause": [nasty, nasty + " 补充"]}
     assert audit_count(db.engine) == events + 3
     # every table survived and nothing else moved
     for table in TABLES:
@@ -315,12 +315,15 @@ def test_clearing_the_scope_field_is_refused(db: Db) -> None:
 def test_comment_and_objection_text_are_checked_too(db: Db) -> None:
     ref = db.apply_case()
     before = everything(db)
-    for comment, needle in [("撤回\x00", "contains control characters"), ("长" * 2001, "at most 2000")]:
+    for comment, needle in [
+        ("撤回\x00", "contains a control character (U+0000) at position 3"),
+        ("长" * 2001, "at most 2000"),
+    ]:
         with pytest.raises(InvalidCaseData) as info:
             db.svc.fire(ref, "withdraw", "lin", comment=comment)
         assert [p.field for p in info.value.problems] == ["comment"] and needle in str(info.value)
     for objection, channel, problem, needle in [
-        ("有异议\x00", "电话", "text", "contains control characters"),
+        ("有异议\x00", "电话", "text", "contains a control character (U+0000) at position 4"),
         ("异" * 2001, "电话", "text", "at most 2000"),
         ("有异议", "微信", "channel", "'微信' is not one of 电话, 来信, 来访"),
     ]:

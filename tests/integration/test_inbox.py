@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from casework.synthetic import SyntheticPeople
 from engine import Casework, FixedClock, InboxPage, InputError, UserNotFound, WorkflowNotFound, load_definition
 from engine.store import inbox as store_inbox
 from tests.conftest import BUNDLED
+from tests.integration.test_publicity_period import through_publicity
 
 WF = "poverty_archive"
 ALL_MATERIALS = ["申请表", "身份证", "户口簿", "收入证明"]
@@ -52,6 +54,7 @@ def scene(svc: Casework) -> dict[str, str]:
     svc.fire(cases["xc_rejected"], "reject", "wu", comment="收入高于认定标准")
     ref = cases["xc_filed"]
     for trigger, who in (("submit", "lin"), ("pass_review", "wu"), ("end_publicity", "xu"), ("grant", "su")):
+        through_publicity(svc, ref)
         svc.fire(ref, trigger, who)
     svc.fire(ref, "record", "lin")
     assert svc.get_case(ref).state == "filed"
@@ -65,7 +68,9 @@ def test_a_case_waits_for_the_roles_that_may_act_in_its_state_and_scope(svc: Cas
     assert set(inbox(svc, "chen")) == {c["lw_apply"], c["lw_review"]}
     # the reviewer covers both counties
     assert set(inbox(svc, "wu")) == {c["xc_apply"], c["lw_apply"], c["xc_review"], c["lw_review"], c["xc_publicise"]}
-    # an approver (scope *) may only reject in review and act in approve: nothing in apply or publicity
+    # an approver (scope *) may only reject in review and act in approve: nothing in apply, and nothing in
+    # publicity, where all they may do is send the case back (a correction is something one may do, not what
+    # the case waits for)
     assert set(inbox(svc, "su")) == {c["xc_review"], c["lw_review"]}
     # final states (filed, rejected) never wait for anyone
     everyone = {r for u in ("lin", "chen", "wu", "ye", "su", "xu") for r in inbox(svc, u)}
@@ -145,19 +150,23 @@ def test_other_counties_and_other_workflows_are_left_out(svc: Casework) -> None:
 def test_each_case_is_judged_by_the_workflow_version_it_is_on(svc: Casework) -> None:
     old = new_case(svc)
     source = BUNDLED.read_text(encoding="utf-8")
-    assert "\nversion: 1\n" in source and "    by: clerk\n\n# Who is told" in source
-    # version 2: recording into the system moves from clerks to approvers
-    v2 = source.replace("\nversion: 1\n", "\nversion: 2\n").replace(
-        "    by: clerk\n\n# Who is told", "    by: approver\n\n# Who is told"
-    )
-    svc.load_workflow(load_definition(v2, "poverty_archive_v2.yaml", templates=svc.workflow(WF, 1).templates.sources))
+    version = re.search(r"^version: (\d+)$", source, re.MULTILINE)
+    record = "    from: enter\n    to: filed\n    by: clerk\n"
+    assert version is not None and source.count(record) == 1
+    # the next version: recording into the system moves from clerks to approvers
+    following = int(version.group(1)) + 1
+    v2 = source.replace(version.group(0), f"version: {following}").replace(record, record.replace("clerk", "approver"))
+    loaded = svc.workflow(WF)
+    svc.load_workflow(load_definition(v2, "poverty_archive_next.yaml", templates=loaded.templates.sources))
+    assert svc.workflow(WF).version == following == loaded.version + 1
     new = new_case(svc)
     for ref in (old, new):
         for trigger, who in (("submit", "lin"), ("pass_review", "wu"), ("end_publicity", "xu"), ("grant", "su")):
+            through_publicity(svc, ref)
             svc.fire(ref, trigger, who)
     assert [svc.get_case(r).state for r in (old, new)] == ["enter", "enter"]
-    assert inbox(svc, "lin") == [old]  # v1: a clerk records
-    assert inbox(svc, "su") == [new]  # v2: an approver does
+    assert inbox(svc, "lin") == [old]  # on the bundled version a clerk records
+    assert inbox(svc, "su") == [new]  # on the next, an approver does (on both they may only send it back)
 
 
 @pytest.mark.parametrize(
@@ -171,7 +180,7 @@ def test_each_case_is_judged_by_the_workflow_version_it_is_on(svc: Casework) -> 
 )
 def test_bad_paging_is_refused_saying_what_is_allowed(svc: Casework, kw: dict[str, int], needle: str) -> None:
     with pytest.raises(InputError, match=needle):
-        svc.waiting_for("lin", **kw)
+        svc.waiting_for("lin", page=kw.get("page", 1), per_page=kw.get("per_page", 50))
 
 
 def test_the_largest_page_is_allowed_and_an_unknown_user_is_refused(svc: Casework) -> None:

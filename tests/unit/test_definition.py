@@ -165,7 +165,7 @@ def test_bundled_workflow_loads_identically_from_text_and_file(poverty) -> None:
 
 
 def test_bundled_workflow_header(poverty) -> None:  # type: ignore[no-untyped-def]
-    assert (poverty.name, poverty.version, poverty.title) == ("poverty_archive", 1, "困难职工建档立卡")
+    assert (poverty.name, poverty.version, poverty.title) == ("poverty_archive", 2, "困难职工建档立卡")
     assert poverty.timezone == "Asia/Shanghai"
     assert poverty.calendar == "cn"
     assert poverty.ref_prefix == "ZZ"
@@ -211,9 +211,10 @@ def test_bundled_workflow_transitions(poverty) -> None:  # type: ignore[no-untyp
         "end_publicity": (("publicise",), "approve", ("system", "reviewer")),
         "grant": (("approve",), "enter", ("approver",)),
         "record": (("enter",), "filed", ("clerk",)),
+        "correct": (("publicise", "approve", "enter"), "apply", ("reviewer", "approver")),
     }
     commented = {t.name for t in poverty.transitions.values() if t.comment_required}
-    assert commented == {"return", "reject", "withdraw", "uphold_objection"}
+    assert commented == {"return", "reject", "withdraw", "uphold_objection", "correct"}
     assert poverty.transitions["submit"].require == (
         "applicant_name",
         "id_number",
@@ -223,7 +224,12 @@ def test_bundled_workflow_transitions(poverty) -> None:  # type: ignore[no-untyp
         "income_per_capita",
         "cause",
     )
-    assert [t.name for t in poverty.transitions_from("publicise")] == ["withdraw", "uphold_objection", "end_publicity"]
+    assert [t.name for t in poverty.transitions_from("publicise")] == [
+        "withdraw",
+        "uphold_objection",
+        "end_publicity",
+        "correct",
+    ]
 
 
 def test_bundled_workflow_four_eyes_rules(poverty) -> None:  # type: ignore[no-untyped-def]

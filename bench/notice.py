@@ -18,6 +18,7 @@ from bench.transition import BUNDLED
 from casework.synthetic import SyntheticPeople
 from engine import load_definition_file
 from engine.outbox import case_context
+from engine.publication import declared_period, period_text
 from notifications.notices import render_with
 from notifications.pdf import html_to_pdf
 
@@ -33,7 +34,8 @@ def _context(n: int) -> dict[str, Any]:
     return {
         "workflow": {"name": wf.name, "title": wf.title},
         "notice": {"number": "ZZGS-2026-000001", "date": "2026-12-01", "period_start": "2026-12-01",
-                   "period_end": "2026-12-08", "period_days": 7},
+                   "period_end": "2026-12-08", "period_days": 7,
+                   "period_length": period_text(declared_period(wf))},  # as the engine states it: "7 天"
         "publicity": {"issuer": "漳州市总工会", "contact": "电话 0596-2023333"},
         "cases": cases,
         "scope": "芗城区",

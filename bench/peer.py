@@ -8,8 +8,13 @@ bundled 困难职工建档立卡 workflow — submit (申请) → pass_review (�
 end_publicity (公示期满) → grant (审批) → record (录入) → filed — and times each
 step from the call to the commit. Steps run step by step over all cases (all
 submits, then all reviews, …), as a day's work would; creating the cases is
-not timed. Every variant persists to a fresh SQLite file in WAL mode with
-``synchronous=NORMAL`` and commits once per step.
+not timed. Between the reviews and the ends of publicity, casework's own rule
+is met untimed: the reviewed cases' 公示名单 are published (one per county)
+and the clock moves past their period: casework runs on the engine's
+:class:`~engine.FixedClock`, set a month back, then to the day after the
+last period ends. The peers have no such rule and skip it. Every variant
+persists to a fresh SQLite file in WAL mode with ``synchronous=NORMAL`` and
+commits once per step.
 
 * **casework** (baseline): ``Casework.fire`` through the public API, with
   every rule (role, scope, four-eyes, required fields, guards), the
@@ -50,7 +55,7 @@ from bench.harness import Metric, Scenario, Variant
 from casework.synthetic import SyntheticPeople
 from db import make_engine, upgrade
 from db.types import JSONType, UTCDateTime
-from engine import Casework, WorkflowDef, load_definition_file
+from engine import Casework, FixedClock, WorkflowDef, load_definition_file
 
 __all__ = ["SCENARIO", "casework", "spiff", "transitions_naive"]
 
@@ -95,14 +100,22 @@ def _figures(times: list[float], per_step: dict[str, list[float]]) -> dict[str, 
 
 
 def _time_steps(
-    keys: Iterable[Any], steps: Iterable[tuple[str, str]], one: Callable[[Any, str, str], None]
+    keys: Iterable[Any],
+    steps: Iterable[tuple[str, str]],
+    one: Callable[[Any, str, str], None],
+    before: Callable[[str], None] | None = None,
 ) -> dict[str, float]:
-    """Time ``one(key, trigger, actor)`` for every step over every key, step by step."""
+    """Time ``one(key, trigger, actor)`` for every step over every key, step by step.
+
+    ``before(trigger)``, if given, runs untimed before each step's round.
+    """
     keys = list(keys)
     times: list[float] = []
     per_step: dict[str, list[float]] = {}
     clock = time.perf_counter
     for trigger, actor in steps:
+        if before is not None:
+            before(trigger)
         mine = per_step.setdefault(trigger, [])
         for key in keys:
             t0 = clock()
@@ -117,13 +130,27 @@ def _time_steps(
 
 def casework(url: str, cases: int = 2000, seed: int = 7) -> dict[str, float]:
     """The baseline: ``Casework.fire`` on the bundled workflow, one transaction per step."""
+    from notifications.notices import publish_list
+
     engine = make_engine(url)
     upgrade(engine)
-    svc = Casework(engine)
+    # a month back: publicity lasts its list's period (7 days), which must be over before end_publicity
+    clock = FixedClock(dt.datetime.now(dt.UTC) - dt.timedelta(days=30))
+    svc = Casework(engine, clock)
     svc.load_workflow(load_definition_file(BUNDLED))
     for username, name, role in USERS:
         svc.add_user(username, name, [role], ["*"])
-    refs = [svc.create_case(WORKFLOW, "lin", data).ref for data in _households(cases, seed)]
+    households = _households(cases, seed)
+    refs = [svc.create_case(WORKFLOW, "lin", data).ref for data in households]
+
+    def publicity_over(trigger: str) -> None:
+        """Before the ends of publicity (untimed): publish every county's 公示名单, then let its period pass."""
+        if trigger != "end_publicity":
+            return
+        views = [publish_list(svc, WORKFLOW, county) for county in sorted({d["county"] for d in households})]
+        last = max(v.period_end for v in views if v is not None and v.period_end is not None)
+        # 24:00 of the period's last day in Shanghai (UTC+8), and a little more
+        clock.set(dt.datetime.combine(last + dt.timedelta(days=1), dt.time(9), dt.timezone(dt.timedelta(hours=8))))
 
     def one(ref: str, trigger: str, actor: str) -> None:
         if actor == "system":
@@ -132,7 +159,7 @@ def casework(url: str, cases: int = 2000, seed: int = 7) -> dict[str, float]:
         else:
             svc.fire(ref, trigger, actor)
 
-    figures = _time_steps(refs, STEPS, one)
+    figures = _time_steps(refs, STEPS, one, before=publicity_over)
     last = svc.get_case(refs[-1]).state
     assert last == "filed", f"{refs[-1]} ended in {last}, not filed"
     engine.dispose()

@@ -2,8 +2,10 @@
 
     python -m bench.sweep [--timers 10000] [--postgres]
 
-N cases are put into publicity with a clock weeks in the past, so all their
-``timeout`` timers (end of publicity) are due at once, as after downtime.
+N cases are put into publicity with a clock weeks in the past, and their
+counties' 公示名单 are published then (a case's publicity, and its
+``timeout`` timer, start with its list), so all their timers (end of
+publicity) are due at once, as after downtime.
 Then the sweeper fires them all (each: claim, guard check, state change,
 audit event, new timers, outbox rows — one transaction per timer). Baseline
 in the same run: SQLAlchemy Core doing the minimum writes per timer (update
@@ -24,6 +26,7 @@ from bench.transition import BUNDLED
 from casework.synthetic import SyntheticPeople
 from db import AuditEvent, Case, Timer, make_engine, upgrade
 from engine import Casework, FixedClock, load_definition_file
+from notifications.notices import publish_list
 
 
 def _fill(url: str, n: int) -> Casework:
@@ -35,12 +38,16 @@ def _fill(url: str, n: int) -> Casework:
     svc.add_user("lin", "林晓", ["clerk"], ["*"])
     svc.add_user("wu", "吴明辉", ["reviewer"], ["*"])
     people = SyntheticPeople(3)
+    counties: set[str] = set()
     for _ in range(n):
         data = people.household()
         data["materials"] = ["申请表", "身份证", "户口簿", "收入证明"]
         ref = svc.create_case("poverty_archive", "lin", data).ref
         svc.fire(ref, "submit", "lin")
         svc.fire(ref, "pass_review", "wu")
+        counties.add(data["county"])
+    for county in sorted(counties):  # their publicity starts: a 7-day period from the list's date
+        publish_list(svc, "poverty_archive", county)
     clock.set(dt.datetime(2026, 11, 30, 9, tzinfo=dt.UTC))  # weeks later: every timeout is due
     return svc
 

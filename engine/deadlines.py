@@ -3,7 +3,10 @@
 Time is data: entering a state computes its deadline on the working-day
 calendar and the ``timers`` rows for its reminders, escalation and timeout
 (:func:`plan_state`), written in the same transaction as the state change;
-leaving the state cancels them. :class:`Deadlines` is the part that holds the
+leaving the state cancels them. The publicity state (公示) is the exception:
+its automatic end is due when the period of the notice the case is published
+on ends, so that timer is written at publication (:func:`publicity_timer`),
+not on entry. :class:`Deadlines` is the part that holds the
 calendar (loaded on first use, replaced by ``calendar reload``) and
 remembers the last plan, so a bulk step on many cases plans once.
 """
@@ -23,8 +26,11 @@ __all__ = [
     "describe_left",
     "describe_left_zh",
     "has_timers",
+    "is_publicity",
     "plan_state",
+    "publicity_timer",
     "time_left",
+    "timed_on_entry",
 ]
 
 #: time left on a deadline: ``{"unit": "working_days" | "days" | "hours", "amount": int}`` (negative: overdue)
@@ -80,11 +86,32 @@ def plan_state(
             rows.append(
                 _timer("escalate", state, entered, _utc(late.at), deadline.provisional or late.provisional, payload)
             )
-    if st.timeout is not None:
+    if st.timeout is not None and not is_publicity(wf, state):
         due_at = _after(calendar, entered, st.timeout.after, wf.timezone)
-        payload = {"fire": st.timeout.fire, "held_to": st.timeout.held_to, "held_template": st.timeout.held_template}
-        rows.append(_timer("timeout", state, entered, _utc(due_at.at), due_at.provisional, payload))
+        rows.append(_timer("timeout", state, entered, _utc(due_at.at), due_at.provisional, _timeout_payload(st)))
     return deadline, rows
+
+
+def is_publicity(wf: WorkflowDef, state: str) -> bool:
+    """Whether ``state`` is the workflow's publicity state (公示), whose clock starts at publication, not entry."""
+    return wf.publicity is not None and wf.publicity.state == state
+
+
+def publicity_timer(wf: WorkflowDef, state: str, entered: dt.datetime, ends_at: dt.datetime) -> TimerPlan:
+    """The publicity state's automatic step, due when a published notice's period ends (none if it declares none).
+
+    Written when the case is published, not when it enters the state; it
+    belongs to that stay in the state (``entered``), so leaving it cancels it.
+    """
+    st = wf.states[state]
+    if st.timeout is None:
+        return []
+    return [_timer("timeout", state, entered, ends_at, False, _timeout_payload(st))]
+
+
+def _timeout_payload(st: StateDef) -> dict[str, Any]:
+    assert st.timeout is not None
+    return {"fire": st.timeout.fire, "held_to": st.timeout.held_to, "held_template": st.timeout.held_template}
 
 
 def _timer(
@@ -102,14 +129,26 @@ def _timer(
 
 
 def has_timers(state: StateDef) -> bool:
-    """Whether entering ``state`` can leave timers behind (so leaving it must cancel them)."""
+    """Whether being in ``state`` can leave timers behind (so leaving it must cancel them)."""
     return bool(state.deadline or state.remind or state.escalate or state.timeout)
+
+
+def timed_on_entry(wf: WorkflowDef, state: str) -> bool:
+    """Whether entering ``state`` writes timers (the publicity state's are written at publication instead).
+
+    A bare deadline writes none: it is a column of the case, and only its
+    reminders and escalation are timers.
+    """
+    st = wf.states[state]
+    return bool(st.remind or st.escalate or (st.timeout and not is_publicity(wf, state)))
 
 
 def time_left(calendar: WorkingCalendar, wf: WorkflowDef, state: str, now: dt.datetime, deadline: dt.datetime) -> Left:
     """How much of the state's deadline unit is left at ``now`` (negative: overdue by that much)."""
     st = wf.states[state]
-    unit = st.deadline.unit if st.deadline else "hours"
+    # a state without a deadline of its own (publicity) counts its end in its timeout's unit
+    length = st.deadline or (st.timeout.after if st.timeout else None)
+    unit = length.unit if length else "hours"
     zone = ZoneInfo(wf.timezone)
     if unit == "hours":
         hours = int((deadline - now).total_seconds() // 3600)

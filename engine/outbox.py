@@ -6,6 +6,9 @@ state change, and the notifications layer delivers it later. The row carries
 the template name and a *masked* context, so what a message can say about a
 household is decided here, by policy, not by the template.
 
+Public notices are not outbox rows: a notice is rendered and stored when it
+is published (:mod:`engine.publicity`), never afterwards by the relay.
+
 Recipients: a role means every user holding it whose scopes cover the case
 (inbox; email too if they have an address); ``user:NAME`` one user;
 ``field:F`` the email address in the case's field F.
@@ -60,8 +63,7 @@ def event_messages(
         if (rule.event[0] == "enter" and entered and rule.event[1] == to_state)
         or (rule.event[0] == "fire" and rule.event[1] == trigger)
     ]
-    notice = wf.states[to_state].notice if entered else None
-    if not matching and not notice:
+    if not matching:
         return rows
     case = case_context(wf, ref, to_state, data)
     workflow = {"name": wf.name, "title": wf.title}
@@ -83,21 +85,6 @@ def event_messages(
             template=rule.template,
             context={"case": case, "workflow": workflow, "event": event},
             now=now,
-        )
-    if notice:
-        rows.append(
-            _row(
-                key=f"{case_id}:{seq}:notice",
-                kind="notice",
-                case_id=case_id,
-                seq=seq,
-                version_id=version_id,
-                channel="notice",
-                recipient=scope or "public",
-                template=notice,
-                now=now,
-                context={"case": case, "workflow": workflow, "event": event},
-            )
         )
     return rows
 

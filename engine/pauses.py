@@ -55,6 +55,15 @@ class Pauses:
 
         def work(conn: Connection) -> Left:
             case, wf, role, seen = self._clock_of(conn, ref, actor, pin)
+            if wf.publicity is not None and case.state == wf.publicity.state:
+                # the period is the published notice's: pausing would move its end away from what the public read
+                raise InvalidTransition(
+                    f"case {ref} is in publicity (公示); its period is the one on the published notice and cannot "
+                    "be paused. To stop it, uphold an objection or withdraw the application",
+                    code=Code.NO_DEADLINE,
+                    ref=ref,
+                    state=case.state,
+                )
             if case.deadline_at is None:
                 raise InvalidTransition(
                     f"case {ref} has no deadline in {case.state}; there is no clock to pause",

@@ -1,15 +1,22 @@
-"""Publicity (公示): objections raised during it, and the public notices it produces.
+"""Publicity (公示): publishing the list that starts it, and the objections raised during it.
 
 The same rules and the same one-transaction-per-change discipline as every
 other change:
 
-* an objection can be recorded only while the case is in the workflow's
-  publicity state; while any is open, guards reading
-  ``case.open_objections`` hold the end of publicity;
+* a case's publicity starts when it is first on a published notice: one
+  transaction renders the 公示名单 from the cases' data as it then is, stores
+  it with its SHA-256 (stored notices are never rendered again), and gives
+  every listed case a ``publicised`` event naming the notice and its period,
+  the period's end (the case's ``deadline_at``) and its automatic end of
+  publicity, due then (:mod:`engine.publication` counts the period);
+* until that period is over a case leaves publicity only by an upheld
+  objection, a withdrawal or a rejection (the check is in every step's plan);
+* an objection can be recorded while the case is in the workflow's
+  publicity state, until its period's last day ends; while any is open,
+  guards reading ``case.open_objections`` hold the end of publicity;
 * resolving one as *upheld* fires the workflow's ``uphold`` step (back to
-  review) in the same transaction; *dismissed* just closes it;
-* a notice is stored with its SHA-256 and linked into each listed case's
-  audit trail in the same transaction; generating it twice is a no-op.
+  review) in the same transaction — the case needs a new notice and a new
+  full period when it comes back; *dismissed* just closes it.
 
 Rendering is not done here: the caller (the notifications layer) passes a
 ``render`` function that turns the masked context into HTML, so the engine
@@ -22,13 +29,13 @@ import datetime as dt
 import hashlib
 from collections.abc import Callable
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
 from engine.access import SYSTEM_ACTOR, Actor, acting_role
 from engine.catalog import Catalog
 from engine.clock import Clock
+from engine.deadlines import publicity_timer
 from engine.definition.model import WorkflowDef
 from engine.errors import (
     Code,
@@ -45,9 +52,10 @@ from engine.errors import (
 from engine.limits import MAX_COMMENT, OBJECTION_CHANNELS, OUTCOMES
 from engine.models import NoticeView, ObjectionView
 from engine.outbox import case_context
+from engine.publication import check_notice_date, check_objection_time, publicity_period, today
 from engine.rules import clean_text
 from engine.steps import Steps
-from engine.store import publicity as store
+from engine.store import publicity as store, timers as timer_store
 from engine.store.database import Database, VersionPin
 from engine.store.refs import allocate_refs, format_ref
 from engine.store.tables import CaseRow, ObjectionRow
@@ -56,14 +64,12 @@ from engine.users import find_actor
 
 __all__ = ["Publicity", "Render"]
 
-DEFAULT_PERIOD_DAYS = 7
-
 # render(context) -> (title, html); context is masked and JSON-ready
 Render = Callable[[dict[str, Any]], tuple[str, str]]
 
 
 class Publicity:
-    """Objections and public notices.
+    """Public notices and objections.
 
     Args:
         db: each operation is one transaction.
@@ -114,6 +120,7 @@ class Publicity:
                     workflow=wf.name,
                 )
             now = self.clock.now()
+            check_objection_time(wf, case, now)
             objection = store.add_objection(conn, case.id, channel, text, actor, now)
             self.steps.note(
                 conn,
@@ -254,27 +261,20 @@ class Publicity:
 
     # ------------------------------------------------------------------- notices
 
-    def publish_case_notice(self, key: str, ref: str, entered_at: dt.datetime, render: Render) -> NoticeView:
-        """Generate the notice for one case entering a ``notice:`` state; idempotent on ``key``."""
-
-        def work(conn: Connection) -> NoticeView:
-            existing = store.find_notice(conn, key=key)
-            if existing is not None:
-                return self._notice_view(conn, existing)
-            case = self.steps.case(conn, ref, None)
-            wf = self.catalog.get(conn, case.workflow_version_id).definition
-            start = entered_at.astimezone(ZoneInfo(wf.timezone)).date()
-            context = {"case": case_context(wf, case.ref, case.state, case.data)}
-            return self._store_notice(conn, wf, key, "case", case.scope, start, [case], context, render)
-
-        return self.db.transaction(work)
-
     def publish_list_notice(
         self, workflow: str, scope: str, render: Render, on: dt.date | None = None
     ) -> NoticeView | None:
-        """Publish one numbered list (公示名单) of every case of ``scope`` in publicity not yet on a list.
+        """Publish one numbered list (公示名单) of every case of ``scope`` awaiting publication.
 
-        Returns None when there is nothing new to list, so running it again is a no-op.
+        This is what starts each listed case's publicity: in one transaction the
+        notice is rendered from the cases' data as it is now, stored with its
+        SHA-256 (never rendered again), and every listed case gets a
+        ``publicised`` event (the notice's number, hash and period), its period
+        end, and its automatic end of publicity due then. ``on`` (default
+        today, in the workflow's timezone) is the notice's date and the
+        period's start; it cannot be in the past.
+
+        Returns None when no case awaits publication, so running it again is a no-op.
         """
 
         def work(conn: Connection) -> NoticeView | None:
@@ -300,10 +300,12 @@ class Publicity:
                     value=scope,
                     suggestion=close_match(scope, scope_field.choices),
                 )
-            cases = store.unlisted_in_publicity(conn, wf.name, scope, wf.publicity.state)
+            now = self.clock.now()
+            start = on or today(wf, now)
+            check_notice_date(wf, start, now)
+            cases = store.awaiting_publication(conn, wf.name, scope, wf.publicity.state)
             if not cases:
                 return None
-            start = on or self.clock.now().astimezone(ZoneInfo(wf.timezone)).date()
             listed = []
             for i, c in enumerate(cases, 1):
                 # each case is shown by the rules of the version it is on
@@ -311,7 +313,7 @@ class Publicity:
                 listed.append({"no": i, **case_context(version, c.ref, c.state, c.data)})
             key = f"list:{wf.name}:{scope}:{start.isoformat()}:{cases[0].id}"
             context = {"cases": listed, "scope": scope}
-            return self._store_notice(conn, wf, key, "list", scope, start, cases, context, render)
+            return self._publish(conn, wf, key, "list", scope, start, cases, context, render)
 
         # a concurrent publisher listing the same cases loses on their version check: ConflictError
         return self.db.transaction(work)
@@ -329,7 +331,7 @@ class Publicity:
                 raise NotFound(f"no notice {ident!r}", code=Code.NOTICE_NOT_FOUND, notice=ident)
             return self._notice_view(conn, nid)
 
-    def _store_notice(
+    def _publish(
         self,
         conn: Connection,
         wf: WorkflowDef,
@@ -341,24 +343,22 @@ class Publicity:
         extra: dict[str, Any],
         render: Render,
     ) -> NoticeView:
-        assert wf.publicity is not None or kind == "case"
+        assert wf.publicity is not None
         now = self.clock.now()
         prefix = f"{wf.ref_prefix}GS"
         number = format_ref(prefix, start.year, allocate_refs(conn, prefix, start.year))
-        end = start + dt.timedelta(days=_period_days(wf))
+        period = publicity_period(wf, start, self.steps.deadlines.calendar)
         context = {
             "workflow": {"name": wf.name, "title": wf.title},
             "notice": {
                 "number": number,
                 "date": start.isoformat(),
-                "period_start": start.isoformat(),
-                "period_end": end.isoformat(),
-                "period_days": (end - start).days,
+                "period_start": period.start.isoformat(),
+                "period_end": period.end.isoformat(),
+                "period_days": period.days,
+                "period_length": period.length,
             },
-            "publicity": {
-                "issuer": wf.publicity.issuer if wf.publicity else "",
-                "contact": wf.publicity.contact if wf.publicity else "",
-            },
+            "publicity": {"issuer": wf.publicity.issuer, "contact": wf.publicity.contact},
             **extra,
         }
         title, html = render(context)
@@ -372,13 +372,14 @@ class Publicity:
             "html": html,
             "sha256": sha,
             "context": context,
-            "period_start": start,
-            "period_end": end,
+            "period_start": period.start,
+            "period_end": period.end,
             "created_at": now,
         }
         nid = store.add_notice(conn, values, kind, [c.id for c in cases])
+        timers = []
         for c in cases:
-            # link the notice into the case's trail: its number and exact hash
+            # the notice in the case's trail (number, exact hash, period), and its clock set to the period
             version = self.catalog.get(conn, c.workflow_version_id).definition
             self.steps.note(
                 conn,
@@ -388,10 +389,20 @@ class Publicity:
                 now,
                 actor=SYSTEM_ACTOR,
                 role=None,
-                action="notice_published",
-                comment=f"公示 {number}：{title}",
-                changes={"notice": [None, number], "notice_sha256": [None, sha]},
+                action="publicised",
+                comment=f"公示 {number}：{title}；公示期 {period.start.isoformat()} 至 {period.end.isoformat()}",
+                changes={
+                    "notice": [None, number],
+                    "notice_sha256": [None, sha],
+                    "period": [None, [period.start.isoformat(), period.end.isoformat()]],
+                },
+                extra={"deadline_at": period.ends_at, "deadline_provisional": False},
             )
+            timers += [
+                {**t, "case_id": c.id, "created_at": now}
+                for t in publicity_timer(version, c.state, c.entered_at, period.ends_at)
+            ]
+        timer_store.add_timers(conn, timers)
         return self._notice_view(conn, nid)
 
     @staticmethod
@@ -429,16 +440,3 @@ def _objection_view(o: ObjectionRow, ref: str, tz: str) -> ObjectionView:
         comment=o.comment,
         timezone=tz,
     )
-
-
-def _period_days(wf: WorkflowDef) -> int:
-    """Length of the publicity period in natural days (working days come with the calendar)."""
-    if wf.publicity is None:
-        return DEFAULT_PERIOD_DAYS
-    timeout = wf.states[wf.publicity.state].timeout
-    if timeout is None:
-        return DEFAULT_PERIOD_DAYS
-    after = timeout.after
-    if after.unit == "hours":
-        return max(1, -(-after.amount // 24))
-    return after.amount

@@ -10,6 +10,9 @@
   (permissions, guards, audit, outbox). If a guard holds it (an open
   objection), it stays pending and is retried each sweep; the hold is
   reported to ``held_to`` once;
+* the publicity state's automatic end is written when the case is published
+  and due at the end of the notice's period (:mod:`engine.publicity`); the
+  step's own check refuses it before then, so an early one is held;
 * due timers fire however late they are: after downtime every missed one
   fires once (no misfire window).
 """
@@ -44,8 +47,9 @@ __all__ = ["Outcome", "Sweeper", "timer_view"]
 
 logger = logging.getLogger(__name__)
 
-# a refused timeout that will never succeed (the step is gone or not the scheduler's): drop it
-_HOPELESS = {Code.ROLE_NEEDED, Code.SCOPE_NOT_COVERED, Code.UNKNOWN_STEP, Code.WRONG_STATE}
+# a refused timeout that will never succeed (the step is gone or not the scheduler's, or the case is
+# in publicity but on no published notice — publication writes its own timer): drop it
+_HOPELESS = {Code.ROLE_NEEDED, Code.SCOPE_NOT_COVERED, Code.UNKNOWN_STEP, Code.WRONG_STATE, Code.NOT_PUBLICISED}
 
 
 class Outcome(StrEnum):

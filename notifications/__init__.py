@@ -27,7 +27,6 @@ from notifications.config import NotificationConfig, RelayConfig, SmtpConfig, We
 # name is still importable by name: ``from notifications.inbox import InboxView``
 from notifications.inbox import InboxView, inbox, mark_read
 from notifications.relay import (
-    NoticeHandler,
     NotRetryable,
     OutboxView,
     Relay,
@@ -47,7 +46,6 @@ __all__ = [
     "InboxChannel",
     "InboxView",
     "NotRetryable",
-    "NoticeHandler",
     "NotificationConfig",
     "OutboxView",
     "Relay",

@@ -1,8 +1,9 @@
 """Public notices (公示): rendering them from the workflow's templates.
 
-The engine decides *what* a notice says about whom (masked by policy),
-numbers it, stores it with its SHA-256 and links it into the case's audit
-trail (:mod:`engine.publicity`). This module supplies the rendering: the
+The engine decides *what* a notice says about whom (masked by policy) and
+when, numbers it, stores it with its SHA-256 and links it into each listed
+case's audit trail with its period, all in the transaction that publishes it
+(:mod:`engine.publicity`). This module supplies the rendering: the
 workflow version's HTML template in the sandbox, the title from its
 ``<title>``, and a PDF print of the HTML (:mod:`notifications.pdf`).
 """
@@ -15,9 +16,8 @@ import re
 from typing import Any
 
 from engine import Casework, NoticeView, Render, WorkflowDef
-from notifications.relay import NoticeHandler, OutboxRow
 
-__all__ = ["notice_handler", "notice_pdf", "publish_list", "render_with"]
+__all__ = ["notice_pdf", "publish_list", "render_with"]
 
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 
@@ -34,18 +34,12 @@ def render_with(wf: WorkflowDef, template: str) -> Render:
     return render
 
 
-def notice_handler(svc: Casework) -> NoticeHandler:
-    """What the relay does with a ``notice`` outbox row: generate that case's notice (idempotent)."""
-
-    def handle(row: OutboxRow) -> None:
-        wf = svc.definition_for_version(row.workflow_version_id)
-        svc.publish_case_notice(row.key, row.context["case"]["ref"], row.created_at, render_with(wf, row.template))
-
-    return handle
-
-
 def publish_list(svc: Casework, workflow: str, scope: str, on: dt.date | None = None) -> NoticeView | None:
-    """Publish the 公示名单 of ``scope``: every case in publicity not yet listed; None if there is none."""
+    """Publish the 公示名单 of ``scope``: every case awaiting publication, whose publicity it starts; None if none.
+
+    Rendered here, inside the engine's publishing transaction, from the data
+    as it is now; the stored page is never rendered again.
+    """
     wf = svc.workflow(workflow)
     template = wf.publicity.list_template if wf.publicity else None
     return svc.publish_list_notice(workflow, scope, render_with(wf, template or ""), on)

@@ -26,25 +26,36 @@ def notice() -> None:
 @notice.command("publish")
 @click.argument("workflow_name", metavar="WORKFLOW")
 @click.option("--scope", required=True, help="The scope (county) whose list to publish, e.g. 芗城区.")
-@click.option("--date", "on", type=click.DateTime(["%Y-%m-%d"]), help="Publication date (default: today).")
+@click.option(
+    "--date",
+    "on",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="The notice's date, the day its publicity period starts (default: today; never in the past).",
+)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Also write NUMBER.html and NUMBER.pdf here.")
 @json_option("Print the published notice as JSON.")
 @pass_app
 def notice_publish(
     app: AppContext, workflow_name: str, scope: str, on: dt.datetime | None, out_dir: str | None, as_json: bool
 ) -> None:
-    """Publish the 公示名单 of every case of SCOPE in publicity not yet on a list (idempotent)."""
+    """Publish the 公示名单 of every case of SCOPE awaiting publication: their publicity starts (idempotent).
+
+    The notice is rendered and stored now, from the data as it is now, and
+    never rendered again. Each listed case can leave publicity (other than by
+    an upheld objection or a withdrawal) only once the notice's period is over.
+    """
     from notifications.notices import publish_list
 
     view = publish_list(app.service(), workflow_name, scope, on.date() if on else None)
     if as_json:
         emit_json(view.to_json() if view is not None else None)
     elif view is None:
-        click.echo(f"nothing to publish: every {workflow_name} case of {scope} in publicity is already listed")
+        click.echo(f"nothing to publish: no {workflow_name} case of {scope} awaits publication")
     else:
         click.echo(
             f"published {view.number}: {len(view.cases)} case{'s' if len(view.cases) != 1 else ''}, "
-            f"publicity {view.period_start} to {view.period_end} (sha256 {view.sha256[:12]})"
+            f"publicity {view.period_start} to {view.period_end}, objections until the end of {view.period_end} "
+            f"(sha256 {view.sha256[:12]})"
         )
     if out_dir and view is not None:
         for path in write_notice(view, Path(out_dir)):

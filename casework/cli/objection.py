@@ -31,7 +31,7 @@ def objection() -> None:
 @json_option("Print the objection as JSON.")
 @pass_app
 def objection_add(app: AppContext, ref: str, actor: str, text: str, channel: str, as_json: bool) -> None:
-    """Record an objection; while it is open, the end of publicity is held."""
+    """Record an objection (until the publicity period ends); while it is open, the end of publicity is held."""
     view = app.service().add_objection(ref, actor, text, channel)
     if as_json:
         emit_json(view.to_json())
@@ -47,7 +47,8 @@ def objection_add(app: AppContext, ref: str, actor: str, text: str, channel: str
     "--outcome",
     type=click.Choice(OUTCOMES),
     required=True,
-    help="upheld: the case goes back to review; dismissed: the hold is released.",
+    help="upheld: the case goes back to review (and, passed again, onto a new notice for a new full period); "
+    "dismissed: the hold is released.",
 )
 @click.option("--comment", required=True, help="Why.")
 @json_option("Print the objection as JSON.")

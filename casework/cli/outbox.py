@@ -20,13 +20,12 @@ __all__ = ["make_relay", "outbox"]
 
 
 def make_relay(app: AppContext) -> Relay:
-    """A relay over the configured channels (``casework.toml`` / ``$CASEWORK_*``), generating notices too."""
+    """A relay over the configured channels (``casework.toml`` / ``$CASEWORK_*``)."""
     from notifications import Relay, default_channels, load_config
-    from notifications.notices import notice_handler
 
     svc = app.service()
     config = load_config()
-    return Relay(svc.engine, svc, default_channels(config), config, notice_handler=notice_handler(svc))
+    return Relay(svc.engine, svc, default_channels(config), config)
 
 
 @click.group()

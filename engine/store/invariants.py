@@ -11,10 +11,16 @@ a bug). ``casework check`` runs :func:`check_invariants`:
    escalation or timeout has that state's timers (from when it entered it),
    and no pending timer belongs to a state the case has left;
 4. **outbox** — every outbox row belongs to an audit event of its case;
-   every event that enters a state with a public notice has its notice row;
+   (public notices are not outbox rows: see **notices**);
    every event a ``notify`` rule matches has a row for each user who held
    the role, covered the case and existed at the time;
-5. **keys** — a case that is not void holds the key of each of its
+5. **notices** — every case a published notice lists has the ``publicised``
+   event naming it, and every such event a notice that lists the case; a
+   case in its publicity state has a period end exactly when it is on a
+   published notice since it entered, that end is the notice's, and its
+   automatic end of publicity is due then
+   (:func:`engine.store.publicity.publication_problems`);
+6. **keys** — a case that is not void holds the key of each of its
    ``unique`` field values, and no key belongs to a void case.
 
 The hash chain itself is ``casework audit verify``. The checks are set-wise
@@ -29,10 +35,12 @@ from collections.abc import Callable
 from sqlalchemy import Connection, and_, func, literal, or_, select
 
 from engine.access import covers
-from engine.deadlines import has_timers
+from engine.deadlines import timed_on_entry
 from engine.definition.model import WorkflowDef
 from engine.models import InvariantReport
 from engine.store import tables
+from engine.store.access import standing_at, user_standings
+from engine.store.publicity import publication_problems
 
 __all__ = ["check_invariants"]
 
@@ -41,7 +49,6 @@ _events = tables.events
 _timers = tables.timers
 _outbox = tables.outbox
 _keys = tables.keys
-_users = tables.users
 
 
 def check_invariants(conn: Connection, definition: Callable[[int], WorkflowDef]) -> InvariantReport:
@@ -55,6 +62,7 @@ def check_invariants(conn: Connection, definition: Callable[[int], WorkflowDef])
     _state_and_sequence(conn, report)
     _timers_match(conn, report, workflows)
     _outbox_matches(conn, report, workflows)
+    _notices_match(conn, report, workflows)
     _keys_match(conn, report, workflows)
     return report
 
@@ -119,7 +127,7 @@ def _timers_match(conn: Connection, report: InvariantReport, workflows: dict[int
         report.add("timers", r.ref, f"a pending {r.kind} timer of {r.timer_state}, but the case is in {r.state}")
     # a waiting case in a timed state must have that state's timers, written when it entered
     for version_id, wf in workflows.items():
-        timed = [s for s, st in wf.states.items() if not st.final and has_timers(st)]
+        timed = [s for s, st in wf.states.items() if not st.final and timed_on_entry(wf, s)]
         if not timed:
             continue
         have = (
@@ -141,6 +149,16 @@ def _timers_match(conn: Connection, report: InvariantReport, workflows: dict[int
             report.add("timers", waiting.ref, f"waiting in {waiting.state} without that state's timers")
 
 
+def _notices_match(conn: Connection, report: InvariantReport, workflows: dict[int, WorkflowDef]) -> None:
+    publicity = {
+        v: (wf.publicity.state, wf.timezone, wf.states[wf.publicity.state].timeout is not None)
+        for v, wf in workflows.items()
+        if wf.publicity is not None
+    }
+    for ref, problem in publication_problems(conn, publicity):
+        report.add("notices", ref, problem)
+
+
 def _outbox_matches(conn: Connection, report: InvariantReport, workflows: dict[int, WorkflowDef]) -> None:
     orphans = (
         select(_outbox.c.key, _cases.c.ref)
@@ -150,12 +168,12 @@ def _outbox_matches(conn: Connection, report: InvariantReport, workflows: dict[i
     )
     for r in conn.execute(orphans):
         report.add("outbox", r.ref, f"outbox row {r.key} has no audit event behind it")
-    users = list(conn.execute(select(_users.c.username, _users.c.roles, _users.c.scopes, _users.c.created_at)))
+    # who held which roles and scopes, and could act, when each event happened (users are edited and disabled)
+    standings = user_standings(conn)
     for version_id, wf in workflows.items():
-        notice_states = [s for s, st in wf.states.items() if st.notice]
         enter_rules = {t for kind, t in (r.event for r in wf.notify) if kind == "enter"}
         fire_rules = {t for kind, t in (r.event for r in wf.notify) if kind == "fire"}
-        if not (notice_states or enter_rules or fire_rules):
+        if not (enter_rules or fire_rules):
             continue
         entered = and_(_events.c.to_state != _events.c.from_state, _events.c.from_state.is_not(None))
         query = (
@@ -174,7 +192,7 @@ def _outbox_matches(conn: Connection, report: InvariantReport, workflows: dict[i
                 _cases.c.workflow_version_id == version_id,
                 _events.c.action == "fired",
                 or_(
-                    and_(entered, _events.c.to_state.in_(sorted(set(notice_states) | enter_rules))),
+                    and_(entered, _events.c.to_state.in_(sorted(enter_rules))),
                     _events.c.trigger.in_(sorted(fire_rules)),
                 ),
             )
@@ -183,8 +201,6 @@ def _outbox_matches(conn: Connection, report: InvariantReport, workflows: dict[i
         written = _outbox_keys(conn, version_id)
         for e in conn.execution_options(yield_per=5000).execute(query):
             is_entry = e.to_state != e.from_state
-            if is_entry and e.to_state in notice_states and f"{e.id}:{e.seq}:notice" not in written:
-                report.add("outbox", e.ref, f"event {e.seq} entered {e.to_state} without its public notice")
             for index, rule in enumerate(wf.notify):
                 kind, target = rule.event
                 if not (
@@ -194,10 +210,11 @@ def _outbox_matches(conn: Connection, report: InvariantReport, workflows: dict[i
                 who_kind, who = rule.recipient
                 if who_kind != "role":
                     continue  # user:/field: recipients are checked by the delivery tests, not here
-                for u in users:
-                    if who in u.roles and covers(u.scopes, e.scope) and u.created_at <= e.at:
-                        if "inbox" in rule.channels and f"{e.id}:{e.seq}:{index}:inbox:{u.username}" not in written:
-                            report.add("outbox", e.ref, f"event {e.seq}: no inbox message for {u.username} ({who})")
+                for username, (created_at, history) in standings.items():
+                    then = standing_at(history, e.at)
+                    if then.enabled and who in then.roles and covers(then.scopes, e.scope) and created_at <= e.at:
+                        if "inbox" in rule.channels and f"{e.id}:{e.seq}:{index}:inbox:{username}" not in written:
+                            report.add("outbox", e.ref, f"event {e.seq}: no inbox message for {username} ({who})")
 
 
 def _outbox_keys(conn: Connection, version_id: int) -> set[str]:

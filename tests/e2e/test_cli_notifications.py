@@ -15,18 +15,22 @@ them.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
 
 import pytest
 from pypdf import PdfReader
 
 from engine import Casework
+from engine.calendar import WorkingCalendar
 from notifications import inbox, list_outbox
+from notifications.notices import publish_list
 from tests.e2e.conftest import Seeded
 from tests.e2e.runner import casework as run_command
 from tests.e2e.test_cli import (
@@ -35,6 +39,8 @@ from tests.e2e.test_cli import (
     ID_3,
     WF,
     Result,
+    a_month_back,
+    after_period,
     assert_iso_shanghai,
     full_household,
     ok,
@@ -116,14 +122,16 @@ def delivered(out: str, sent: int, failed: int = 0, dead: int = 0) -> None:
 # ---------------------------------------------------- 1. the happy path, in-app
 
 
-def test_submit_relay_inbox_and_per_case_notice(seeded: Seeded, tmp_path: Path) -> None:
+def test_submit_relay_inbox_and_the_published_list(seeded: Seeded, tmp_path: Path) -> None:
+    """Submitting tells the reviewers (queued, relayed to their inboxes); passing the review renders no
+    notice — the relay renders none — and the public notice is the county's published 公示名单."""
     url, svc = seeded.url, seeded.svc
     ref = svc.create_case(WF, "lin", full_household(applicant_name="陈志强", id_number=ID_1)).ref
 
     assert ok(cw(url, "case", "fire", ref, "submit", "--as", "lin")).strip() == f"{ref}: submit → review (审核)"
-    svc.fire(ref, "pass_review", "wu")
+    svc.fire(ref, "pass_review", "wu")  # into publicity, awaiting its county's list
 
-    # queued, not sent: one in-app message per reviewer of 芗城区 (wu, ye), then the notice
+    # queued, not sent: one in-app message per reviewer of 芗城区 (wu, ye), and no per-case notice
     pending = ok_json(cw(url, "outbox", "list", "--json"))
     assert isinstance(pending, list)
     for row in pending:
@@ -138,11 +146,12 @@ def test_submit_relay_inbox_and_per_case_notice(seeded: Seeded, tmp_path: Path) 
     assert sorted((r["kind"], r["channel"], r["recipient"], r["template"]) for r in pending) == [
         ("message", "inbox", "wu", "review_waiting"),
         ("message", "inbox", "ye", "review_waiting"),
-        ("notice", "notice", "芗城区", "public_notice"),
     ]
 
-    delivered(ok(cw(url, "outbox", "relay", "--once")), 3)
+    delivered(ok(cw(url, "outbox", "relay", "--once")), 2)
+    assert ok_json(cw(url, "notice", "list", "--json")) == []  # the relay published nothing
 
+    published = ok_json(cw(url, "notice", "publish", WF, "--scope", "芗城区", "--json"))
     wu_inbox, notices = cw_all(url, ["inbox", "wu", "--json"], ["notice", "list", "--json"])
     (message,) = ok_json(wu_inbox)
     assert set(message) == INBOX_KEYS
@@ -161,12 +170,15 @@ def test_submit_relay_inbox_and_per_case_notice(seeded: Seeded, tmp_path: Path) 
         assert_iso_shanghai(row["sent_at"])
 
     (notice,) = ok_json(notices)
+    assert notice == published
     number = notice["number"]
     assert NOTICE_RE.fullmatch(number), number
-    assert notice["kind"] == "case" and notice["workflow"] == WF and notice["scope"] == "芗城区"
+    assert notice["kind"] == "list" and notice["workflow"] == WF and notice["scope"] == "芗城区"
     assert notice["cases"] == [ref]
-    assert notice["title"] == f"困难职工建档立卡公示（{number}）"
+    assert number in notice["title"] and "公示" in notice["title"]
     assert re.fullmatch(r"[0-9a-f]{64}", notice["sha256"])
+    (event,) = [e for e in svc.history(ref) if e.action == "publicised"]  # its publicity started with the list
+    assert event.actor == "system" and event.changes["notice"] == [None, number]
 
     assert ok(cw(url, "inbox", "read", "wu", str(message["id"]))).strip() == f"message {message['id']} marked read"
 
@@ -200,7 +212,8 @@ def test_submit_relay_inbox_and_per_case_notice(seeded: Seeded, tmp_path: Path) 
     refused(no_file, "a PDF is binary", "-o FILE.pdf", rc=2)
     refused(not_yours, f"no message {message['id']} in ye's inbox")
     assert {r["status"] for r in outbox_rows(svc)} == {"sent"}
-    assert len(svc.notices()) == 1  # the notice row was handled once
+    assert [r["kind"] for r in outbox_rows(svc)] == ["message", "message"]  # publishing queues no notice
+    assert len(svc.notices()) == 1  # published once
 
 
 # ------------------------------------------------------- 2. email, outages, retry
@@ -298,11 +311,20 @@ def test_notice_publish_lists_a_county_once(seeded: Seeded, tmp_path: Path) -> N
     # another county's case in publicity: not on 芗城区's list
     elsewhere = publicised(svc, "chen", applicant_name="李娜", id_number=cn_id("35060319880808002"), county="龙文区")
     out_dir = tmp_path / "notices"
+    # dated tomorrow (a later date is allowed: the period starts then); 7 days, the day of publication not
+    # counted, the last one moved on to the next working day if it is a rest day
+    start = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date() + dt.timedelta(days=1)
+    end = start + dt.timedelta(days=7)
+    calendar = WorkingCalendar.load()
+    while not calendar.is_working_day(end):
+        end += dt.timedelta(days=1)
 
-    r = cw(url, "notice", "publish", WF, "--scope", "芗城区", "--date", "2026-12-01", "--out", str(out_dir))
+    r = cw(url, "notice", "publish", WF, "--scope", "芗城区", "--date", str(start), "--out", str(out_dir))
     first, *wrote = ok(r).strip().splitlines()
     m = re.fullmatch(
-        r"published (ZZGS-2026-\d{6}): 3 cases, publicity 2026-12-01 to 2026-12-08 \(sha256 ([0-9a-f]{12})\)", first
+        rf"published (ZZGS-{start.year}-\d{{6}}): 3 cases, publicity {start} to {end}, "
+        rf"objections until the end of {end} \(sha256 ([0-9a-f]{{12}})\)",
+        first,
     )
     assert m, first
     number, short_hash = m[1], m[2]
@@ -311,18 +333,18 @@ def test_notice_publish_lists_a_county_once(seeded: Seeded, tmp_path: Path) -> N
 
     again, nobody, listed, history = cw_all(
         url,
-        ["notice", "publish", WF, "--scope", "芗城区", "--date", "2026-12-01"],
+        ["notice", "publish", WF, "--scope", "芗城区", "--date", str(start)],
         ["notice", "publish", WF, "--scope", "龙海区"],
         ["notice", "list", "--workflow", WF, "--json"],
         ["case", "history", refs[0], "--json"],
     )
-    assert ok(again).strip() == f"nothing to publish: every {WF} case of 芗城区 in publicity is already listed"
-    assert ok(nobody).strip() == f"nothing to publish: every {WF} case of 龙海区 in publicity is already listed"
+    assert ok(again).strip() == f"nothing to publish: no {WF} case of 芗城区 awaits publication"
+    assert ok(nobody).strip() == f"nothing to publish: no {WF} case of 龙海区 awaits publication"
 
-    (notice,) = ok_json(listed)  # the per-case notices are not relayed here: only the list
+    (notice,) = ok_json(listed)  # the list is the only notice: no per-case notices
     assert notice["number"] == number and notice["kind"] == "list" and notice["scope"] == "芗城区"
     assert notice["cases"] == refs and elsewhere not in notice["cases"]
-    assert (notice["period_start"], notice["period_end"]) == ("2026-12-01", "2026-12-08")
+    assert (notice["period_start"], notice["period_end"]) == (str(start), str(end))
     assert notice["sha256"].startswith(short_hash)
 
     page = html_file.read_text(encoding="utf-8")
@@ -336,87 +358,107 @@ def test_notice_publish_lists_a_county_once(seeded: Seeded, tmp_path: Path) -> N
             assert secret not in shown
         assert not ID_RE.search(shown)
 
-    linked = [e for e in ok_json(history) if e["action"] == "notice_published"]
+    trail = ok_json(history)
+    assert not [e for e in trail if e["action"] == "notice_published"]
+    linked = [e for e in trail if e["action"] == "publicised"]  # its publicity started with this list
     assert len(linked) == 1 and linked[0]["changes"]["notice"] == [None, number]
     assert linked[0]["changes"]["notice_sha256"] == [None, notice["sha256"]]
+    assert linked[0]["changes"]["period"] == [None, [str(start), str(end)]]
+    assert (linked[0]["actor"], linked[0]["from_state"], linked[0]["to_state"]) == ("system", "publicise", "publicise")
+    # the case's deadline is the period's end; the other county's case still awaits its own list
+    assert svc.get_case(refs[0]).deadline == dt.datetime.combine(
+        end + dt.timedelta(days=1), dt.time(), ZoneInfo("Asia/Shanghai")
+    )
+    assert svc.get_case(elsewhere).deadline is None
 
 
 # ------------------------------------------------------------- 4. objections
 
 
-def test_objections_hold_publicity_until_resolved(seeded: Seeded) -> None:
-    url, svc = seeded.url, seeded.svc
-    held = publicised(svc, applicant_name="陈志强", id_number=ID_1)
-    upheld = publicised(svc, applicant_name="王秀英", id_number=ID_2)
-    in_review = svc.create_case(WF, "lin", full_household(applicant_name="欧阳志华", id_number=ID_3)).ref
-    svc.fire(in_review, "submit", "lin")
-    refs = [held, upheld, in_review]
+def test_objections_hold_publicity_until_resolved(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Objections come in during the period (a month back); once it is over, an open one still holds the end of
+    publicity until it is resolved: dismissed, the case goes on; upheld, it goes back to review."""
+    with a_month_back(db_url, monkeypatch) as (seeded, clock):
+        url, svc = seeded.url, seeded.svc
+        held = publicised(svc, applicant_name="陈志强", id_number=ID_1)
+        upheld = publicised(svc, applicant_name="王秀英", id_number=ID_2)
+        in_review = svc.create_case(WF, "lin", full_household(applicant_name="欧阳志华", id_number=ID_3)).ref
+        svc.fire(in_review, "submit", "lin")
+        refs = [held, upheld, in_review]
+        listed = publish_list(svc, WF, "芗城区")  # their publicity starts: objections are taken during the period
+        assert listed is not None and listed.cases == (held, upheld) and listed.period_end is not None
 
-    r = cw(url, "objection", "add", held, "--as", "lin", "--text", "申请人家庭收入情况不实", "--channel", "来信")
-    m = re.fullmatch(
-        rf"{held}: objection #(\d+) recorded \(来信\); the end of publicity is held until it is resolved\n", ok(r)
-    )
-    assert m, r.out
-    oid = int(m[1])
-    other = svc.add_objection(upheld, "ye", "申请人有房产未申报", "电话").id
+        r = cw(url, "objection", "add", held, "--as", "lin", "--text", "申请人家庭收入情况不实", "--channel", "来信")
+        m = re.fullmatch(
+            rf"{held}: objection #(\d+) recorded \(来信\); the end of publicity is held until it is resolved\n", ok(r)
+        )
+        assert m, r.out
+        oid = int(m[1])
+        other = svc.add_objection(upheld, "ye", "申请人有房产未申报", "电话").id
 
-    before = state_of(svc, refs)
-    shown, *results = cw_all(
-        url,
-        ["case", "show", held, "--json"],
-        ["case", "fire", held, "end_publicity", "--as", "wu"],
-        ["objection", "add", in_review, "--as", "lin", "--text", "不符合条件"],
-        ["objection", "resolve", held, str(oid), "--as", "lin", "--outcome", "dismissed", "--comment", "经核实"],
-        ["objection", "resolve", held, str(other), "--as", "wu", "--outcome", "dismissed", "--comment", "经核实"],
-    )
-    case = ok_json(shown)
-    assert case["state"] == "publicise"
-    (objection,) = case["objections"]
-    assert set(objection) == OBJECTION_KEYS
-    assert objection["id"] == oid and objection["ref"] == held and objection["status"] == "open"
-    assert (objection["channel"], objection["received_by"]) == ("来信", "lin")
-    assert objection["text"] == "申请人家庭收入情况不实"
-    assert objection["resolved_by"] is None and objection["resolved_at"] is None and objection["comment"] is None
-    assert_iso_shanghai(objection["received_at"])
+        # the period is over: an objection still open holds the end of publicity; none is taken any more
+        clock.move_to(after_period(str(listed.period_end)))
+        before = state_of(svc, refs)
+        shown, *results = cw_all(
+            url,
+            ["case", "show", held, "--json"],
+            ["case", "fire", held, "end_publicity", "--as", "wu"],
+            ["objection", "add", held, "--as", "lin", "--text", "迟到的异议"],
+            ["objection", "add", in_review, "--as", "lin", "--text", "不符合条件"],
+            ["objection", "resolve", held, str(oid), "--as", "lin", "--outcome", "dismissed", "--comment", "经核实"],
+            ["objection", "resolve", held, str(other), "--as", "wu", "--outcome", "dismissed", "--comment", "经核实"],
+        )  # fmt: skip
+        case = ok_json(shown)
+        assert case["state"] == "publicise"
+        (objection,) = case["objections"]
+        assert set(objection) == OBJECTION_KEYS
+        assert objection["id"] == oid and objection["ref"] == held and objection["status"] == "open"
+        assert (objection["channel"], objection["received_by"]) == ("来信", "lin")
+        assert objection["text"] == "申请人家庭收入情况不实"
+        assert objection["resolved_by"] is None and objection["resolved_at"] is None and objection["comment"] is None
+        assert_iso_shanghai(objection["received_at"])
 
-    hold, not_in_publicity, clerk, unknown = results
-    refused(hold, "end_publicity is held", HELD)
-    refused(not_in_publicity, f"case {in_review} is in review", "objections are taken only during publicity")
-    refused(clerk, f"lin may not resolve objections on {held}", "needs role reviewer")
-    # the other case's objection is no objection of this one
-    refused(unknown, f"case {held} has no objection #{other}", f"casework case show {held}")
-    assert state_of(svc, refs) == before
+        hold, late, not_in_publicity, clerk, unknown = results
+        refused(hold, "end_publicity is held", HELD)
+        refused(late, f"公示期至 {listed.period_end} 止", "objections are taken only until the period's last day ends")
+        refused(not_in_publicity, f"case {in_review} is in review", "objections are taken only during publicity")
+        refused(clerk, f"lin may not resolve objections on {held}", "needs role reviewer")
+        # the other case's objection is no objection of this one
+        refused(unknown, f"case {held} has no objection #{other}", f"casework case show {held}")
+        assert state_of(svc, refs) == before
 
-    dismissed, sent_back = cw_all(
-        url,
-        ["objection", "resolve", held, str(oid), "--as", "wu", "--outcome", "dismissed", "--comment", "经核实收入属实"],
-        ["objection", "resolve", upheld, str(other), "--as", "wu", "--outcome", "upheld", "--comment", "核实有房产"],
-    )
-    assert ok(dismissed).strip() == f"{held}: objection #{oid} dismissed; the case is now in publicise"
-    assert ok(sent_back).strip() == f"{upheld}: objection #{other} upheld; the case is now in review"
+        # resolving an objection already taken stays possible after the period
+        resolve = ["objection", "resolve"]
+        dismissed, sent_back = cw_all(
+            url,
+            [*resolve, held, str(oid), "--as", "wu", "--outcome", "dismissed", "--comment", "经核实收入属实"],
+            [*resolve, upheld, str(other), "--as", "wu", "--outcome", "upheld", "--comment", "核实有房产"],
+        )
+        assert ok(dismissed).strip() == f"{held}: objection #{oid} dismissed; the case is now in publicise"
+        assert ok(sent_back).strip() == f"{upheld}: objection #{other} upheld; the case is now in review"
 
-    (closed,) = [o.to_json() for o in svc.objections(held)]
-    assert (closed["status"], closed["resolved_by"], closed["comment"]) == ("dismissed", "wu", "经核实收入属实")
-    assert_iso_shanghai(closed["resolved_at"])
-    assert svc.get_case(upheld).state == "review"
-    assert [(o.status, o.resolved_by) for o in svc.objections(upheld)] == [("upheld", "wu")]
+        (closed,) = [o.to_json() for o in svc.objections(held)]
+        assert (closed["status"], closed["resolved_by"], closed["comment"]) == ("dismissed", "wu", "经核实收入属实")
+        assert_iso_shanghai(closed["resolved_at"])
+        assert svc.get_case(upheld).state == "review"
+        assert [(o.status, o.resolved_by) for o in svc.objections(upheld)] == [("upheld", "wu")]
 
-    before = state_of(svc, refs)
-    r = cw(url, "objection", "resolve", held, str(oid), "--as", "wu", "--outcome", "upheld", "--comment", "再议")
-    refused(r, f"objection #{oid} on case {held} is already dismissed")
-    assert state_of(svc, refs) == before
-    last = svc.history(upheld)[-1].to_json()
-    assert (last["action"], last["trigger"], last["actor"], last["to_state"]) == (
-        "fired", "uphold_objection", "wu", "review",
-    )  # fmt: skip
-    told = {r["recipient"] for r in outbox_rows(svc) if r["template"] == "objection_upheld"}
-    assert told == {"lin", "ye"}  # the clerks of 芗城区
+        before = state_of(svc, refs)
+        r = cw(url, "objection", "resolve", held, str(oid), "--as", "wu", "--outcome", "upheld", "--comment", "再议")
+        refused(r, f"objection #{oid} on case {held} is already dismissed")
+        assert state_of(svc, refs) == before
+        last = svc.history(upheld)[-1].to_json()
+        assert (last["action"], last["trigger"], last["actor"], last["to_state"]) == (
+            "fired", "uphold_objection", "wu", "review",
+        )  # fmt: skip
+        told = {r["recipient"] for r in outbox_rows(svc) if r["template"] == "objection_upheld"}
+        assert told == {"lin", "ye"}  # the clerks of 芗城区
 
-    assert ok(cw(url, "case", "fire", held, "end_publicity", "--as", "wu")).strip() == (
-        f"{held}: end_publicity → approve (审批)"
-    )
-    trail = [(e.action, e.actor) for e in svc.history(held)]
-    assert trail[-3:] == [("objection_added", "lin"), ("objection_dismissed", "wu"), ("fired", "wu")]
+        assert ok(cw(url, "case", "fire", held, "end_publicity", "--as", "wu")).strip() == (
+            f"{held}: end_publicity → approve (审批)"
+        )
+        trail = [(e.action, e.actor) for e in svc.history(held)]
+        assert trail[-3:] == [("objection_added", "lin"), ("objection_dismissed", "wu"), ("fired", "wu")]
 
 
 # --------------------------------------------------------- 5. more refusals

@@ -41,7 +41,7 @@ fields:
   county: {{type: choice, label: 所属县区, scope: true, choices: [芗城区, 龙文区]}}
 states:
   draft: {{label: 申请, initial: true}}
-  review: {{label: 审核{notice}}}
+  review: {{label: 审核}}
   done: {{label: 完成, final: true}}
 transitions:
   submit: {{label: 提交申请, from: draft, to: review, by: intake}}
@@ -66,7 +66,6 @@ def relay_workflow(
     channels: tuple[str, ...] = ("inbox",),
     rules: int = 1,
     *,
-    notice: bool = False,
     templates: Mapping[str, str] | None = None,
 ) -> WorkflowDef:
     """Load the test workflow: ``rules`` identical rules telling every checker on entering review.
@@ -74,16 +73,11 @@ def relay_workflow(
     Args:
         channels: the rules' channels.
         rules: how many rules (each gives one row per checker and channel).
-        notice: also publish a notice on entering review (a ``notice`` outbox row).
         templates: template sources replacing the standard ones.
     """
     line = f"  - {{on: enter review, to: checker, template: review_waiting, channels: [{', '.join(channels)}]}}"
-    text = _YAML.format(rules="\n".join([line] * rules), notice=", notice: review_notice" if notice else "")
+    text = _YAML.format(rules="\n".join([line] * rules))
     sources = {**TEMPLATES, **(templates or {})}
-    if notice:
-        sources["review_notice.html"] = (
-            "<html><title>公示 {{ case.ref }}</title><p>{{ case.applicant_name }}</p></html>"
-        )
     definition = load_definition(text, "t.yaml", templates=sources)
     svc.load_workflow(definition)
     if "zhou" not in {u.username for u in svc.users()}:

@@ -50,6 +50,7 @@ from engine import (
 )
 from engine.bulk import ImportClash, InvalidImport
 from tests.integration.race_support import Households, postgres_only, sqlite_only
+from tests.integration.test_publicity_period import through_publicity
 
 WF = "poverty_archive"
 WAIT = 30.0  # seconds any gate or thread may take before the test fails (never reached when correct)
@@ -311,7 +312,8 @@ def test_fire_vs_fire_the_paused_one_loses_with_a_conflict(
     row = case_row(svc, ref)
     assert (row.state, row.version, row.audit_seq) == ("review", 2, 2)
     assert trail(svc, ref) == [(1, "created", None, "lin"), (2, "fired", "submit", "ye")]
-    assert row.fired_by == {"submit": ["ye"]}  # the loser's name is nowhere
+    # the loser's name is nowhere (lin opened the case: its data was lin's when ye submitted it)
+    assert row.fired_by == {"@": ["lin"], "@submit": ["lin"], "submit": ["ye"]}
     assert side_effects(svc, ref) == side_effects(svc, control)
     assert svc.verify_audit(ref).ok
 
@@ -534,11 +536,12 @@ def test_import_paused_then_a_create_with_the_same_id_number_commits_the_import_
 
 @pytest.fixture
 def due(svc: Casework, clock: FixedClock, people: Households) -> str:
-    """A case in publicity whose 7 days are over: its timeout timer (fire end_publicity) is due."""
+    """A case in publicity whose period is over: on its county's published list (the ``publicised`` event,
+    seq 4), its 7 days past; its timeout timer (fire end_publicity) is due."""
     ref = svc.create_case(WF, "lin", people()).ref
     svc.fire(ref, "submit", "lin")
     svc.fire(ref, "pass_review", "wu")
-    clock.advance(days=10)
+    through_publicity(svc, ref)
     assert len(svc.due_timers()) == 1
     return ref
 
@@ -562,9 +565,9 @@ def test_user_fire_paused_then_the_sweep_fires_the_timer_the_user_conflicts(
     gate.open()
     assert_conflict(user.join().error, ref)
     row = case_row(svc, ref)
-    assert (row.state, row.version) == ("approve", 4)
-    assert trail(svc, ref)[-1] == (4, "fired", "end_publicity", "system")
-    assert len(trail(svc, ref)) == 4
+    assert (row.state, row.version) == ("approve", 5)
+    assert trail(svc, ref)[-1] == (5, "fired", "end_publicity", "system")
+    assert len(trail(svc, ref)) == 5
     timer = timeout_timer(svc, ref)
     assert (timer.status, timer.fired_at is not None) == ("fired", True)
     assert svc.sweep().fired == 0  # nothing left to fire
@@ -575,7 +578,7 @@ def test_sweep_and_user_both_paused_after_reading_the_sweep_commits_first_the_us
     svc: Casework, due: str, gates: Gates
 ) -> None:
     """The sweep has claimed the timer and read the case; the user has read the case. The sweep writes
-    and commits first; the user's write then finds version 4, not 3: ConflictError. The timer fired once."""
+    and commits first; the user's write then finds version 5, not 4: ConflictError. The timer fired once."""
     ref = due
     sweep_gate, sweep = gates.pause(svc.sweep, writes_to("cases"))
     user_gate, user = gates.pause(lambda: svc.fire(ref, "end_publicity", "xu"))
@@ -585,8 +588,12 @@ def test_sweep_and_user_both_paused_after_reading_the_sweep_commits_first_the_us
     user_gate.open()
     assert_conflict(user.join().error, ref)
     row = case_row(svc, ref)
-    assert (row.state, row.version) == ("approve", 4)
-    assert trail(svc, ref)[2:] == [(3, "fired", "pass_review", "wu"), (4, "fired", "end_publicity", "system")]
+    assert (row.state, row.version) == ("approve", 5)
+    assert trail(svc, ref)[2:] == [
+        (3, "fired", "pass_review", "wu"),
+        (4, "publicised", None, "system"),
+        (5, "fired", "end_publicity", "system"),
+    ]
     timer = timeout_timer(svc, ref)
     assert timer.status == "fired" and timer.fired_at is not None
     assert svc.sweep().fired == 0
@@ -627,8 +634,8 @@ def test_user_step_while_a_sweep_holds_the_timer_is_refused_cleanly_not_deadlock
     timer = timeout_timer(svc, ref)
     print(f"\nsweep {report}; user {user.error!r}"[:400])
     # what holds whatever happened: the case moved once, the timer fired once, nothing half-written
-    assert (row.state, row.version) == ("approve", 4)
-    assert history[3:] == [(4, "fired", "end_publicity", "system")]
+    assert (row.state, row.version) == ("approve", 5)
+    assert history[3:] == [(4, "publicised", None, "system"), (5, "fired", "end_publicity", "system")]
     assert (report.fired, report.failed, timer.status) == (1, 0, "fired")
     assert svc.check().ok
     # what the user must be told
@@ -649,14 +656,14 @@ def test_sweep_paused_before_its_claim_then_a_user_fires_the_timer_is_cancelled_
     claim = writes_to("timers") if backend == "sqlite" else (lambda s: "FOR UPDATE SKIP LOCKED" in s)
     gate, sweep = gates.pause(svc.sweep, claim)
     view = svc.fire(ref, "end_publicity", "xu")
-    assert (view.state, view.version) == ("approve", 4)
+    assert (view.state, view.version) == ("approve", 5)
     gate.open()
     report = sweep.result()
     assert (report.fired, report.held, report.discarded, report.failed) == (0, 0, 0, 0)  # skipped: not pending
     timer = timeout_timer(svc, ref)
     assert (timer.status, timer.fired_at) == ("cancelled", None)
     history = trail(svc, ref)
-    assert len(history) == 4 and history[-1] == (4, "fired", "end_publicity", "xu")
+    assert len(history) == 5 and history[-1] == (5, "fired", "end_publicity", "xu")
     assert svc.check().ok
 
 

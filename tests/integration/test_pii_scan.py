@@ -2,7 +2,7 @@
 
 10,000 synthetic households go through the real engine into publicity; the
 relay delivers every in-app message and email (to a real SMTP server) and
-generates every per-case notice; a list notice (HTML and PDF) is published
+publishes a list notice (HTML and PDF)
 per county. Then every notice, email and inbox message is scanned: no
 18-character ID number, and no applicant's full name, anywhere.
 """
@@ -24,7 +24,7 @@ from db import InboxMessage
 from engine import Casework, RefusedError
 from notifications import NotificationConfig, Relay, default_channels
 from notifications.config import RelayConfig, SmtpConfig
-from notifications.notices import notice_handler, notice_pdf, publish_list
+from notifications.notices import notice_pdf, publish_list
 
 pytestmark = pytest.mark.slow
 
@@ -65,7 +65,7 @@ def test_no_raw_personal_data_in_notices_emails_inbox_or_logs(
         smtp=SmtpConfig(host="127.0.0.1", port=smtp_server.port, sender="漳州市总工会 <noreply@zzgh.example>"),
         relay=RelayConfig(batch=500),
     )
-    relay = Relay(engine, svc, default_channels(config), config, notice_handler=notice_handler(svc))
+    relay = Relay(engine, svc, default_channels(config), config)
     delivered = 0
     while True:
         report = relay.run_once()
@@ -92,10 +92,9 @@ def test_no_raw_personal_data_in_notices_emails_inbox_or_logs(
         for ref in refs:
             assert names[ref] not in text, f"{where}: the full name of {ref}'s applicant is readable"
 
-    # notices: one per case, plus one list per county (HTML, and the PDF of one)
+    # notices: one list per county (HTML, and the PDF of one); there are no per-case notices
     notices = svc.notices()
-    case_notices = [n for n in notices if n.kind == "case"]
-    assert len(case_notices) == HOUSEHOLDS
+    assert {n.kind for n in notices} == {"list"}
     for n in notices:
         scan(n.html, list(n.cases), f"notice {n.number}")
     assert all(lst is not None for lst in lists)
@@ -127,7 +126,7 @@ def test_no_raw_personal_data_in_notices_emails_inbox_or_logs(
 
     # the masked forms are what is shown
     some = next(iter(names))
-    assert ids[some][:6] + "********" + ids[some][-4:] in next(n.html for n in case_notices if n.cases == (some,))
+    assert ids[some][:6] + "********" + ids[some][-4:] in next(n.html for n in notices if some in n.cases)
     print(
         f"\nfiled {HOUSEHOLDS} into publicity in {filed:.1f} s; relayed {delivered}, lists published: {relayed:.1f} s"
     )

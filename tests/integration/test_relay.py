@@ -195,24 +195,27 @@ def test_rows_that_can_never_be_delivered_go_dead_at_once(engine: Engine, svc: C
     assert error.startswith("review_waiting.txt failed to render: UndefinedError")
 
 
-def test_notice_rows_go_to_the_notice_handler(engine: Engine, svc: Casework, clock: FixedClock) -> None:
-    relay_workflow(svc, notice=True)
+def test_a_notice_row_left_by_an_older_version_is_made_dead_saying_why(
+    engine: Engine, svc: Casework, clock: FixedClock
+) -> None:
+    """Notices are rendered when published, never by the relay afterwards (issue 11): no row is queued."""
+    relay_workflow(svc)
     add_checkers(svc, 1, with_email=False)
     ref = submit_case(svc)
-    handled: list[Any] = []
-
-    # without a handler: dead, saying why
+    assert [r.kind for r in list_outbox(engine)] == ["message"]
+    (message,) = list_outbox(engine)
+    outbox = OutboxMessage.__table__
+    with engine.begin() as conn:
+        row = conn.execute(select(outbox).where(outbox.c.id == message.id)).one()._asdict()
+        row.pop("id")
+        conn.execute(
+            outbox.insert().values({**row, "key": f"{row['key']}:notice", "kind": "notice", "channel": "notice"})
+        )
     assert make_relay(engine, svc, clock).run_once().to_json() == {"sent": 1, "failed": 0, "dead": 1, "skipped": 0}
-    (dead,) = [v for v in list_outbox(engine, "dead")]
-    assert (dead.kind, dead.channel, dead.case_ref) == ("notice", "notice", ref)
-    assert dead.last_error is not None and dead.last_error.startswith("no notice handler")
-
-    retry(engine, dead.id, clock)
-    relay = make_relay(engine, svc, clock, notice_handler=handled.append)
-    assert relay.run_once().sent == 1
-    (row,) = handled
-    assert (row.id, row.kind, row.template, row.context["case"]["ref"]) == (dead.id, "notice", "review_notice", ref)
-    assert list_outbox(engine, "dead") == []
+    (dead,) = list_outbox(engine, "dead")
+    assert (dead.kind, dead.case_ref, dead.attempts) == ("notice", ref, 1)
+    assert dead.last_error is not None and "no longer generated from the outbox" in dead.last_error
+    assert svc.notices() == []
 
 
 # ------------------------------------------------------------------ leases

@@ -16,6 +16,7 @@ from sqlalchemy import event, func, select
 
 from db import AuditEvent, OutboxMessage, Timer
 from engine import Casework, ConflictError
+from tests.integration.test_publicity_period import through_publicity
 from tests.integration.test_service import file_through, household, stored
 
 WF = "poverty_archive"
@@ -68,6 +69,7 @@ def test_every_step_of_the_archive_stays_within_four_round_trips_on_postgresql(s
         "enter": ("record", "lin"),
     }
     file_through(svc, ref, until)
+    through_publicity(svc, ref)
     trigger, actor = steps[until]
     with counting(svc) as calls:
         svc.fire(ref, trigger, actor)

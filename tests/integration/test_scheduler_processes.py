@@ -2,10 +2,11 @@
 
 Every scheduler here is ``python -m casework --db URL scheduler --interval 0.5
 --no-relay`` in its own process, on the real clock. The cases are made with
-the engine API on a :class:`FixedClock` three weeks in the past, so their
-publicity period (``timeout: {after: 7 days, fire: end_publicity}``) is
-already over when a scheduler starts: every timer is due at once, as after
-a long downtime. Seeding the bulk scenarios costs more than running them, so
+the engine API on a :class:`FixedClock` three weeks in the past, and their
+county's 公示名单 is published then, so their publicity period (``timeout:
+{after: 7 days, fire: end_publicity}``, from the list's date) is already
+over when a scheduler starts: every timer is due at once, as after a long
+downtime. Seeding the bulk scenarios costs more than running them, so
 each (backend, N) set of cases is made once per session as a template
 database (a file copy on SQLite, ``CREATE DATABASE ... TEMPLATE`` on
 PostgreSQL) and copied into each test's fresh ``db_url``.
@@ -39,6 +40,7 @@ from sqlalchemy import Engine, and_, func, select
 from casework.synthetic import SyntheticPeople
 from db import AuditEvent, Case, OutboxMessage, Timer, make_engine
 from engine import Casework, FixedClock, load_definition_file
+from notifications.notices import publish_list
 from tests.conftest import BUNDLED, ROOT, USERS
 from tests.e2e.runner import casework
 
@@ -94,11 +96,17 @@ def _households(count: int, seed: int) -> list[dict[str, Any]]:
 
 
 def publicise(svc: Casework, data: dict[str, Any]) -> str:
-    """Open a case, submit it and pass its review: it is in publicity, its timeout timer pending."""
+    """Open a case, submit it and pass its review: it is in publicity, awaiting its county's list."""
     ref = svc.create_case(WF, "lin", data).ref
     svc.fire(ref, "submit", "lin")
     svc.fire(ref, "pass_review", "wu")
     return ref
+
+
+def publish(svc: Casework) -> None:
+    """Publish the county's 公示名单 (on ``svc``'s clock): the publicity of every case awaiting it starts, and
+    each gets its timeout timer, due when the list's period ends."""
+    assert publish_list(svc, WF, COUNTY) is not None
 
 
 def seed_due_cases(url: str, count: int) -> None:
@@ -117,6 +125,7 @@ def seed_due_cases(url: str, count: int) -> None:
         else:
             for data in households:
                 publicise(svc, data)
+        publish(svc)
         with engine.connect() as conn:
             due = conn.execute(
                 select(func.count())
@@ -551,6 +560,7 @@ def test_the_scheduler_log_has_no_line_per_state_machine_callback(
     clock.set(dt.datetime.now(dt.UTC) - dt.timedelta(days=SEEDED_DAYS_AGO))
     for data in _households(3, seed=11):
         publicise(svc, data)
+    publish(svc)
     engine = svc.engine
     with schedulers(db_url, 1, tmp_path) as procs:
         wait_for("the timers to fire", lambda: count_timeouts(engine, "fired") == 3, procs, 60)
@@ -571,6 +581,7 @@ def test_an_open_objection_holds_the_timeout_and_the_hold_is_reported_once(
     held_data, free_data = _households(2, seed=5)
     ref = publicise(svc, held_data)
     control = publicise(svc, free_data)  # the same, without an objection: shows the sweeps run
+    publish(svc)  # their period starts (three weeks ago): the objection comes in during it
     objection = svc.add_objection(ref, "lin", "群众来电反映其家庭有经营性收入", "电话")
     engine = svc.engine
 

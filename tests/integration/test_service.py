@@ -32,6 +32,7 @@ from engine import (
     load_definition,
 )
 from tests.conftest import BUNDLED
+from tests.integration.test_publicity_period import through_publicity
 
 WF = "poverty_archive"
 ALL_MATERIALS = ["申请表", "身份证", "户口簿", "收入证明"]
@@ -63,6 +64,7 @@ def file_through(svc: Casework, ref: str, until: str = "filed") -> None:
     for trigger, actor, state in steps:
         if svc.get_case(ref).state == until:
             return
+        through_publicity(svc, ref)  # publicity ends only after a published list's period
         svc.fire(ref, trigger, actor)
         assert svc.get_case(ref).state == state
 
@@ -79,18 +81,21 @@ def test_happy_path_is_stored_step_by_step(svc: Casework, clock: Any) -> None:
         strict=True,
     ):
         clock.advance(hours=1)
+        if trigger == "end_publicity":  # on a published list, after its period
+            through_publicity(svc, view.ref)
         returned = svc.fire(view.ref, trigger, actor)
         reloaded = svc.get_case(view.ref)
         assert returned.to_json() == reloaded.to_json()
         assert reloaded.state == state
         assert reloaded.updated_at == clock.now()
     history = svc.history(view.ref)
-    assert [h.seq for h in history] == [1, 2, 3, 4, 5, 6]
-    assert [h.trigger for h in history] == [None, "submit", "pass_review", "end_publicity", "grant", "record"]
+    assert [h.seq for h in history] == [1, 2, 3, 4, 5, 6, 7]
+    assert [h.trigger for h in history] == [None, "submit", "pass_review", None, "end_publicity", "grant", "record"]
     assert [(h.actor, h.role) for h in history] == [
         ("lin", "clerk"),
         ("lin", "clerk"),
         ("wu", "reviewer"),
+        ("system", None),
         ("wu", "reviewer"),
         ("su", "approver"),
         ("lin", "clerk"),
@@ -150,8 +155,11 @@ def test_guard_refusal_quotes_the_guard(svc: Casework) -> None:
     with pytest.raises(GuardFailed, match=r"case\.materials \| length == 4"):
         svc.fire(ref, "pass_review", "wu")
     assert stored(svc, ref) == before
-    # fixing the data in the same step makes it pass
-    svc.fire(ref, "pass_review", "wu", data={"materials": ALL_MATERIALS})
+    # the data is the clerk's to fix (the reviewer may change nothing in review): returned, completed, resubmitted
+    svc.fire(ref, "return", "wu", comment="缺少户口簿、收入证明，请补正")
+    svc.update_case(ref, "lin", {"materials": ALL_MATERIALS})
+    svc.fire(ref, "submit", "lin")
+    svc.fire(ref, "pass_review", "wu")
     assert svc.get_case(ref).state == "publicise"
 
 
@@ -159,6 +167,7 @@ def test_four_eyes_holds_for_grant_even_with_star_scope(svc: Casework) -> None:
     ref = svc.create_case(WF, "lin", household()).ref
     svc.fire(ref, "submit", "lin")
     svc.fire(ref, "pass_review", "xu")  # xu: approver + reviewer, scope *
+    through_publicity(svc, ref)
     svc.fire(ref, "end_publicity", "wu")
     with pytest.raises(SameActorForbidden, match="xu fired pass_review"):
         svc.fire(ref, "grant", "xu")
@@ -252,23 +261,23 @@ def test_scope_filters_lists(svc: Casework) -> None:
 def test_new_version_leaves_cases_in_flight_on_theirs(svc: Casework) -> None:
     old = svc.create_case(WF, "lin", household(seed=1)).ref
     source = BUNDLED.read_text(encoding="utf-8")
-    changed = source.replace("version: 1", "version: 2").replace(
+    changed = source.replace("version: 2", "version: 3").replace(
         '"case.materials | length == 4"', '"case.materials | length >= 3"'
     )
     templates = dict(svc.workflow(WF).templates.sources)
-    with pytest.raises(AlreadyExists, match="version: 2"):
+    with pytest.raises(AlreadyExists, match="version: 3"):
         svc.load_workflow(load_definition(source.replace("max: 20", "max: 30"), "changed.yaml", templates))
-    info, created = svc.load_workflow(load_definition(changed, "v2.yaml", templates))
-    assert created and info.version == 2
-    assert svc.load_workflow(load_definition(changed, "v2.yaml", templates))[1] is False
+    info, created = svc.load_workflow(load_definition(changed, "v3.yaml", templates))
+    assert created and info.version == 3
+    assert svc.load_workflow(load_definition(changed, "v3.yaml", templates))[1] is False
     new = svc.create_case(WF, "lin", household(seed=2, materials=["申请表", "身份证", "户口簿"])).ref
-    assert svc.get_case(old).workflow_version == 1
-    assert svc.get_case(new).workflow_version == 2
+    assert svc.get_case(old).workflow_version == 2
+    assert svc.get_case(new).workflow_version == 3
     svc.update_case(old, "lin", {"materials": ["申请表", "身份证", "户口簿"]})
     for ref in (old, new):
         svc.fire(ref, "submit", "lin")
     with pytest.raises(GuardFailed):
-        svc.fire(old, "pass_review", "wu")  # version 1 still needs all four
+        svc.fire(old, "pass_review", "wu")  # version 2 still needs all four
     svc.fire(new, "pass_review", "wu")
 
 
@@ -335,7 +344,7 @@ def _disable_audit_triggers(conn: Any, backend: str) -> None:
 @pytest.mark.parametrize("tamper", ["edit", "delete_middle", "delete_last", "reorder", "edit_changes"])
 def test_verify_detects_tampering(svc: Casework, engine: Any, backend: str, tamper: str) -> None:
     ref = svc.create_case(WF, "lin", household()).ref
-    file_through(svc, ref, until="approve")  # events 1..4
+    file_through(svc, ref, until="approve")  # events 1..5 (4: publicised)
     other = svc.create_case(WF, "lin", household(seed=2)).ref
     assert svc.verify_audit().ok
     with engine.begin() as conn:
@@ -349,7 +358,7 @@ def test_verify_detects_tampering(svc: Casework, engine: Any, backend: str, tamp
         elif tamper == "delete_middle":
             conn.execute(text("DELETE FROM audit_events WHERE case_id = :c AND seq = 2"), p)
         elif tamper == "delete_last":
-            conn.execute(text("DELETE FROM audit_events WHERE case_id = :c AND seq = 4"), p)
+            conn.execute(text("DELETE FROM audit_events WHERE case_id = :c AND seq = 5"), p)
         elif tamper == "reorder":
             conn.execute(text("UPDATE audit_events SET seq = 100 WHERE case_id = :c AND seq = 2"), p)
             conn.execute(text("UPDATE audit_events SET seq = 2 WHERE case_id = :c AND seq = 3"), p)

@@ -11,6 +11,8 @@ from sqlalchemy import select
 from casework.synthetic import SyntheticPeople
 from db import OutboxMessage, Timer
 from engine import Casework, ConflictError, InvalidCaseData, PermissionDenied
+from notifications.notices import publish_list
+from tests.integration.test_publicity_period import through_publicity
 
 WF = "poverty_archive"
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
@@ -101,6 +103,8 @@ def test_leaving_a_state_cancels_its_timers_and_stale_ones_are_discarded(
     svc.fire(ref, "submit", "lin")
     assert len(timers_of(engine, ref)) == 2
     svc.fire(ref, "pass_review", "wu")
+    assert timers_of(engine, ref) == []  # publicity's automatic end comes with its published list
+    publish_list(svc, WF, "芗城区")
     pending = timers_of(engine, ref)
     assert [t.kind for t in pending] == ["timeout"]
     assert {t.status for t in timers_of(engine, ref, None) if t.kind != "timeout"} == {"cancelled"}
@@ -111,6 +115,7 @@ def test_publicity_ends_by_itself_as_system(svc: Casework, clock: Any) -> None:
     ref = new_case(svc)
     svc.fire(ref, "submit", "lin")
     svc.fire(ref, "pass_review", "wu")
+    publish_list(svc, WF, "芗城区")  # dated Nov 2
     clock.set(at("2026-11-09T23:00"))  # 7 days end at 24:00 on Nov 9
     assert svc.sweep().fired == 0
     clock.set(at("2026-11-10T00:00"))
@@ -126,6 +131,7 @@ def test_an_open_objection_holds_the_timeout_and_is_reported_once(svc: Casework,
     ref = new_case(svc)
     svc.fire(ref, "submit", "lin")
     svc.fire(ref, "pass_review", "wu")
+    publish_list(svc, WF, "芗城区")
     objection = svc.add_objection(ref, "lin", "来电反映", "电话")
     clock.set(at("2026-11-10T09:00"))
     for _ in range(3):
@@ -150,6 +156,7 @@ def test_missed_timers_all_fire_after_downtime(svc: Casework, clock: Any) -> Non
         svc.fire(ref, "submit", "lin")
         svc.fire(ref, "pass_review", "wu")
         refs.append(ref)
+    publish_list(svc, WF, "芗城区")
     clock.set(at("2027-03-01T09:00"))  # months of downtime: nothing may be dropped
     report = svc.sweep()
     assert report.fired == 12 + 0
@@ -281,6 +288,7 @@ def test_the_yearly_campaign_opens_one_review_per_filed_archive(svc: Casework, c
         ref = new_case(svc, seed=i)
         for trigger, actor in [("submit", "lin"), ("pass_review", "wu"), ("end_publicity", "wu"),
                                ("grant", "su"), ("record", "lin")]:  # fmt: skip
+            through_publicity(svc, ref)
             svc.fire(ref, trigger, actor)
         filed.append(ref)
 

@@ -10,17 +10,28 @@ Rules (issue 3, common practice for 公示):
 * ID numbers keep the first 6 (the region) and last 4: 350602********1234,
   or are omitted entirely (per-workflow policy ``omit``);
 * phone numbers keep the first 3 and last 4: 138****5678;
-* anything else marked pii is fully starred.
+* anything else marked pii is fully starred;
+* ID numbers, names and phone numbers are masked whatever the workflow
+  says: a ``cn_id`` field is always ``pii: id_number``, and a text field
+  without ``pii`` whose label or name says it holds a person's name or phone
+  number is ``pii: name`` or ``pii: phone`` (:func:`implied_pii`);
+* in free text (comments, objections) every run of digits shaped like an ID
+  number — 18 characters (17 digits and a digit or X) or an old 15-digit
+  one — is masked the same way when shown (:func:`mask_id_numbers`); what is
+  stored is never changed.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
     "COMPOUND_SURNAMES",
+    "implied_pii",
     "mask_id_number",
+    "mask_id_numbers",
     "mask_name",
     "mask_phone",
     "mask_value",
@@ -64,6 +75,36 @@ COMPOUND_SURNAMES = frozenset(
 )
 
 
+# What a field's label or name says it holds. Narrow on purpose: a person's name is 姓名 (surname + name)
+# or 联系人 (the contact person) or a field called name / *_name; a phone is 电话, 手机, 联系方式 or a
+# field called phone, mobile, tel. A match is masked (a false match only hides more, never less).
+_PHONE_LABELS = ("电话", "手机", "联系方式")
+_NAME_LABELS = ("姓名", "联系人")
+_PHONE_NAME = re.compile(r"(?:^|_)(?:phone|mobile|tel|telephone|cellphone)(?:_|$)")
+_PERSON_NAME = re.compile(r"(?:^|_)name$|^name_")
+
+
+def implied_pii(name: str, type_: str, label: str | None, declared: str | None) -> str | None:
+    """The ``pii`` kind a field is masked as: ``declared``, or what its type, label or name implies.
+
+    ``cn_id`` fields are always ID numbers; a ``text`` field declared without
+    ``pii`` is a ``phone`` or a ``name`` when its label or name says so
+    (联系电话, 申请人姓名, ``phone``, ``applicant_name``). Anything else: ``declared``.
+    """
+    if declared is not None:
+        return declared
+    if type_ == "cn_id":
+        return "id_number"
+    if type_ != "text":
+        return None
+    text = label or ""
+    if any(word in text for word in _PHONE_LABELS) or _PHONE_NAME.search(name):
+        return "phone"
+    if any(word in text for word in _NAME_LABELS) or _PERSON_NAME.search(name):
+        return "name"
+    return None
+
+
 def mask_name(name: str) -> str:
     """陈志强 → 陈*强, 林晓 → 林*, 欧阳志华 → 欧阳*华, 欧阳华 → 欧阳*."""
     name = name.strip()
@@ -84,6 +125,20 @@ def mask_id_number(value: str, policy: str = "partial") -> str:
     if len(value) < 10:
         return "*" * len(value)
     return value[:6] + "*" * (len(value) - 10) + value[-4:]
+
+
+# an 18-character ID number (17 digits, then a digit or X) or an old 15-digit one, not inside a longer run
+_ID_SHAPED = re.compile(r"(?<![0-9])(?:[0-9]{17}[0-9Xx]|[0-9]{15})(?![0-9])")
+
+
+def mask_id_numbers(text: str) -> str:
+    """``text`` with every ID-number-shaped digit run masked as :func:`mask_id_number` masks one.
+
+    For free text shown to people (a comment, an objection): a clerk may have
+    typed an applicant's number into it. Longer or shorter digit runs (a phone,
+    an amount, a bank card of 16 or 19 digits) are left as written.
+    """
+    return _ID_SHAPED.sub(lambda m: mask_id_number(m.group()), text)
 
 
 def mask_phone(value: str) -> str:

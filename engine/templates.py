@@ -9,9 +9,14 @@ version, so a version renders the same way for ever.
 Templates are untrusted. They are rendered by Jinja2's sandbox with
 ``StrictUndefined`` (HTML autoescaped) and checked statically when the
 workflow loads: no calls, no ``_`` attributes, no ``include``/``import``/
-``extends``, a short list of filters (no ``attr``, ``format``, ``map``,
-``safe``), only the variables the engine provides, and ``case.X`` only for
-fields that exist. Output is capped in size. Every value that reaches a
+``extends``, no ``{% autoescape %}`` blocks (HTML output is always
+escaped), a short list of filters (no ``attr``, ``format``, ``map``,
+``safe``) whose constant arguments are within bounds, only the variables the
+engine provides, and ``case.X`` only for fields that exist. Output is capped
+in size, and each rendering runs under the evaluation budget of
+:mod:`engine.expressions` (CPU time and memory; every loop iteration is
+counted), so a costly template fails with :data:`Code.TEMPLATE_TOO_COSTLY`
+instead of hanging whoever renders it. Every value that reaches a
 template has already been masked by policy (:mod:`engine.masking`): a
 template cannot get a raw name or ID number because it is never given one.
 """
@@ -26,8 +31,16 @@ from typing import Any
 from jinja2 import StrictUndefined, nodes
 from jinja2.exceptions import TemplateError, TemplateSyntaxError
 
-from engine.errors import CaseworkError, Problem
-from engine.expressions import SafeEnvironment
+from engine.errors import CaseworkError, Code, Problem
+from engine.expressions import (
+    BudgetExceeded,
+    SafeEnvironment,
+    argument_problem,
+    bounded_filters,
+    bounded_tests,
+    eval_limits,
+    metered,
+)
 from engine.suggest import did_you_mean
 
 __all__ = [
@@ -75,8 +88,8 @@ class TemplateRenderError(CaseworkError):
 
 def _environment(autoescape: bool) -> SafeEnvironment:
     env = SafeEnvironment(undefined=StrictUndefined, autoescape=autoescape, keep_trailing_newline=False)
-    env.filters = {k: v for k, v in env.filters.items() if k in ALLOWED_FILTERS}
-    env.tests = {k: v for k, v in env.tests.items() if k in ALLOWED_TESTS}
+    env.filters = bounded_filters(env, ALLOWED_FILTERS)
+    env.tests = bounded_tests(env, ALLOWED_TESTS)
     env.globals.clear()
     return env
 
@@ -148,6 +161,9 @@ def _forbidden(node: nodes.Node, names: frozenset[str] | set[str], attrs: set[st
         return "include/import/extends are not allowed: a template stands alone"
     if isinstance(node, (nodes.Macro, nodes.CallBlock)):
         return "macros are not allowed in templates"
+    if isinstance(node, (nodes.ScopedEvalContextModifier, nodes.EvalContextModifier)):
+        # {% autoescape false %} would let a clerk's <script> from case data into a published page
+        return "{% autoescape %} is not allowed: HTML templates always escape what they show"
     if isinstance(node, nodes.Pow):
         return "'**' is not allowed in templates"
     if isinstance(node, nodes.Name) and node.ctx == "load" and node.name not in names and node.name != "loop":
@@ -164,8 +180,12 @@ def _forbidden(node: nodes.Node, names: frozenset[str] | set[str], attrs: set[st
     if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
         if isinstance(node.arg.value, str) and node.arg.value.startswith("_"):
             return f"key {node.arg.value!r} is not allowed (starts with '_')"
+    if isinstance(node, nodes.Filter) and node.name == "safe":
+        return "filter 'safe' is not allowed: what a template shows is always escaped in HTML"
     if isinstance(node, nodes.Filter) and node.name not in ALLOWED_FILTERS:
         return f"filter {node.name!r} is not allowed; allowed: {', '.join(sorted(ALLOWED_FILTERS))}"
+    if isinstance(node, nodes.Filter):
+        return argument_problem(node)
     if isinstance(node, nodes.Test) and node.name not in ALLOWED_TESTS:
         return f"test {node.name!r} is not allowed"
     return None
@@ -185,7 +205,9 @@ class TemplateSet:
         """Render ``name``'s ``part`` (subject, text or html) with ``context``.
 
         Raises:
-            TemplateRenderError: the template failed or its output was too large.
+            TemplateRenderError: the template failed or its output was too large; with
+                :data:`Code.TEMPLATE_TOO_COSTLY` when it went over the evaluation budget.
+            InputError: the ``CASEWORK_EVAL_*`` settings are unusable.
         """
         filename = name + PARTS[part]
         template = self._compiled.get(filename)
@@ -194,16 +216,34 @@ class TemplateSet:
                 raise TemplateRenderError(f"no template {filename!r} in this workflow version")
             template = _env_for(filename).from_string(self.sources[filename])
             self._compiled[filename] = template
-        size = 0
-        chunks = []
-        try:
+        limits = eval_limits()
+
+        def generate() -> list[str]:
+            size = 0
+            chunks = []
             for chunk in template.generate(**context):
                 size += len(chunk)
                 if size > MAX_OUTPUT:
-                    raise TemplateRenderError(f"{filename} produced more than {MAX_OUTPUT:,} characters")
+                    raise TemplateRenderError(
+                        f"{filename} produced more than {MAX_OUTPUT:,} characters",
+                        code=Code.TEMPLATE_TOO_COSTLY,
+                        template=filename,
+                    )
                 chunks.append(chunk)
+            return chunks
+
+        try:
+            chunks = metered(generate, limits)
         except TemplateRenderError:
             raise
+        except BudgetExceeded as exc:
+            raise TemplateRenderError(
+                f"{filename} is too costly to render: {exc}; simplify the template "
+                "(fewer or shorter loops, smaller texts)",
+                code=Code.TEMPLATE_TOO_COSTLY,
+                template=filename,
+                error=str(exc),
+            ) from None
         except Exception as exc:
             raise TemplateRenderError(f"{filename} failed to render: {type(exc).__name__}: {exc}") from exc
         text = "".join(chunks)

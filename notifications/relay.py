@@ -10,6 +10,7 @@ A row's life::
                           │
                           ├─ failed, retryable ──▶ failed (next_attempt_at = now + backoff) ──claim──▶ ...
                           ├─ permanent, or the last attempt ──▶ dead   (``retry()`` puts it back)
+                          │   (a template that fails or goes over the evaluation budget is permanent)
                           └─ relay crashed ──lease expires──▶ claimed again
 
 **Claiming** is one short transaction that sets ``status='sending',
@@ -26,9 +27,9 @@ ran out and whose row was claimed again cannot overwrite the newer claim.
 **Delivering**: a *transactional* channel (the inbox) writes its effect in
 the same transaction that marks the row sent — the mark comes first, so a
 relay that lost the row finds out before writing anything: exactly once.
-Any other channel (email, webhook) and the notice handler are called outside
-a transaction, then the row is marked sent; a crash in between means the row
-is sent again after its lease expires: at least once, with the outbox key as
+Any other channel (email, webhook) is called outside a transaction, then the
+row is marked sent; a crash in between means the row is sent again after its
+lease expires: at least once, with the outbox key as
 the receiver's idempotency key. Before such a call the relay renews the lease
 if less than half of it is left, so a slow batch does not let another relay
 take over rows it is about to send.
@@ -72,7 +73,6 @@ from notifications.config import NotificationConfig
 __all__ = [
     "MAX_ERROR",
     "NotRetryable",
-    "NoticeHandler",
     "OutboxRow",
     "OutboxView",
     "Relay",
@@ -113,10 +113,12 @@ class OutboxRow(NamedTuple):
     sent_at: dt.datetime | None
 
 
-# notice_handler(row): generate the public notice for a claimed ``kind='notice'``
-# outbox row; idempotent by ``row.key``; raises DeliveryError (or anything:
-# retryable) on failure.
-NoticeHandler = Callable[[OutboxRow], None]
+# A public notice is rendered and stored when it is published (engine.publicity), never by the
+# relay afterwards: a ``kind='notice'`` row left by an older version is made dead, saying so.
+_NOTICE_ROW = (
+    "public notices are no longer generated from the outbox: a case is publicised when it is on a "
+    "published list (公示名单), rendered and stored when the list is published; publish its county's list"
+)
 
 
 class NotRetryable(RefusedError):
@@ -188,8 +190,6 @@ class Relay:
         config: the settings; the relay reads ``config.relay``.
         clock: where "now" comes from (default: the service's clock).
         rng: randomness for the backoff jitter (seed it in tests).
-        notice_handler: generates public notices for ``kind='notice'`` rows;
-            without one, such rows fail permanently.
     """
 
     def __init__(
@@ -200,7 +200,6 @@ class Relay:
         config: NotificationConfig,
         clock: Clock | None = None,
         rng: random.Random | None = None,
-        notice_handler: NoticeHandler | None = None,
     ) -> None:
         self.engine = engine
         self.service = service
@@ -208,7 +207,6 @@ class Relay:
         self.config = config
         self.clock: Clock = clock or service.clock
         self.rng = rng or random.Random()
-        self.notice_handler = notice_handler
         self._definitions: dict[int, WorkflowDef] = {}
         self._skip_locked = engine.dialect.name == "postgresql"
 
@@ -294,13 +292,7 @@ class Relay:
         row = claim.row
         try:
             if row.kind == "notice":
-                handler = self.notice_handler
-                if handler is None:
-                    raise DeliveryError(
-                        "no notice handler: this relay was started without one, so it cannot generate public notices",
-                        permanent=True,
-                    )
-                return self._deliver_outside(claim, lambda: handler(row))
+                raise DeliveryError(_NOTICE_ROW, permanent=True)
             channel = self.channels.get(row.channel)
             if channel is None:
                 known = ", ".join(sorted(self.channels)) or "none"
@@ -311,6 +303,10 @@ class Relay:
             return self._deliver_outside(claim, lambda: channel.deliver(delivery, None))
         except DeliveryError as exc:
             return self._fail(claim, str(exc), permanent=exc.permanent)
+        except TemplateRenderError as exc:
+            # a public notice's template, rendered by the handler: the stored version's template fails the
+            # same way every time (too costly for the evaluation budget, or broken), so retrying cannot help
+            return self._fail(claim, str(exc), permanent=True)
         except Exception as exc:  # a bug or an outage in one channel must not stop the others
             return self._fail(claim, f"{type(exc).__name__}: {exc}", permanent=False)
 

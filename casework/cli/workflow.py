@@ -45,17 +45,59 @@ def workflow_validate(files: tuple[str, ...]) -> None:
 
 @workflow.command("load")
 @click.argument("file", type=click.Path(dir_okay=False))
+@click.option(
+    "--accept-weaker",
+    "accept_weaker",
+    multiple=True,
+    metavar="CONTROL[,CONTROL…]",
+    help="Load a version that weakens these controls of the latest one, each named as the refusal names it "
+    "(e.g. not_by:grant,pii:phone); recorded with the version.",
+)
 @pass_app
-def workflow_load(app: AppContext, file: str) -> None:
-    """Store a workflow as an immutable version (same source again: no-op)."""
+def workflow_load(app: AppContext, file: str, accept_weaker: tuple[str, ...]) -> None:
+    """Store a workflow as an immutable version (same source again: no-op).
+
+    A version that drops or relaxes a control of the latest one (a four-eyes
+    rule, a required comment, masking, a condition) is refused until each is
+    named with --accept-weaker. Who loaded it is recorded (see 'workflow history').
+    """
     from engine import load_definition_file
+    from engine.audit import origin
 
     wf = load_definition_file(file)
-    info, created = app.service().load_workflow(wf)
+    accepted = [part.strip() for value in accept_weaker for part in value.split(",") if part.strip()]
+    who = origin()
+    info, created = app.service().load_workflow(
+        wf, loaded_by=f"{who['os_user']}@{who['host']}"[:200], accept_weaker=accepted
+    )
     if created:
-        click.echo(f"loaded {info.name} version {info.version} ({info.source_hash[:12]})")
+        weakened = f"; accepted weaker: {', '.join(accepted)}" if accepted else ""
+        click.echo(f"loaded {info.name} version {info.version} ({info.source_hash[:12]}){weakened}")
     else:
         click.echo(f"{info.name} version {info.version} already loaded with this content; nothing changed")
+
+
+@workflow.command("history")
+@click.argument("name")
+@json_option()
+@pass_app
+def workflow_history(app: AppContext, name: str, as_json: bool) -> None:
+    """List every version of a workflow: when and by whom it was loaded, and the weakened controls accepted."""
+    versions = app.service().workflow_history(name)
+    if as_json:
+        emit_json([v.to_json() for v in versions])
+        return
+    table = plain_table("version", "loaded", "loaded by", "hash", "cases", "weakened")
+    for v in versions:
+        table.add_row(
+            str(v.version),
+            str(v.to_json()["loaded_at"]),
+            v.loaded_by or "",
+            v.source_hash[:12],
+            str(v.cases),
+            ", ".join(v.weakened),
+        )
+    out.print(table)
 
 
 @workflow.command("list")

@@ -15,6 +15,7 @@ __all__ = [
     "all_versions",
     "cases_on_version",
     "find_version",
+    "history",
     "latest_number",
     "read_version",
     "version_ids",
@@ -47,6 +48,12 @@ def all_versions(conn: Connection) -> list[VersionRow]:
     return [VersionRow._make(r) for r in rows]
 
 
+def history(conn: Connection, name: str) -> list[VersionRow]:
+    """Every stored version of ``name``, oldest first."""
+    rows = conn.execute(select(_versions).where(_versions.c.name == name).order_by(_versions.c.version))
+    return [VersionRow._make(r) for r in rows]
+
+
 def version_ids(conn: Connection, workflow: str | None = None) -> list[int]:
     """Ids of every version (of ``workflow`` only, if given), oldest first."""
     query = select(_versions.c.id).order_by(_versions.c.id)
@@ -74,8 +81,19 @@ def cases_on_version(conn: Connection, version_id: int) -> int:
     return int(count)
 
 
-def add_version(conn: Connection, definition: WorkflowDef, now: dt.datetime) -> int:
-    """Store ``definition`` as a new version; return its id."""
+def add_version(
+    conn: Connection,
+    definition: WorkflowDef,
+    now: dt.datetime,
+    loaded_by: str | None = None,
+    weakened: list[str] | None = None,
+) -> int:
+    """Store ``definition`` as a new version; return its id.
+
+    ``loaded_by`` is who loaded it (``os_user@host`` from the command line);
+    ``weakened`` the controls of the previous version it weakens, which they
+    accepted by name (None or empty: none).
+    """
     new_id = conn.execute(
         insert(_versions)
         .values(
@@ -86,6 +104,8 @@ def add_version(conn: Connection, definition: WorkflowDef, now: dt.datetime) -> 
             source_hash=definition.source_hash,
             templates=dict(definition.templates.sources),
             loaded_at=now,
+            loaded_by=loaded_by,
+            weakened=list(weakened) if weakened else None,
         )
         .returning(_versions.c.id)
     ).scalar_one()

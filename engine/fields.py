@@ -7,7 +7,7 @@ clerk. Stored forms are JSON-friendly and exact:
 ============  =====================================  =======================
 type          accepted input                         stored as
 ============  =====================================  =======================
-text          string (no control characters)         str
+text          string (see :func:`check_text`)         str
 integer       int, or digits                         int
 decimal       int/str like "612.50" (no float)       str, canonical ("612.5")
 date          "YYYY-MM-DD"                           str "YYYY-MM-DD"
@@ -15,6 +15,16 @@ choice        one of ``choices``                     str
 checklist     list, or "a,b" / "a，b"                list in ``items`` order
 cn_id         18-character ID number (GB 11643)      str, with uppercase X
 ============  =====================================  =======================
+
+Every free text casework keeps — a text field, a comment, a reason, an
+objection, a user's name — passes one policy, :func:`check_text`: letters,
+marks, numbers, punctuation, symbols (¥, ℃, ％) and spaces; a line break
+only where the text may run to several lines (a comment, an objection, a
+text field longer than :data:`MULTILINE_ABOVE` characters, such as
+``cause``). Control and invisible formatting characters (ESC, ZWSP, BOM,
+bidi overrides, tag characters), private-use, unassigned and surrogate code
+points are refused with the character and its position, so nothing stored
+can rewrite a terminal or hide text from the person reading it.
 """
 
 from __future__ import annotations
@@ -31,20 +41,74 @@ from engine.idnumber import validate_id_number
 if TYPE_CHECKING:
     from engine.definition.model import FieldDef
 
-__all__ = ["DEFAULT_MAX_TEXT", "EMAIL", "FIELD_TYPES", "coerce_value", "is_empty", "shown"]
+__all__ = [
+    "DEFAULT_MAX_TEXT",
+    "EMAIL",
+    "FIELD_TYPES",
+    "MULTILINE_ABOVE",
+    "check_text",
+    "coerce_value",
+    "is_empty",
+    "is_multiline",
+    "shown",
+]
 
 FIELD_TYPES = ("text", "integer", "decimal", "date", "choice", "checklist", "cn_id", "email")
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 EMAIL = re.compile(rf"^[A-Za-z0-9.!#$%&'*+/=?^_`{{|}}~-]+@{_LABEL}(?:\.{_LABEL})+$")
 DEFAULT_MAX_TEXT = 500
+#: a text field whose ``max`` is above this (or unset) may hold line breaks; shorter ones are one line
+MULTILINE_ABOVE = 200
 _MAX_INT = 10**15
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
+# what each refused Unicode category is called in a message
+_REFUSED = {
+    "Cc": "a control character",
+    "Cf": "a control character",  # format controls: ZWSP, BOM, bidi overrides, tag characters
+    "Zl": "a control character",  # U+2028 LINE SEPARATOR
+    "Zp": "a control character",  # U+2029 PARAGRAPH SEPARATOR
+    "Co": "a private-use character",
+    "Cs": "a lone surrogate",
+    "Cn": "an unassigned character",
+}
 
 
 def shown(value: Any, limit: int = 40) -> str:
     """``value`` as an error message may quote it: ``repr`` (so control characters are escaped), cut short."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def check_text(value: str, *, multiline: bool) -> str:
+    """``value`` as casework keeps free text, or ``ValueError`` naming the first character refused.
+
+    Surrounding whitespace is stripped, CRLF becomes LF and the text is NFC
+    normalised; then every character must be a letter, mark, number,
+    punctuation, symbol or space (Unicode categories L*, M*, N*, P*, S*,
+    Zs), or a line break (LF) if ``multiline``. A tab, a bare CR, ESC, ZWSP,
+    U+FEFF, bidi and tag characters, private-use and unassigned code points
+    are refused: the message gives the character as U+XXXX and its position
+    (counted from 1 in the stripped text).
+    """
+    value = unicodedata.normalize("NFC", value.strip().replace("\r\n", "\n"))
+    if value.isprintable():  # only L, M, N, P, S and the ASCII space: the common case, at C speed
+        return value
+    for position, ch in enumerate(value, start=1):
+        category = unicodedata.category(ch)
+        if category[0] in "LMNPS" or category == "Zs" or (ch == "\n" and multiline):
+            continue
+        code = f"U+{ord(ch):04X}"
+        if ch == "\n":
+            raise ValueError(f"contains a line break ({code}) at position {position}; this field is one line")
+        if ch == "\t":
+            raise ValueError(f"contains a tab ({code}) at position {position}; use spaces")
+        what = _REFUSED.get(category, "a character that is not text")
+        raise ValueError(f"contains {what} ({code}) at position {position}; remove it")
+    return value  # spaces other than U+0020 (U+3000, NBSP) or allowed line breaks
+
+
+def is_multiline(field: FieldDef) -> bool:
+    """True if the text field may hold line breaks: its ``max`` is above :data:`MULTILINE_ABOVE` (or unset)."""
+    return field.max is None or field.max > MULTILINE_ABOVE
 
 
 def is_empty(value: Any) -> bool:
@@ -86,14 +150,9 @@ def coerce_value(field: FieldDef, raw: Any, today: dt.date) -> Any:
 def _text(field: FieldDef, raw: Any) -> str:
     if not isinstance(raw, str):
         raise ValueError(f"expected text, got {_kind(raw)}")
-    # a line break is text (a cause may run to several lines), but a bare CR would let a terminal
-    # overwrite what was printed before it: CRLF becomes LF, a lone CR is refused below
-    value = unicodedata.normalize("NFC", raw.strip().replace("\r\n", "\n"))
-    bad = _CONTROL.search(value)
-    if bad:
-        raise ValueError(
-            f"contains a control character (U+{ord(bad.group()):04X}) at position {bad.start() + 1}; remove it"
-        )
+    # a line break is text where a field may run to several lines (a cause), but a bare CR would
+    # let a terminal overwrite what was printed before it: CRLF becomes LF, a lone CR is refused
+    value = check_text(raw, multiline=is_multiline(field))
     limit = int(field.max) if field.max is not None else DEFAULT_MAX_TEXT
     if len(value) > limit:
         raise ValueError(f"is {len(value)} characters long; at most {limit} allowed")

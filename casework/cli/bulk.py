@@ -15,7 +15,7 @@ import click
 
 from casework.cli.context import AppContext, pass_app
 from casework.cli.options import actor_option, batch_option, json_option
-from casework.cli.output import emit_json, err, out
+from casework.cli.output import emit_json, err, out, visible
 from casework.cli.wording import word
 
 __all__ = ["case_fire_many", "case_import"]
@@ -74,7 +74,7 @@ def case_import(
     else:
         out.print("imported nothing", markup=False)
     for problem in report.skipped:
-        err.print(f"skipped {problem}", markup=False)
+        err.print(visible(f"skipped {problem}"), markup=False)
 
 
 @click.command("fire-many")
@@ -116,6 +116,7 @@ def case_fire_many(
     else:
         out.print(f"{trigger}: {len(report.fired)} fired, {len(report.refused)} refused", markup=False)
         for r in report.refused:
-            err.print(f"refused {r.ref}: {word(r.code, r.reason, r.facts)}", markup=False)
+            # a ref is what a refs file said: shown visible, as any text that came from outside
+            err.print(visible(f"refused {r.ref}: {word(r.code, r.reason, r.facts)}"), markup=False)
     if report.refused:
         raise SystemExit(1)

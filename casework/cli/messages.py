@@ -6,7 +6,7 @@ import click
 
 from casework.cli.context import AppContext, pass_app
 from casework.cli.options import json_option
-from casework.cli.output import emit_json, out
+from casework.cli.output import emit_json, out, visible
 
 __all__ = ["inbox_command"]
 
@@ -39,6 +39,6 @@ def inbox_command(app: AppContext, args: tuple[str, ...], unread: bool, as_json:
         return
     for m in messages:
         flag = "  " if m.read_at else "● "
-        out.print(f"{flag}#{m.id}  {m.to_json()['created_at']}  {m.subject}", markup=False)
+        out.print(f"{flag}#{m.id}  {m.to_json()['created_at']}  {visible(m.subject)}", markup=False)
     unread_count = sum(1 for m in messages if not m.read_at)
     out.print(f"{len(messages)} message{'s' if len(messages) != 1 else ''}, {unread_count} unread", markup=False)

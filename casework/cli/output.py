@@ -2,12 +2,18 @@
 
 Stored data is never rich markup: :class:`PlainTable` shows text cells as
 written, and messages that carry data are printed with ``markup=False``.
+Stored free text is never a terminal control either: every place that prints
+it passes it through :func:`visible`, which shows a line break, ESC or an
+invisible character as an escape (``\\n``, ``\\x1b``, ``\\u200b``), so a
+comment cannot forge a line of the history or recolour the screen. With
+``--json`` the JSON escaping does the same.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import unicodedata
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -18,7 +24,17 @@ if TYPE_CHECKING:
 
     from engine import CaseView, Casework
 
-__all__ = ["Applicants", "deadline_cell", "emit_json", "err", "fail_line", "out", "plain_table", "short"]
+__all__ = [
+    "Applicants",
+    "deadline_cell",
+    "emit_json",
+    "err",
+    "fail_line",
+    "out",
+    "plain_table",
+    "short",
+    "visible",
+]
 
 
 class _LazyConsole:
@@ -61,14 +77,43 @@ def _plain_table() -> type[Table]:
         """A table whose text cells are shown as written: stored data is never rich markup."""
 
         def add_row(self, *cells: Any, **kwargs: Any) -> None:
-            super().add_row(*(Text(c) if isinstance(c, str) else c for c in cells), **kwargs)
+            super().add_row(*(Text(visible(c)) if isinstance(c, str) else c for c in cells), **kwargs)
 
     return PlainTable
 
 
 def plain_table(*headers: str, title: str | None = None) -> Table:
-    """A rich table whose text cells are shown as written."""
+    """A rich table whose text cells are shown as written (control characters made :func:`visible`)."""
     return _plain_table()(*headers, title=title)
+
+
+# the escapes a reader knows; every other refused character is shown by its code point
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def visible(text: str) -> str:
+    """``text`` on one line with nothing that could steer a terminal: control and invisible characters escaped.
+
+    A line break becomes ``\\n``, ESC ``\\x1b``, ZWSP ``\\u200b``, U+2028 ``\\u2028``:
+    every character of Unicode category Cc, Cf, Cs, Co, Cn, Zl or Zp. Letters,
+    numbers, punctuation, symbols and spaces are shown as they are. Used for
+    every piece of stored free text the CLI prints (comments, objections,
+    field values, names); the text stored is not changed.
+    """
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() or unicodedata.category(ch) == "Zs" else _escape(ch) for ch in text)
+
+
+def _escape(ch: str) -> str:
+    if ch in _ESCAPES:
+        return _ESCAPES[ch]
+    code = ord(ch)
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
 
 
 def emit_json(value: Any) -> None:
@@ -104,12 +149,12 @@ class Applicants:
 
 
 def short(value: Any) -> str:
-    """A value in one short line: ∅ for none, a list in brackets."""
+    """A value in one line (made :func:`visible`): ∅ for none, a list in brackets."""
     if value is None:
         return "∅"
     if isinstance(value, list):
-        return "[" + ", ".join(map(str, value)) + "]"
-    return str(value)
+        return visible("[" + ", ".join(map(str, value)) + "]")
+    return visible(str(value))
 
 
 def fail_line(message: str) -> None:

@@ -28,7 +28,8 @@ def case_inbox(app: AppContext, actor: str, page: int, per_page: int, workflow_n
     """List the cases waiting for USER (a step one of their roles may take, in their scopes), by deadline."""
     svc = app.service()
     result = svc.waiting_for(actor, page=page, per_page=per_page, workflow=workflow_name)
-    if as_json:
+    if as_json:  # full personal data: logged first (the table masks names)
+        svc.log_access("inbox_cases", {"page": page, "refs": [v.ref for v in result.items]}, actor=actor)
         emit_json(result.to_json())
         return
     if not result.items:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from casework.reference.markdown import GENERATED, cell, code
 
-__all__ = ["UNUSABLE_INPUT", "refusals_page"]
+__all__ = ["STORAGE", "UNUSABLE_INPUT", "refusals_page"]
 
 #: Codes of input a command cannot use at all (exit 2); every other code is a refusal by the rules (exit 1).
 #: Kept beside the page: :class:`engine.errors.InputError` and :class:`~engine.errors.DefinitionError`
 #: raise these, :class:`~engine.errors.RefusedError` the rest.
 UNUSABLE_INPUT = ("invalid_input", "invalid_user", "invalid_definition")
+#: Codes of a database that could not be used (exit 3; :class:`engine.errors.StorageError`).
+STORAGE = ("database_unusable",)
 
 _REFUSALS_INTRO = """\
 A refusal is how casework says no. Whatever refused — a rule of the workflow, a
@@ -42,7 +44,10 @@ stdout:
 Exit codes (the `exit` column): **1** — refused by the rules, nothing changed
 (`audit verify` and `check` also exit 1 when they find a break); **2** — input
 the command cannot use: {unusable}, and also usage errors, an unreadable file,
-and a database that is unreachable or has no schema. A workflow file's
+an argument that is not UTF-8 text, and a database without the casework
+schema; **3** — the database could not be used (`database_unusable`: the
+server is unreachable or refused, the SQLite file cannot be opened, is not a
+database or is corrupt), the message naming the file. A workflow file's
 problems are printed one per line as `FILE:LINE:COL: message` (`facts.problems`
 lists them with `file`, `line`, `column` and `message`). `case fire-many`
 lists each refused case with its code and facts and goes on with the others.
@@ -56,10 +61,10 @@ def refusals_page() -> str:
     from engine.errors import CODES
 
     codes = [str(code) for code in CODES]
-    missing = [c for c in UNUSABLE_INPUT if c not in codes]
+    missing = [c for c in (*UNUSABLE_INPUT, *STORAGE) if c not in codes]
     if missing:
         raise SystemExit(
-            f"casework/reference/refusals_page.py: UNUSABLE_INPUT names codes that do not exist: {missing}"
+            f"casework/reference/refusals_page.py: UNUSABLE_INPUT or STORAGE names codes that do not exist: {missing}"
         )
     unusable = ", ".join(code(c) for c in UNUSABLE_INPUT)
     lines = [
@@ -73,7 +78,7 @@ def refusals_page() -> str:
         "| --- | --- | --- | --- |",
     ]
     for name, info in CODES.items():
-        exit_code = 2 if str(name) in UNUSABLE_INPUT else 1
+        exit_code = 2 if str(name) in UNUSABLE_INPUT else 3 if str(name) in STORAGE else 1
         facts = ", ".join(code(f) for f in info.facts)
         lines.append(f"| {code(str(name))} | {exit_code} | {cell(info.meaning)} | {cell(facts)} |")
     return "\n".join(lines) + "\n"

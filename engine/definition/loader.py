@@ -76,6 +76,8 @@ _MAP = "tag:yaml.org,2002:map"
 _NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
 _BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
 _INT = re.compile(r"^[-+]?[0-9]+$")
+#: the most digits a plain integer may have (deadlines, amounts and limits need far fewer)
+_MAX_INT_DIGITS = 30
 _FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$")
 
 _OPEN = (
@@ -212,8 +214,7 @@ class _Builder:
             out.value_marks[key] = _mark(value_node.start_mark)
         return out
 
-    @staticmethod
-    def _scalar(node: Any) -> Any:
+    def _scalar(self, node: Any) -> Any:
         text = node.value
         if node.style:  # quoted or block scalar: always a string
             return text
@@ -222,6 +223,21 @@ class _Builder:
         if text in _BOOL:
             return _BOOL[text]
         if _INT.match(text):
+            digits = len(text.lstrip("+-"))
+            if digits > _MAX_INT_DIGITS:
+                # Python would refuse past 4,300 digits anyway (a raw ValueError); no workflow number is near this
+                line, col = _mark(node.start_mark)
+                raise ParseFailed(
+                    [
+                        Problem(
+                            self.file,
+                            line,
+                            col,
+                            f"a number of {digits:,} digits is too long (at most {_MAX_INT_DIGITS}); "
+                            "quote it if it is meant as text",
+                        )
+                    ]
+                )
             return int(text)
         if _FLOAT.match(text):
             return float(text)

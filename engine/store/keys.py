@@ -25,11 +25,12 @@ _CHUNK = 500
 
 
 class Holder(NamedTuple):
-    """The case that holds a unique value."""
+    """The case that holds a unique value (its scope decides whether the one who clashes may be told which)."""
 
     value: str
     ref: str
     state: str
+    scope: str | None
 
 
 def holder(conn: Connection, workflow: str, field: str, value: str) -> Holder | None:
@@ -46,7 +47,7 @@ def holders(conn: Connection, workflow: str, field: str, values: Sequence[str]) 
         out += [
             Holder(*r)
             for r in conn.execute(
-                select(_keys.c.value, _cases.c.ref, _cases.c.state)
+                select(_keys.c.value, _cases.c.ref, _cases.c.state, _cases.c.scope)
                 .join(_cases, _cases.c.id == _keys.c.case_id)
                 .where(_keys.c.workflow == workflow, _keys.c.field == field, _keys.c.value.in_(chunk))
             )

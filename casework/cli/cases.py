@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from casework.cli.context import AppContext, pass_app
 from casework.cli.options import actor_option, case_data, data_file_option, json_option, parse_sets, set_option
-from casework.cli.output import Applicants, deadline_cell, emit_json, out, plain_table, short
+from casework.cli.output import Applicants, deadline_cell, emit_json, out, plain_table, short, visible
 
 if TYPE_CHECKING:
-    from engine import CaseView, Casework
+    from engine import CaseView, Casework, ObjectionView
 
 __all__ = ["case", "case_table"]
 
@@ -106,12 +106,14 @@ def case_fire(
 @json_option()
 @pass_app
 def case_show(app: AppContext, ref: str, actor: str | None, as_json: bool) -> None:
-    """Show a case: state, data and (with --as) what that user may do now."""
+    """Show a case: state, full data and (with --as) what that user may do now; recorded in the access log."""
     svc = app.service()
     view = svc.get_case(ref, actor)
     objections = svc.objections(ref)
+    # the full personal data is about to be shown: the access log holds that first
+    svc.log_access("read_case", {"refs": [view.ref]}, actor=actor)
     if as_json:
-        emit_json({**view.to_json(), "objections": [o.to_json() for o in objections]})
+        emit_json({**view.to_json(), "objections": [_objection_json(o) for o in objections]})
         return
     from rich.markup import escape
 
@@ -140,10 +142,23 @@ def case_show(app: AppContext, ref: str, actor: str | None, as_json: bool) -> No
     if objections:
         table = plain_table("objection", "channel", "received", "status", "text", "resolution", title="objections")
         for o in objections:
-            received = o.to_json()["received_at"]
-            resolution = f"{o.resolved_by}: {o.comment}" if o.resolved_by else ""
-            table.add_row(f"#{o.id}", o.channel, f"{received} by {o.received_by}", o.status, o.text, resolution)
+            doc = _objection_json(o)
+            resolution = f"{o.resolved_by}: {doc.get('comment') or ''}" if o.resolved_by else ""
+            table.add_row(
+                f"#{o.id}", o.channel, f"{doc['received_at']} by {o.received_by}", o.status, doc["text"], resolution
+            )
         out.print(table)
+
+
+def _objection_json(objection: ObjectionView) -> dict[str, Any]:
+    """An objection as shown: ID-number-shaped digits in its text and resolution masked (the stored text is kept)."""
+    from engine.masking import mask_id_numbers
+
+    doc = objection.to_json()
+    for key in ("text", "comment"):
+        if doc.get(key):
+            doc[key] = mask_id_numbers(doc[key])
+    return doc
 
 
 @case.command("list")
@@ -163,9 +178,12 @@ def case_list(
     overdue: bool,
     as_json: bool,
 ) -> None:
-    """List cases (with --overdue --as USER: a to-do list)."""
+    """List cases (with --overdue --as USER: a to-do list); the table masks names, --json shows full data (logged)."""
     views = app.service().list_cases(workflow=workflow_name, state=state, actor=actor, limit=limit, overdue=overdue)
     if as_json:
+        filters = {"workflow": workflow_name, "state": state, "limit": limit, "overdue": overdue or None}
+        detail = {"filters": {k: v for k, v in filters.items() if v is not None}, "refs": [v.ref for v in views]}
+        app.service().log_access("list_cases", detail, actor=actor)
         emit_json([v.to_json() for v in views])
         return
     case_table(app.service(), views)
@@ -206,9 +224,11 @@ def case_history(app: AppContext, ref: str, actor: str | None, as_json: bool) ->
         at = r.to_json()["at"]
         what = r.action if not r.trigger else f"{r.trigger}: {r.from_state} → {r.to_state}"
         role = f" ({r.role})" if r.role else ""
-        out.print(f"[bold]{r.seq:>3}[/]  {at}  {escape(r.actor)}{role}  {escape(what)}")
+        out.print(f"[bold]{r.seq:>3}[/]  {at}  {escape(visible(r.actor))}{role}  {escape(visible(what))}")
+        # each stored text on its own line, made visible: a line break in a comment or a value
+        # shows as \n and cannot print what looks like another event
         if r.comment:
-            out.print(f"       comment: {r.comment}", markup=False)
+            out.print(f"       comment: {visible(r.comment)}", markup=False)
         for k, (a, b) in r.changes.items():
             out.print(f"       {k}: {short(a)} → {short(b)}", markup=False)
 

@@ -60,7 +60,7 @@ class StepRead(NamedTuple):
     case: CaseRow
     open_objections: int
     directory: list[Person]
-    actor: Actor | None  # None: no user of that name (or none was asked for)
+    actor: Actor | None  # None: no user of that name, or a disabled one (or none was asked for)
 
 
 def _step_reads(dialect: str) -> tuple[Select[Any], Select[Any]]:
@@ -69,7 +69,12 @@ def _step_reads(dialect: str) -> tuple[Select[Any], Select[Any]]:
         _actor_users.c.username.label("actor_username"),
         _actor_users.c.roles.label("actor_roles"),
         _actor_users.c.scopes.label("actor_scopes"),
-    ).outerjoin_from(_cases, _actor_users, _actor_users.c.username == bindparam("b_actor"))
+    ).outerjoin_from(
+        _cases,
+        _actor_users,
+        # a disabled user is not found here: the caller then asks find_actor, which says why
+        (_actor_users.c.username == bindparam("b_actor")) & _actor_users.c.disabled_at.is_(None),
+    )
     return case, with_actor
 
 

@@ -1,4 +1,8 @@
-"""The ``users`` table: people, their roles and scopes, and the directory notifications read."""
+"""The ``users`` table: people, their roles and scopes, and the directory notifications read.
+
+A disabled user (``disabled_at`` set) stays in the table — the audit trail
+names them — but is left out of the directory: no rule tells them anything.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,22 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import JSON, Connection, func, insert, select, type_coerce
+from sqlalchemy import JSON, Connection, func, insert, select, type_coerce, update
 
 from engine.access import Person
 from engine.store import tables
 from engine.store.tables import UserRow
 
-__all__ = ["Person", "add_user", "all_users", "directory", "directory_column", "find_user", "parse_directory"]
+__all__ = [
+    "Person",
+    "add_user",
+    "all_users",
+    "directory",
+    "directory_column",
+    "find_user",
+    "parse_directory",
+    "update_user",
+]
 
 _users = tables.users
 
@@ -44,14 +57,24 @@ def add_user(
         return None
     values = {"username": username, "name": name, "email": email, "roles": list(roles), "scopes": list(scopes)}
     user_id = conn.execute(insert(_users).values(**values, created_at=now).returning(_users.c.id)).scalar_one()
-    return UserRow(user_id, username, name, email, list(roles), list(scopes), now)
+    return UserRow(user_id, username, name, email, list(roles), list(scopes), now, None)
 
 
-_DIRECTORY = select(_users.c.username, _users.c.name, _users.c.email, _users.c.roles, _users.c.scopes)
+def update_user(conn: Connection, username: str, values: dict[str, Any]) -> UserRow | None:
+    """Set some of a user's columns (name, email, roles, scopes, disabled_at); the row after, or None if none."""
+    if "\x00" in username:
+        return None
+    conn.execute(update(_users).where(_users.c.username == username).values(**values))
+    return find_user(conn, username)
+
+
+_DIRECTORY = select(_users.c.username, _users.c.name, _users.c.email, _users.c.roles, _users.c.scopes).where(
+    _users.c.disabled_at.is_(None)
+)
 
 
 def directory(conn: Connection) -> list[Person]:
-    """Everyone, as notification rules see them."""
+    """Everyone who may act (disabled users left out), as notification rules see them."""
     return [Person(*r) for r in conn.execute(_DIRECTORY)]
 
 
@@ -68,7 +91,8 @@ def directory_column(dialect: str) -> Any:
         agg = func.json_group_array(
             func.json_array(u.c.username, u.c.name, u.c.email, func.json(u.c.roles), func.json(u.c.scopes))
         )
-    return type_coerce(select(agg).scalar_subquery(), JSON).label("directory")
+    enabled = select(agg).where(u.c.disabled_at.is_(None))
+    return type_coerce(enabled.scalar_subquery(), JSON).label("directory")
 
 
 def parse_directory(value: list[list[Any]] | None) -> list[Person]:

@@ -24,6 +24,7 @@ from engine.limits import *  # noqa: F403
 _EXPORTS: dict[str, str] = {
     **dict.fromkeys(
         (
+            "AccessEntry",
             "Action",
             "AuditRecord",
             "CaseView",
@@ -98,6 +99,7 @@ if TYPE_CHECKING:
         public_view as public_view,
     )
     from engine.models import (
+        AccessEntry as AccessEntry,
         Action as Action,
         AuditRecord as AuditRecord,
         CaseView as CaseView,

@@ -15,6 +15,7 @@ Every error a user can cause is a :class:`CaseworkError`. It carries
     CaseworkError
     ├── DefinitionError          a workflow file is wrong (exit 2); .problems
     ├── InputError               a data/import file or option is unusable (exit 2)
+    ├── StorageError             the database could not be used: unreachable, not a database, corrupt (exit 3)
     └── RefusedError             refused by the rules, nothing changed (exit 1)
         ├── NotFound
         │   ├── CaseNotFound
@@ -66,6 +67,7 @@ __all__ = [
     "Problem",
     "RefusedError",
     "SameActorForbidden",
+    "StorageError",
     "TransitionRefused",
     "UserNotFound",
     "WorkflowNotFound",
@@ -98,13 +100,16 @@ class Code(StrEnum):
     ROLE_NEEDED = "role_needed"
     SCOPE_NOT_COVERED = "scope_not_covered"
     SYSTEM_RESERVED = "system_reserved"
+    USER_DISABLED = "user_disabled"
     FOUR_EYES = "four_eyes"
     GUARD_FAILED = "guard_failed"
     GUARD_HELD = "guard_held"
     GUARD_UNCHECKABLE = "guard_uncheckable"
+    GUARD_TOO_COSTLY = "guard_too_costly"
     MISSING_FIELDS = "missing_fields"
     COMMENT_REQUIRED = "comment_required"
     FINAL_STATE = "final_state"
+    NOT_EDITABLE = "not_editable"
     # the deadline clock
     NO_DEADLINE = "no_deadline"
     ALREADY_PAUSED = "already_paused"
@@ -112,14 +117,23 @@ class Code(StrEnum):
     # publicity
     NO_PUBLICITY = "no_publicity"
     NOT_IN_PUBLICITY = "not_in_publicity"
+    NOT_PUBLICISED = "not_publicised"
+    PUBLICITY_NOT_OVER = "publicity_not_over"
+    PUBLICITY_OVER = "publicity_over"
+    NOTICE_BACKDATED = "notice_backdated"
     NOT_STAFF = "not_staff"
     OBJECTION_TEXT_REQUIRED = "objection_text_required"
     OBJECTION_CLOSED = "objection_closed"
     NOT_RETRYABLE = "not_retryable"
+    TEMPLATE_TOO_COSTLY = "template_too_costly"
+    # workflow versions
+    WEAKENED_CONTROLS = "weakened_controls"
     # unusable input (exit 2)
     INVALID_INPUT = "invalid_input"
     INVALID_USER = "invalid_user"
     INVALID_DEFINITION = "invalid_definition"
+    # the database itself (exit 3)
+    DATABASE_UNUSABLE = "database_unusable"
 
 
 @dataclass(frozen=True)
@@ -146,8 +160,9 @@ CODES: dict[Code, CodeInfo] = {
         ("problems",),
     ),
     Code.DUPLICATE: CodeInfo(
-        "A `unique` field's value already belongs to another open case (a household is filed once).",
-        ("field", "existing_case", "existing_state"),
+        "A `unique` field's value already belongs to another open case (a household is filed once). The facts "
+        "name that case only if the user covers its scope; otherwise `elsewhere` is true and nothing of it is said.",
+        ("field", "existing_case", "existing_state", "elsewhere"),
     ),
     Code.INVALID_IMPORT: CodeInfo(
         "Rows of an import file are invalid, so nothing was imported.", ("rows", "invalid", "total")
@@ -179,8 +194,12 @@ CODES: dict[Code, CodeInfo] = {
         "The case's scope (county) is not among the user's scopes.", ("case", "user", "scopes", "scope")
     ),
     Code.SYSTEM_RESERVED: CodeInfo("`system` is the scheduler's own identity; no person may act as it.", ("user",)),
+    Code.USER_DISABLED: CodeInfo(
+        "The user is disabled and can no longer act (an operator can enable them again).", ("user", "disabled_at")
+    ),
     Code.FOUR_EYES: CodeInfo(
-        "Four-eyes rule: the user fired an earlier step (`not_by`) that forbids them this one.",
+        "Four-eyes rule: the user took part in an earlier step (`not_by`) that forbids them this one: fired it, "
+        "or entered or changed the case's data before it.",
         ("case", "state", "trigger", "user", "earlier"),
     ),
     Code.GUARD_FAILED: CodeInfo(
@@ -194,6 +213,11 @@ CODES: dict[Code, CodeInfo] = {
         "The step's condition could not be evaluated on the case's data.",
         ("case", "state", "trigger", "guard", "error"),
     ),
+    Code.GUARD_TOO_COSTLY: CodeInfo(
+        "The step's condition went over the evaluation budget (CPU time or memory) on the case's data; the "
+        "workflow's condition must be simplified.",
+        ("case", "state", "trigger", "guard", "error"),
+    ),
     Code.MISSING_FIELDS: CodeInfo(
         "Fields the step requires (or the workflow marks required) are empty.",
         ("case", "state", "trigger", "fields", "labels"),
@@ -202,7 +226,16 @@ CODES: dict[Code, CodeInfo] = {
         "The action needs a comment saying why.", ("case", "state", "trigger", "objection", "outcome")
     ),
     Code.FINAL_STATE: CodeInfo("The case is in a final state; its data can no longer be edited.", ("case", "state")),
-    Code.NO_DEADLINE: CodeInfo("The case's state has no deadline, so there is no clock to pause.", ("case", "state")),
+    Code.NOT_EDITABLE: CodeInfo(
+        "The user may not change these fields in the case's state (the state's `edit:`, by default only the "
+        "initial state); `corrections` are the steps back (comment required) to a state where they may be.",
+        ("case", "state", "trigger", "user", "roles", "fields", "editable", "corrections"),
+    ),
+    Code.NO_DEADLINE: CodeInfo(
+        "The case's state has no deadline clock that may be paused: none, or a publicity period, which runs its "
+        "full length.",
+        ("case", "state"),
+    ),
     Code.ALREADY_PAUSED: CodeInfo("The case's deadline clock is already paused.", ("case", "detail")),
     Code.NOT_PAUSED: CodeInfo("The case's deadline clock is not paused.", ("case", "detail")),
     Code.NO_PUBLICITY: CodeInfo(
@@ -213,6 +246,25 @@ CODES: dict[Code, CodeInfo] = {
         "Objections are taken only while the case is in publicity.", ("case", "state", "publicity_state")
     ),
     Code.NOT_STAFF: CodeInfo("The user holds no role in the case's workflow.", ("case", "user", "workflow")),
+    Code.NOT_PUBLICISED: CodeInfo(
+        "The case has not been on a published notice since it entered publicity, so its publicity has not "
+        "started: it cannot leave publicity except by an upheld objection, a withdrawal or a rejection.",
+        ("case", "state", "trigger", "publicity_state"),
+    ),
+    Code.PUBLICITY_NOT_OVER: CodeInfo(
+        "The case's publicity period is not over yet; until it is, only an upheld objection, a withdrawal or a "
+        "rejection can take it out of publicity, whoever asks.",
+        ("case", "state", "trigger", "period_end"),
+    ),
+    Code.PUBLICITY_OVER: CodeInfo(
+        "The case's publicity period is over; objections are taken only until its last day ends.",
+        ("case", "period_end"),
+    ),
+    Code.NOTICE_BACKDATED: CodeInfo(
+        "A notice cannot be dated before today (in the workflow's timezone): its period would have run "
+        "before anyone could see it.",
+        ("workflow", "date", "today"),
+    ),
     Code.OBJECTION_TEXT_REQUIRED: CodeInfo("An objection needs its text.", ("case",)),
     Code.OBJECTION_CLOSED: CodeInfo(
         "The objection is already resolved.", ("case", "objection", "status", "resolved_by")
@@ -220,9 +272,28 @@ CODES: dict[Code, CodeInfo] = {
     Code.NOT_RETRYABLE: CodeInfo(
         "Only failed or dead outbox messages can be put back in the queue.", ("outbox", "status")
     ),
+    Code.TEMPLATE_TOO_COSTLY: CodeInfo(
+        "A message or notice template went over the evaluation budget (CPU time, memory or output size) while "
+        "rendering; the template must be simplified.",
+        ("template", "error"),
+    ),
+    Code.WEAKENED_CONTROLS: CodeInfo(
+        "The new workflow version drops or relaxes controls of the latest stored version (a four-eyes rule, a "
+        "required comment, the masking of personal data, a condition); each must be accepted by name.",
+        ("workflow", "version", "previous_version", "weakened", "accepted"),
+    ),
     Code.INVALID_INPUT: CodeInfo("A value or file given is unusable as it is (exit 2).", ("option", "value")),
-    Code.INVALID_USER: CodeInfo("The new user's details are invalid; one problem per field.", ("problems",)),
+    Code.INVALID_USER: CodeInfo(
+        "A user's details (new or changed) are invalid, or name a role or scope no loaded workflow declares; "
+        "one problem per field.",
+        ("problems",),
+    ),
     Code.INVALID_DEFINITION: CodeInfo("A workflow file is wrong; every problem is located.", ("problems",)),
+    Code.DATABASE_UNUSABLE: CodeInfo(
+        "The database could not be used: the server is unreachable or refused, or the SQLite file is not a "
+        "database, is corrupt or cannot be opened (exit 3). `database` is the file or the URL without password.",
+        ("database", "detail"),
+    ),
 }
 
 
@@ -277,6 +348,13 @@ class InputError(CaseworkError):
     """An input file or value cannot be used as given (exit 2)."""
 
     exit_code = 2
+
+
+class StorageError(CaseworkError):
+    """The database could not be used (exit 3): not a refusal, not bad input — the storage itself failed."""
+
+    exit_code = 3
+    default_code = Code.DATABASE_UNUSABLE
 
 
 class RefusedError(CaseworkError):
@@ -361,21 +439,41 @@ class DuplicateCase(RefusedError):
 
     default_code = Code.DUPLICATE
 
-    def __init__(self, field: str, existing_ref: str | None, existing_state: str | None) -> None:
+    def __init__(
+        self, field: str, existing_ref: str | None, existing_state: str | None, *, elsewhere: bool = False
+    ) -> None:
         self.field = field
-        self.existing_ref = existing_ref
-        self.existing_state = existing_state
-        where = (
-            f"case {existing_ref} (state {existing_state})"
-            if existing_ref
-            else "a case being opened at this very moment"
-        )
+        # a case outside the refused user's scopes is not theirs to know of: neither its ref, nor
+        # its state, nor its county (another county's archive is that county's business)
+        self.elsewhere = elsewhere
+        self.existing_ref = None if elsewhere else existing_ref
+        self.existing_state = None if elsewhere else existing_state
+        if elsewhere:
+            message = (
+                f"a household with this {field} is already filed in another county (a household is filed once); "
+                "ask the county union office or your supervisor"
+            )
+        else:
+            where = (
+                f"case {existing_ref} (state {existing_state})"
+                if existing_ref
+                else "a case being opened at this very moment"
+            )
+            message = (
+                f"{field} is already on {where}; a household is filed once: continue that case, or withdraw it first"
+            )
         super().__init__(
-            f"{field} is already on {where}; a household is filed once: continue that case, or withdraw it first",
+            message,
             field=field,
-            existing_case=existing_ref,
-            existing_state=existing_state,
+            existing_case=self.existing_ref,
+            existing_state=self.existing_state,
+            elsewhere=elsewhere or None,
         )
+
+    @classmethod
+    def held(cls, field: str, ref: str, state: str, *, visible: bool) -> DuplicateCase:
+        """The refusal for a value held by case ``ref``: named only if the refused user may see it (``visible``)."""
+        return cls(field, ref, state) if visible else cls(field, None, None, elsewhere=True)
 
 
 class ConflictError(RefusedError):

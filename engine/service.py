@@ -29,7 +29,8 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine
 
 from engine import users
-from engine.access import SYSTEM, SYSTEM_ACTOR
+from engine.access import SYSTEM, SYSTEM_ACTOR, Actor, covers
+from engine.audit import Recorder, load_key, origin
 from engine.bulk import Bulk, Progress
 from engine.calendar import WorkingCalendar
 from engine.catalog import Catalog
@@ -39,6 +40,7 @@ from engine.definition import WorkflowDef
 from engine.errors import DuplicateCase, RefusedError, UserNotFound
 from engine.limits import DEFAULT_BATCH
 from engine.models import (
+    AccessEntry,
     AuditRecord,
     CaseView,
     FireManyReport,
@@ -52,6 +54,7 @@ from engine.models import (
     UserInfo,
     VerifyReport,
     WorkflowInfo,
+    WorkflowVersion,
 )
 from engine.opening import KeyClash, Planned, plan_opening, unique_clashes, write_openings
 from engine.pauses import Pauses
@@ -60,9 +63,10 @@ from engine.queries import Queries
 from engine.rules import clean_comment
 from engine.schedules import Schedules
 from engine.steps import Steps
-from engine.store import users as user_store
+from engine.store import access as access_store, users as user_store
 from engine.store.database import Database, VersionPin
 from engine.sweeps import Sweeper
+from engine.users import Declared, Origin
 
 __all__ = ["Casework"]
 
@@ -80,15 +84,25 @@ class Casework:
         clock: where "now" comes from (default: the database's clock on
             PostgreSQL, the host's on SQLite); tests pass a :class:`FixedClock`.
         calendar: the working-day calendar (default: loaded on first use).
+        recorder: what every event written carries: the process's origin (OS user,
+            host) and the audit key sealing trail heads (default: from
+            ``CASEWORK_AUDIT_KEY``/``CASEWORK_AUDIT_KEY_FILE``).
     """
 
-    def __init__(self, engine: Engine, clock: Clock | None = None, calendar: WorkingCalendar | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Clock | None = None,
+        calendar: WorkingCalendar | None = None,
+        recorder: Recorder | None = None,
+    ) -> None:
         self.engine = engine
         self.clock: Clock = clock or default_clock(engine)
         self.db = Database(engine)
         self.catalog = Catalog()
         self.deadlines = Deadlines(calendar)
-        self.steps = Steps(self.catalog, self.deadlines, self.clock)
+        self.recorder = recorder or Recorder(load_key(), origin())
+        self.steps = Steps(self.catalog, self.deadlines, self.clock, self.recorder)
         parts = (self.db, self.catalog, self.steps, self.deadlines, self.clock)
         self.bulk = Bulk(*parts)
         self.queries = Queries(*parts)
@@ -108,18 +122,31 @@ class Casework:
 
     # ------------------------------------------------------------------ workflows
 
-    def load_workflow(self, definition: WorkflowDef) -> tuple[WorkflowInfo, bool]:
+    def load_workflow(
+        self, definition: WorkflowDef, *, loaded_by: str | None = None, accept_weaker: Iterable[str] = ()
+    ) -> tuple[WorkflowInfo, bool]:
         """Store ``definition`` as an immutable version; (the version, whether it was new).
 
         Loading the same source again is a no-op; a *different* source under an
         existing version number is refused (cases in flight depend on the old one).
+        A version that weakens a control of the latest one is refused unless
+        ``accept_weaker`` names each weakened control (``not_by:grant``);
+        ``loaded_by`` (who loads it) and what was accepted are stored with it.
         """
+        accepted = tuple(accept_weaker)
 
         def work(conn: Connection) -> tuple[WorkflowInfo, bool]:
-            row, new = self.catalog.store(conn, definition, self.clock.now())
+            row, new = self.catalog.store(
+                conn, definition, self.clock.now(), loaded_by=loaded_by, accept_weaker=accepted
+            )
             return self.catalog.info(conn, row), new
 
         return self.db.transaction(work)
+
+    def workflow_history(self, name: str) -> list[WorkflowVersion]:
+        """Every stored version of workflow ``name``, oldest first, with who loaded it and what it weakened."""
+        with self.db.read() as conn:
+            return self.catalog.history(conn, name)
 
     def workflows(self) -> list[WorkflowInfo]:
         """Every loaded workflow version, by name then version."""
@@ -146,10 +173,67 @@ class Casework:
     def add_user(
         self, username: str, name: str, roles: list[str], scopes: list[str], email: str | None = None
     ) -> UserInfo:
-        """Add a user with roles, the scopes (e.g. counties; ``*`` = all) they cover, and an email address."""
+        """Add a user with roles, the scopes (e.g. counties; ``*`` = all) they cover, and an email address.
+
+        The roles and scopes must be ones a loaded workflow declares
+        (:data:`~engine.errors.Code.INVALID_USER` otherwise); the addition is
+        written to the access log with this process's OS user and host.
+        """
         return self.db.transaction(
-            lambda conn: users.add_user(conn, username, name, roles, scopes, email, self.clock.now())
+            lambda conn: users.add_user(
+                conn, username, name, roles, scopes, email, self.clock.now(), self._declared(conn), self._origin()
+            )
         )
+
+    def edit_user(
+        self,
+        username: str,
+        *,
+        name: str | None = None,
+        email: str | None = None,
+        roles: Sequence[str] | None = None,
+        scopes: Sequence[str] | None = None,
+    ) -> tuple[UserInfo, dict[str, list[Any]]]:
+        """Correct a user: the values given replace the old ones (``email=""`` removes it); (the user, old → new).
+
+        Checked as :meth:`add_user` checks; a change is written to the access log.
+        """
+        given = {"name": name, "email": email, "roles": None if roles is None else list(roles)}
+        given["scopes"] = None if scopes is None else list(scopes)
+        changes = {k: v for k, v in given.items() if v is not None}
+        return self.db.transaction(
+            lambda conn: users.edit_user(
+                conn, username, changes, self.clock.now(), self._declared(conn), self._origin()
+            )
+        )
+
+    def disable_user(self, username: str, reason: str | None = None) -> tuple[UserInfo, bool]:
+        """Disable a user: they can no longer act and are sent nothing; (the user, whether it changed anything)."""
+        return self.db.transaction(
+            lambda conn: users.set_disabled(conn, username, True, reason, self.clock.now(), self._origin())
+        )
+
+    def enable_user(self, username: str, reason: str | None = None) -> tuple[UserInfo, bool]:
+        """Enable a disabled user again; (the user, whether it changed anything)."""
+        return self.db.transaction(
+            lambda conn: users.set_disabled(conn, username, False, reason, self.clock.now(), self._origin())
+        )
+
+    def log_access(self, action: str, detail: Mapping[str, Any], actor: str | None = None) -> None:
+        """Record in the access log that full personal data was shown (``actor``: the named user, if any).
+
+        A shell calls this after reading and before showing what it read, so
+        nothing is shown that the log does not hold.
+        """
+        self.db.transaction(lambda conn: users.log_access(conn, self.clock.now(), self._origin(actor), action, detail))
+
+    def access_log(
+        self, *, since: dt.datetime | None = None, action: str | None = None, limit: int | None = None
+    ) -> list[AccessEntry]:
+        """The access log, oldest first (from ``since``; with ``limit``, the newest that many)."""
+        with self.db.read() as conn:
+            rows = access_store.entries(conn, since=since, action=action, limit=limit)
+        return [users.access_entry(r) for r in rows]
 
     def users(self) -> list[UserInfo]:
         """All users, by username."""
@@ -179,21 +263,22 @@ class Casework:
             wf = loaded.definition
             now = self.clock.now()
             planned = plan_opening(wf, user, data, now)
-            self._refuse_duplicate(conn, wf, planned)
+            self._refuse_duplicate(conn, wf, planned, user)
             try:
-                (opened,) = write_openings(conn, loaded, [planned], now, self.deadlines)
+                (opened,) = write_openings(conn, loaded, [planned], now, self.deadlines, self.recorder)
             except KeyClash:
                 # a case claimed the value between our check and our insert: name it if it is visible by now
-                self._refuse_duplicate(conn, wf, planned)
+                self._refuse_duplicate(conn, wf, planned, user)
                 raise DuplicateCase(", ".join(wf.unique_fields), None, None) from None
             return self.steps.view(wf, opened.row())
 
         return self._logged(f"create {workflow}", actor, lambda: self.db.transaction(work))
 
     @staticmethod
-    def _refuse_duplicate(conn: Connection, wf: WorkflowDef, planned: Planned) -> None:
+    def _refuse_duplicate(conn: Connection, wf: WorkflowDef, planned: Planned, user: Actor) -> None:
+        # the holder is named only to someone who covers its county (see DuplicateCase.held)
         for _, field, holder in unique_clashes(conn, wf, [planned]):
-            raise DuplicateCase(field, holder.ref, holder.state)
+            raise DuplicateCase.held(field, holder.ref, holder.state, visible=covers(user.scopes, holder.scope))
 
     def update_case(
         self, ref: str, actor: str, data: Mapping[str, Any], *, expected_version: int | None = None
@@ -275,12 +360,20 @@ class Casework:
         """The case's audit events in order, personal data masked."""
         return self.queries.history(ref, actor)
 
-    def verify_audit(self, ref: str | None = None) -> VerifyReport:
-        """Recompute every case's hash chain (or one case's); report the first break per case."""
-        return self.queries.verify_audit(ref)
+    def verify_audit(self, ref: str | None = None, checkpoint: str | None = None) -> VerifyReport:
+        """Prove every case (or one) against its trail: chain, seal, replay; and versions, notices, the file.
+
+        ``checkpoint``: the text of a file :meth:`checkpoint` wrote, to prove
+        nothing was rebuilt, cut back or removed since.
+        """
+        return self.queries.verify_audit(ref, checkpoint)
+
+    def checkpoint(self) -> dict[str, Any]:
+        """Every trail head and notice hash now, MAC'd with the audit key: keep it outside the database."""
+        return self.queries.checkpoint()
 
     def check(self) -> InvariantReport:
-        """Check the invariants every stored case must satisfy."""
+        """Check the invariants every stored case must satisfy, and prove every case against its trail."""
         return self.queries.check()
 
     # ----------------------------------------------------------------------- bulk
@@ -333,14 +426,10 @@ class Casework:
         """The case's objections, oldest first."""
         return self.publicity.objections(ref, actor)
 
-    def publish_case_notice(self, key: str, ref: str, entered_at: dt.datetime, render: Render) -> NoticeView:
-        """Generate the notice of one case entering a ``notice:`` state; idempotent on ``key``."""
-        return self.publicity.publish_case_notice(key, ref, entered_at, render)
-
     def publish_list_notice(
         self, workflow: str, scope: str, render: Render, on: dt.date | None = None
     ) -> NoticeView | None:
-        """Publish the 公示名单 of ``scope`` (None when there is nothing new to list)."""
+        """Publish the 公示名单 of ``scope``, starting each listed case's publicity (None when none awaits it)."""
         return self.publicity.publish_list_notice(workflow, scope, render, on)
 
     def notices(self, workflow: str | None = None) -> list[NoticeView]:
@@ -386,6 +475,15 @@ class Casework:
         return self.pauses.recompute_provisional()
 
     # ------------------------------------------------------------------ internals
+
+    def _declared(self, conn: Connection) -> Declared:
+        """The roles and scopes the loaded workflows declare."""
+        return users.declared_by(loaded.definition for loaded in self.catalog.all(conn))
+
+    def _origin(self, actor: str | None = None) -> Origin:
+        """This process's OS user and host (as its audit events carry them), and the named user if any."""
+        source = self.recorder.source or origin()
+        return Origin(source.get("os_user", "?"), source.get("host", "?"), actor)
 
     @staticmethod
     def _logged(what: str, actor: str, call: Callable[[], T]) -> T:

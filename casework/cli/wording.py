@@ -81,9 +81,14 @@ _WORDINGS: dict[Code, Wording] = {
     Code.MISSING_FIELDS: _then("set them with --set FIELD=VALUE"),
     Code.SYSTEM_RESERVED: _then("with --as USERNAME", " "),
     Code.OBJECTION_TEXT_REQUIRED: _then('with --text "..."', ", "),
+    Code.WEAKENED_CONTROLS: lambda message, facts: (
+        f"{message}: load it with --accept-weaker {','.join(facts.get('weakened', []))}"
+    ),
     Code.INVALID_USER: _invalid_user,
     Code.INVALID_IMPORT: _invalid_import,
     Code.IMPORT_CLASH: _import_clash,
+    Code.NOT_PUBLICISED: _then("publish it with 'casework notice publish WORKFLOW --scope SCOPE'"),
+    Code.NOTICE_BACKDATED: _then("leave out --date to publish today, or give --date {today} or later"),
 }
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import select, text, update
 
 from db import Case, Timer
 from engine import Casework
+from notifications.notices import publish_list
 from tests.conftest import ROOT
 from tests.integration.test_service import file_through, household
 
@@ -48,9 +49,11 @@ def ahead(*args: str, env: dict[str, str] | None = None) -> subprocess.Completed
 
 
 def parked(svc: Casework, due_in: dt.timedelta, seed: int) -> str:
-    """A case in publicity whose end-of-publicity timer falls due ``due_in`` from the server's now."""
+    """A published case in publicity whose period ends, and end-of-publicity timer falls due, ``due_in`` from
+    the server's now (the period moved behind the engine's back: what is tested is whose clock says "due")."""
     ref = svc.create_case(WF, "lin", household(seed=seed)).ref
     file_through(svc, ref, "publicise")
+    publish_list(svc, WF, "芗城区")
     with svc.engine.begin() as conn:
         server_now = conn.execute(text("SELECT clock_timestamp()")).scalar_one()
         case_id = conn.execute(select(Case.id).where(Case.ref == ref)).scalar_one()
@@ -59,6 +62,7 @@ def parked(svc: Casework, due_in: dt.timedelta, seed: int) -> str:
             .where(Timer.case_id == case_id, Timer.status == "pending", Timer.kind == "timeout")
             .values(due_at=server_now + due_in)
         )
+        conn.execute(update(Case).where(Case.id == case_id).values(deadline_at=server_now + due_in))
     return ref
 
 

@@ -191,6 +191,9 @@ def test_ctrl_c_while_a_command_waits_for_input_is_one_line_not_a_traceback(init
             assert time.monotonic() < deadline, "the command never waited for its input"
             time.sleep(0.01)
         proc.send_signal(signal.SIGINT)
+        # stdin stays open until the command has ended: closing it at once (communicate) lets a loaded
+        # machine hand the command an end of input before its Ctrl-C, and it would then stop on "no cases"
+        proc.wait(timeout=30)
         out, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:

@@ -139,22 +139,16 @@ def check_ready(
             continue
         try:
             result = guard.evaluate(snapshot)
-        except BudgetExceeded as exc:
+        except ExpressionError as exc:  # a BudgetExceeded too
+            costly = isinstance(exc, BudgetExceeded)
             raise GuardFailed(
-                f"{t.name} refused: its condition '{guard.text}' is too costly to check ({exc}); "
-                "the workflow's condition must be simplified",
-                code=Code.GUARD_TOO_COSTLY,
-                ref=ref,
-                state=state,
-                trigger=t.name,
-                guard=guard.text,
-                error=str(exc),
-            ) from None
-        except ExpressionError as exc:
-            raise GuardFailed(
-                f"{t.name} refused: its condition '{guard.text}' could not be checked ({exc}); "
-                "fill in the fields it reads",
-                code=Code.GUARD_UNCHECKABLE,
+                f"{t.name} refused: its condition '{guard.text}' "
+                + (
+                    f"is too costly to check ({exc}); the workflow's condition must be simplified"
+                    if costly
+                    else f"could not be checked ({exc}); fill in the fields it reads"
+                ),
+                code=Code.GUARD_TOO_COSTLY if costly else Code.GUARD_UNCHECKABLE,
                 ref=ref,
                 state=state,
                 trigger=t.name,

@@ -201,11 +201,13 @@ def _story(
         # day 2: a reviewer tries to end publicity early; objections come in; an upheld one sends the
         # case back to review, then (reviewed again) onto a new list
         clock.advance(days=2)
-        listed = published[0].cases[0]
+        # one of this run's archives (a rerun also lists a previous run's cases still awaiting publication)
+        ours = set(found.values())
+        notice, listed = next((v, ref) for v in published for ref in v.cases if ref in ours)
         reviewer = next(REVIEWER[c] for i, c, _, _ in early if found[i] == listed)
         tried.append(
             _try(
-                f"a reviewer ends publicity two days into the period ({published[0].number})",
+                f"a reviewer ends publicity two days into the period ({notice.number})",
                 lambda: svc.fire(listed, "end_publicity", reviewer),
             )
         )

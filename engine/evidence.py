@@ -108,7 +108,10 @@ def examine(
             findings.add("replay", case.ref, f"workflow: stored {case.workflow!r}, its version is of {pin['name']!r}")
         for diff in differences(case, replay(events), scope_field=wf.scope_field, pin=pin, show=_masker(wf)):
             findings.add("replay", case.ref, str(diff))
-        for problem in trail_problems(wf, events):
+        # a version with a per-case notice (retired) ran under the old publicity rules: judged by the new ones,
+        # every case it moved would be named, though nothing was done behind the engine's back
+        legacy = any(st.notice for st in wf.states.values())
+        for problem in [] if legacy else trail_problems(wf, events):
             findings.add("publicity", case.ref, problem)
         _collect_notices(case.ref, events, recorded_notices)
         if case.ref in heads_then:

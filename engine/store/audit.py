@@ -63,7 +63,7 @@ def chains(conn: Connection, case_id: int | None = None) -> Iterator[tuple[int, 
         query = query.where(_events.c.case_id == case_id)
     current: int | None = None
     batch: list[EventRow] = []
-    for r in conn.execution_options(yield_per=2000).execute(query):
+    for r in conn.execute(query.execution_options(yield_per=2000)):
         row = EventRow._make(r)
         if row.case_id != current:
             if current is not None:

@@ -36,7 +36,7 @@ def trails(conn: Connection, ref: str | None = None) -> Iterator[tuple[int, Case
         if only is None:
             return
         query = query.where(_cases.c.id == only)
-    rows = (CaseRow._make(r) for r in conn.execution_options(yield_per=2000).execute(query))
+    rows = (CaseRow._make(r) for r in conn.execute(query.execution_options(yield_per=2000)))
     events = chains(conn, only)
     case = next(rows, None)
     trail = next(events, None)
@@ -64,7 +64,7 @@ class StoredNotice(NamedTuple):
 def notices(conn: Connection) -> Iterator[StoredNotice]:
     """Every stored notice, oldest first."""
     query = select(_notices.c.number, _notices.c.html, _notices.c.sha256).order_by(_notices.c.id)
-    for r in conn.execution_options(yield_per=200).execute(query):
+    for r in conn.execute(query.execution_options(yield_per=200)):
         yield StoredNotice._make(r)
 
 

@@ -199,7 +199,7 @@ def _outbox_matches(conn: Connection, report: InvariantReport, workflows: dict[i
             .order_by(_cases.c.id, _events.c.seq)
         )
         written = _outbox_keys(conn, version_id)
-        for e in conn.execution_options(yield_per=5000).execute(query):
+        for e in conn.execute(query.execution_options(yield_per=5000)):
             is_entry = e.to_state != e.from_state
             for index, rule in enumerate(wf.notify):
                 kind, target = rule.event
@@ -219,9 +219,9 @@ def _outbox_matches(conn: Connection, report: InvariantReport, workflows: dict[i
 
 def _outbox_keys(conn: Connection, version_id: int) -> set[str]:
     return set(
-        conn.execution_options(yield_per=10000)
-        .execute(select(_outbox.c.key).where(_outbox.c.workflow_version_id == version_id))
-        .scalars()
+        conn.execute(
+            select(_outbox.c.key).where(_outbox.c.workflow_version_id == version_id).execution_options(yield_per=10000)
+        ).scalars()
     )
 
 
@@ -249,7 +249,7 @@ def _keys_match(conn: Connection, report: InvariantReport, workflows: dict[int, 
         live = select(_cases.c.id, _cases.c.ref, _cases.c.data).where(_cases.c.workflow_version_id == version_id)
         if void:
             live = live.where(_cases.c.state.not_in(void))
-        for case in conn.execution_options(yield_per=5000).execute(live):
+        for case in conn.execute(live.execution_options(yield_per=5000)):
             for name in wf.unique_fields:
                 if case.data.get(name) is not None and (case.id, name) not in keyed:
                     report.add("keys", case.ref, f"{name} is set but not claimed: another case could take it")

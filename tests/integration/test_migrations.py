@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from sqlalchemy import text
@@ -76,3 +77,51 @@ def test_the_migrations_build_exactly_the_declared_schema(db_url: str) -> None:
     finally:
         engine.dispose()
     assert differences == []
+
+
+def test_upgrading_to_0006_rewrites_each_cases_four_eyes_facts_from_its_trail(tmp_path: Path) -> None:
+    """A case written before the facts named who entered the data replays the same after the upgrade."""
+    from engine.access import four_eyes_facts
+    from engine.store.tables import EventRow
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    upgrade(engine, "0005")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO workflow_versions (name, version, title, source, source_hash, templates, loaded_at) "
+                "VALUES ('poverty_archive', 1, 't', :s, 'h', '{}', '2026-01-01 00:00:00')"
+            ),
+            {"s": V1_WORKFLOW},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO cases (ref, workflow, workflow_version_id, state, scope, data, fired_by, version, "
+                "audit_seq, audit_head, created_by, created_at, updated_at) VALUES ('ZZ-2026-000001', "
+                "'poverty_archive', 1, 'done', '芗城区', '{}', :fired, 3, 3, 'x', 'lin', "
+                "'2026-01-01 00:00:00', '2026-01-02 00:00:00')"
+            ),
+            {"fired": '{"finish": ["wu"]}'},
+        )
+        for seq, actor, action, trigger, changes in (
+            (1, "lin", "created", None, '{"county": [null, "芗城区"]}'),
+            (2, "ye", "updated", None, '{"county": ["芗城区", "芗城区"]}'),
+            (3, "wu", "fired", "finish", "{}"),
+        ):
+            conn.execute(
+                text(
+                    "INSERT INTO audit_events (case_id, seq, at, actor, role, action, trigger, changes, prev_hash, "
+                    "hash) VALUES (1, :seq, '2026-01-01 00:00:00', :actor, 'clerk', :action, :trigger, :changes, "
+                    "'p', 'x')"
+                ),
+                {"seq": seq, "actor": actor, "action": action, "trigger": trigger, "changes": changes},
+            )
+    upgrade(engine)
+    with engine.connect() as conn:
+        fired_by = conn.execute(text("SELECT fired_by FROM cases")).scalar_one()
+        rows = [EventRow._make(r) for r in conn.execute(text("SELECT * FROM audit_events ORDER BY seq"))]
+    rows = [r._replace(changes=json.loads(r.changes)) for r in rows]  # read raw: the JSON as text
+    engine.dispose()
+    expected = {"@": ["lin", "ye"], "@finish": ["lin", "ye"], "finish": ["wu"]}
+    assert four_eyes_facts(rows) == expected
+    assert json.loads(fired_by) == expected

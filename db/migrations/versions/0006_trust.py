@@ -10,6 +10,9 @@
   accepted (``workflow history``).
 - ``users.disabled_at``: a disabled user cannot act.
 - ``access_log``: reads of full personal data through the operator's console.
+- ``cases.fired_by`` recomputed from each trail: the four-eyes facts now also name who entered or
+  changed the data (``@``) and who had when each step was taken (``@STEP``), so the replay that
+  ``casework check`` compares with the row agrees for cases written before.
 - Triggers: a case row cannot be deleted (SQLite's triggers fire even with foreign keys off); stored
   workflow versions, notices and the cases a notice lists cannot be changed or deleted.
 
@@ -56,6 +59,7 @@ def upgrade() -> None:
         sa.Column("detail", JSONType, nullable=False),
     )
     op.create_index("ix_access_log_at", "access_log", ["at"])
+    _recompute_four_eyes_facts()
 
     if op.get_bind().dialect.name == "sqlite":
         for table, verbs in _FROZEN.items():
@@ -83,6 +87,61 @@ def upgrade() -> None:
             f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
             "FOR EACH STATEMENT EXECUTE FUNCTION casework_kept_as_evidence()"
         )
+
+
+#: the audit actions whose ``changes`` are the case's data
+_DATA_ACTIONS = ("created", "fired", "updated")
+
+
+def _recompute_four_eyes_facts() -> None:
+    """Rewrite every case's ``fired_by`` as its trail gives it (a frozen copy of engine.access.four_eyes_facts)."""
+    events = sa.table(
+        "audit_events",
+        sa.column("case_id", sa.Integer),
+        sa.column("seq", sa.Integer),
+        sa.column("actor", sa.String),
+        sa.column("action", sa.String),
+        sa.column("trigger", sa.String),
+        sa.column("changes", JSONType),
+    )
+    cases = sa.table("cases", sa.column("id", sa.Integer), sa.column("fired_by", JSONType))
+    conn = op.get_bind()
+    query = (
+        sa.select(events.c.case_id, events.c.actor, events.c.action, events.c.trigger, events.c.changes)
+        .where(events.c.action.in_(_DATA_ACTIONS))
+        .order_by(events.c.case_id, events.c.seq)
+    )
+    update = sa.update(cases).where(cases.c.id == sa.bindparam("case")).values(fired_by=sa.bindparam("facts"))
+    batch: list[dict[str, object]] = []
+    current: int | None = None
+    facts: dict[str, list[str]] = {}
+    # a statement option: on the connection it would stream every later statement, CREATE FUNCTION too
+    for case_id, actor, action, trigger, changes in conn.execute(query.execution_options(yield_per=5000)):
+        if case_id != current:
+            if current is not None:
+                batch.append({"case": current, "facts": facts})
+            current, facts = case_id, {}
+        if action == "fired" and trigger is not None:
+            if changes:
+                _add(facts, "@", actor)
+            for editor in list(facts.get("@", ())):
+                _add(facts, "@" + trigger, editor)
+            _add(facts, trigger, actor)
+        elif action == "created" or changes:
+            _add(facts, "@", actor)
+        if len(batch) >= 1000:
+            conn.execute(update, batch)
+            batch = []
+    if current is not None:
+        batch.append({"case": current, "facts": facts})
+    if batch:
+        conn.execute(update, batch)
+
+
+def _add(facts: dict[str, list[str]], key: str, name: str) -> None:
+    names = facts.setdefault(key, [])
+    if name not in names:
+        names.append(name)
 
 
 def downgrade() -> None:

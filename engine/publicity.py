@@ -50,6 +50,7 @@ from engine.errors import (
     RefusedError,
 )
 from engine.limits import MAX_COMMENT, OBJECTION_CHANNELS, OUTCOMES
+from engine.masking import mask_id_numbers
 from engine.models import NoticeView, ObjectionView
 from engine.outbox import case_context
 from engine.publication import check_notice_date, check_objection_time, publicity_period, today
@@ -427,16 +428,17 @@ class Publicity:
 
 
 def _objection_view(o: ObjectionRow, ref: str, tz: str) -> ObjectionView:
+    # as shown, ID-number-shaped digits are masked (as in a trail's comments); the stored text is kept
     return ObjectionView(
         id=o.id,
         ref=ref,
         channel=o.channel,
-        text=o.text,
+        text=mask_id_numbers(o.text),
         received_by=o.received_by,
         received_at=o.received_at,
         status=o.status,
         resolved_by=o.resolved_by,
         resolved_at=o.resolved_at,
-        comment=o.comment,
+        comment=mask_id_numbers(o.comment) if o.comment else o.comment,
         timezone=tz,
     )

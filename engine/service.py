@@ -131,9 +131,12 @@ class Casework:
         existing version number is refused (cases in flight depend on the old one).
         A version that weakens a control of the latest one is refused unless
         ``accept_weaker`` names each weakened control (``not_by:grant``);
-        ``loaded_by`` (who loads it) and what was accepted are stored with it.
+        who loads it (``loaded_by``; default: this process's OS user@host) and
+        what was accepted are stored with it.
         """
         accepted = tuple(accept_weaker)
+        if loaded_by is None and self.recorder.source:
+            loaded_by = f"{self.recorder.source['os_user']}@{self.recorder.source['host']}"[:200]
 
         def work(conn: Connection) -> tuple[WorkflowInfo, bool]:
             row, new = self.catalog.store(

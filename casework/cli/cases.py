@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -11,7 +11,7 @@ from casework.cli.options import actor_option, case_data, data_file_option, json
 from casework.cli.output import Applicants, deadline_cell, emit_json, out, plain_table, short, visible
 
 if TYPE_CHECKING:
-    from engine import CaseView, Casework, ObjectionView
+    from engine import CaseView, Casework
 
 __all__ = ["case", "case_table"]
 
@@ -113,7 +113,7 @@ def case_show(app: AppContext, ref: str, actor: str | None, as_json: bool) -> No
     # the full personal data is about to be shown: the access log holds that first
     svc.log_access("read_case", {"refs": [view.ref]}, actor=actor)
     if as_json:
-        emit_json({**view.to_json(), "objections": [_objection_json(o) for o in objections]})
+        emit_json({**view.to_json(), "objections": [o.to_json() for o in objections]})
         return
     from rich.markup import escape
 
@@ -142,23 +142,10 @@ def case_show(app: AppContext, ref: str, actor: str | None, as_json: bool) -> No
     if objections:
         table = plain_table("objection", "channel", "received", "status", "text", "resolution", title="objections")
         for o in objections:
-            doc = _objection_json(o)
-            resolution = f"{o.resolved_by}: {doc.get('comment') or ''}" if o.resolved_by else ""
-            table.add_row(
-                f"#{o.id}", o.channel, f"{doc['received_at']} by {o.received_by}", o.status, doc["text"], resolution
-            )
+            received = o.to_json()["received_at"]
+            resolution = f"{o.resolved_by}: {o.comment or ''}" if o.resolved_by else ""
+            table.add_row(f"#{o.id}", o.channel, f"{received} by {o.received_by}", o.status, o.text, resolution)
         out.print(table)
-
-
-def _objection_json(objection: ObjectionView) -> dict[str, Any]:
-    """An objection as shown: ID-number-shaped digits in its text and resolution masked (the stored text is kept)."""
-    from engine.masking import mask_id_numbers
-
-    doc = objection.to_json()
-    for key in ("text", "comment"):
-        if doc.get(key):
-            doc[key] = mask_id_numbers(doc[key])
-    return doc
 
 
 @case.command("list")

@@ -62,14 +62,10 @@ def workflow_load(app: AppContext, file: str, accept_weaker: tuple[str, ...]) ->
     named with --accept-weaker. Who loaded it is recorded (see 'workflow history').
     """
     from engine import load_definition_file
-    from engine.audit import origin
 
     wf = load_definition_file(file)
     accepted = [part.strip() for value in accept_weaker for part in value.split(",") if part.strip()]
-    who = origin()
-    info, created = app.service().load_workflow(
-        wf, loaded_by=f"{who['os_user']}@{who['host']}"[:200], accept_weaker=accepted
-    )
+    info, created = app.service().load_workflow(wf, accept_weaker=accepted)
     if created:
         weakened = f"; accepted weaker: {', '.join(accepted)}" if accepted else ""
         click.echo(f"loaded {info.name} version {info.version} ({info.source_hash[:12]}){weakened}")

@@ -40,6 +40,11 @@ KEY_DESCRIPTIONS: dict[str, dict[str, str]] = {
         "publicity": "The publicity (公示) of the workflow: its state, the step an upheld objection fires, "
         "the list notice.",
         "schedules": "Jobs the scheduler runs at cron times, once per due time.",
+        "tables": "Decision tables, by name: rows of conditions on inputs → outputs, used by computed fields.",
+        "tests": "Examples the workflow must compute right (inputs → expected outputs); run when it is "
+        "validated or loaded.",
+        "limits": "Limits across cases: a sum or count per key (e.g. a person's ID number) and period, "
+        "checked at a step.",
     },
     "FieldSchema": {
         "type": "How the value is checked and stored (see [field types](workflow.md#fields)).",
@@ -53,6 +58,45 @@ KEY_DESCRIPTIONS: dict[str, dict[str, str]] = {
         "min": "Lower bound of an `integer` or `decimal`; shortest length of a `text`.",
         "max": "Upper bound of an `integer` or `decimal`; longest length of a `text` (default 500).",
         "help": "A hint for people filling it in.",
+        "compute": "The engine works the value out (an expression or a decision table) at named steps; "
+        "nobody types it.",
+    },
+    "ComputeSchema": {
+        "expr": "An expression over the case's fields giving the value (decimal arithmetic).",
+        "table": "A decision table (`tables:`) giving the value.",
+        "output": "The table's output column to take. Default: the field's name.",
+        "at": "The step or steps at which the value is computed, before their conditions are checked.",
+        "round": "How the value is rounded: `half_up` (0.005 → 0.01), `half_even`, `down`, `up`.",
+        "places": "Decimal places kept (2: to 0.01 yuan).",
+    },
+    "ThenSchema": {
+        "case": "The field holding the other case's reference.",
+        "fire": "The step fired on that case, by the same person, in the same transaction.",
+        "comment": "The comment recorded on the other case's step. Default: this step's comment.",
+    },
+    "TableSchema": {
+        "hit": "`unique`: exactly one row may match; `first`: the first matching row wins.",
+        "inputs": "The fields the rows test.",
+        "outputs": "The values each row gives.",
+        "rows": "One mapping per row: a test per input (`< 6000`, `[6000..10000]`, `-` for any) and a value "
+        "per output.",
+        "label": "What people see.",
+    },
+    "TestSchema": {
+        "given": "Field values.",
+        "expect": "The values expected from them.",
+        "table": "Test this table's outputs; without it, the computed fields.",
+        "name": "What the example shows.",
+    },
+    "LimitSchema": {
+        "name": "The limit's name (in refusals).",
+        "label": "What people see.",
+        "sum": "The number field summed; without it, cases are counted.",
+        "key": "The field the limit is per, e.g. `id_number`.",
+        "period": "`year`: per calendar year in the workflow's time zone; `all`: ever.",
+        "states": "The cases that count: those in these states.",
+        "at": "The step or steps at which the limit is checked.",
+        "max": "The most allowed.",
     },
     "StateSchema": {
         "label": "What people see. Default: the state's name.",
@@ -94,6 +138,9 @@ KEY_DESCRIPTIONS: dict[str, dict[str, str]] = {
         "require": "Fields that must be filled before this step.",
         "comment": "Whether the step needs a comment saying why.",
         "explain": "What a refused guard means, shown in the refusal.",
+        "then": "Fire a step on a linked case in the same transaction; both steps happen or neither.",
+        "inbox": "Whether a case this step may take waits in the inbox of those who may take it. Default: "
+        "yes, unless the step leads to a `void` final state (withdraw, reject).",
     },
     "NotifySchema": {
         "on": "`enter STATE` or `fire TRIGGER`.",

@@ -24,6 +24,7 @@ import dataclasses
 import hashlib
 import zoneinfo
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
@@ -34,11 +35,13 @@ from engine.definition.model import (
     EditDef,
     EscalateDef,
     FieldDef,
+    LimitDef,
     NotifyDef,
     PublicityDef,
     RemindDef,
     ScheduleDef,
     StateDef,
+    ThenDef,
     TimeoutDef,
     TransitionDef,
     WorkflowDef,
@@ -112,6 +115,10 @@ def build_definition(
     notify = _notify(c, schema, roles, states, transitions, fields)
     publicity = _publicity(c, schema, states, transitions)
     schedules = _schedules(c, schema)
+    limits = _limits(c, schema, fields, states, transitions)
+    from engine.definition.computing import check_computing  # it builds on this module's collector
+
+    fields, tables = check_computing(c, schema, fields, transitions)
     _graph(c, schema, states, transitions)
     used = _templates(c, schema, fields, templates or {}, templates_location, stored)
 
@@ -138,6 +145,8 @@ def build_definition(
         id_policy=schema.privacy.id_number,
         publicity=publicity,
         schedules=schedules,
+        tables=MappingProxyType(tables),
+        limits=limits,
     )
 
 
@@ -312,8 +321,68 @@ def _transitions(
             require=tuple(t.require or ()),
             comment_required=t.comment == "required",
             explain=t.explain,
+            then=_then(c, path, t, fields),
+            inbox=t.inbox,
         )
     return out
+
+
+def _then(c: _Collector, path: tuple[Any, ...], t: Any, fields: dict[str, FieldDef]) -> ThenDef | None:
+    """A step's ``then:``: the field holding the other case's reference must exist (its trigger is checked
+    when the step runs, against the other case's workflow version)."""
+    if t.then is None:
+        return None
+    if c.ref(path + ("then", "case"), t.then.case, fields, "field", index=None):
+        kind = fields[t.then.case].type
+        if kind != "text":
+            c.add(path + ("then", "case"), f"field {t.then.case!r} is {kind}; a case reference is a text field")
+    return ThenDef(case=t.then.case, fire=t.then.fire, comment=t.then.comment)
+
+
+def _limits(
+    c: _Collector,
+    schema: WorkflowSchema,
+    fields: dict[str, FieldDef],
+    states: dict[str, StateDef],
+    transitions: dict[str, TransitionDef],
+) -> tuple[LimitDef, ...]:
+    out = []
+    names: set[str] = set()
+    for i, lim in enumerate(schema.limits):
+        path = ("limits", i)
+        if lim.name in names:
+            c.add(path + ("name",), f"limit {lim.name!r} is declared twice")
+        names.add(lim.name)
+        if lim.sum is not None and c.ref(path + ("sum",), lim.sum, fields, "field", index=None):
+            if fields[lim.sum].type not in ("integer", "decimal"):
+                c.add(path + ("sum",), f"field {lim.sum!r} is {fields[lim.sum].type}; a limit sums a number field")
+        c.ref(path + ("key",), lim.key, fields, "field", index=None)
+        in_states = _many(lim.states)
+        for j, s in enumerate(in_states):
+            c.ref(path + ("states",), s, states, "state", index=j if isinstance(lim.states, list) else None)
+        at = _many(lim.at)
+        for j, t in enumerate(at):
+            c.ref(path + ("at",), t, transitions, "transition", index=j if isinstance(lim.at, list) else None)
+        try:
+            most = Decimal(str(lim.max))
+        except ArithmeticError:
+            most = Decimal(-1)
+        if not most.is_finite() or most < 0:
+            c.add(path + ("max",), f"max must be a number of at least 0, e.g. 50000 (not {lim.max!r})")
+            most = Decimal(0)
+        out.append(
+            LimitDef(
+                name=lim.name,
+                label=lim.label or lim.name,
+                sum=lim.sum,
+                key=lim.key,
+                period=lim.period,
+                states=in_states,
+                at=at,
+                max=most,
+            )
+        )
+    return tuple(out)
 
 
 def _edits(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
@@ -17,15 +18,19 @@ from engine.templates import TemplateSet
 
 __all__ = [
     "SYSTEM_ROLE",
+    "ComputeDef",
     "Duration",
     "EditDef",
     "EscalateDef",
     "FieldDef",
+    "LimitDef",
     "NotifyDef",
     "PublicityDef",
     "RemindDef",
     "ScheduleDef",
     "StateDef",
+    "TableDef",
+    "ThenDef",
     "TimeoutDef",
     "TransitionDef",
     "WorkflowDef",
@@ -59,6 +64,54 @@ class Duration:
 
 
 @dataclass(frozen=True)
+class ComputeDef:
+    """How a computed field gets its value: ``expr`` or ``table``'s ``output``, rounded, at the steps ``at``."""
+
+    at: tuple[str, ...]
+    expr: Guard | None = None
+    table: str | None = None
+    output: str | None = None
+    round: str = "half_up"
+    places: int = 2
+
+
+@dataclass(frozen=True)
+class TableDef:
+    """A checked decision table; :mod:`engine.decisions` evaluates it."""
+
+    name: str
+    hit: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    rows: tuple[Any, ...]  # compiled rows (engine.decisions)
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class LimitDef:
+    """At most ``max`` of ``sum`` (or cases, if None) per ``key`` and ``period``, over cases in ``states``,
+    checked when one of ``at`` is fired."""
+
+    name: str
+    label: str
+    sum: str | None
+    key: str
+    period: str  # "year" | "all"
+    states: tuple[str, ...]
+    at: tuple[str, ...]
+    max: Decimal
+
+
+@dataclass(frozen=True)
+class ThenDef:
+    """After the step, fire ``fire`` on the case whose reference is in field ``case`` (same transaction)."""
+
+    case: str
+    fire: str
+    comment: str | None = None
+
+
+@dataclass(frozen=True)
 class FieldDef:
     name: str
     type: str
@@ -72,6 +125,7 @@ class FieldDef:
     min: float | None = None
     max: float | None = None
     help: str | None = None
+    compute: ComputeDef | None = None
 
 
 @dataclass(frozen=True)
@@ -150,6 +204,8 @@ class TransitionDef:
     require: tuple[str, ...] = ()
     comment_required: bool = False
     explain: str | None = None
+    then: ThenDef | None = None
+    inbox: bool | None = None  # declared; None: the default rule (engine.access.waits_for)
 
 
 @dataclass(frozen=True)
@@ -223,6 +279,8 @@ class WorkflowDef:
     id_policy: str = "partial"
     publicity: PublicityDef | None = None
     schedules: tuple[ScheduleDef, ...] = ()
+    tables: Mapping[str, TableDef] = field(default_factory=dict)
+    limits: tuple[LimitDef, ...] = ()
 
     @cached_property
     def initial_state(self) -> str:
@@ -231,6 +289,10 @@ class WorkflowDef:
     @cached_property
     def scope_field(self) -> str | None:
         return next((f.name for f in self.fields.values() if f.scope), None)
+
+    @cached_property
+    def computed_fields(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields.values() if f.compute is not None)
 
     @cached_property
     def unique_fields(self) -> tuple[str, ...]:

@@ -35,6 +35,20 @@ def _duration(value: str) -> str:
     return value
 
 
+Rounding = Literal["half_up", "half_even", "down", "up"]
+
+
+class ComputeSchema(_Strict):
+    """A field's ``compute:``: the engine works the value out (an expression or a decision table), at named steps."""
+
+    expr: Annotated[str, StringConstraints(min_length=1, max_length=500)] | None = None
+    table: Name | None = None
+    output: Name | None = None  # the table's output column; default: the field's own name
+    at: OneOrMany  # the transitions at which the value is (re)computed, before their guards run
+    round: Rounding = "half_up"
+    places: int = Field(default=2, ge=0, le=6)
+
+
 class FieldSchema(_Strict):
     type: Literal["text", "integer", "decimal", "date", "choice", "checklist", "cn_id", "email"]
     label: Label | None = None
@@ -47,6 +61,7 @@ class FieldSchema(_Strict):
     min: int | float | None = None
     max: int | float | None = None
     help: Label | None = None
+    compute: ComputeSchema | None = None
 
 
 assert set(FIELD_TYPES) == set(FieldSchema.model_fields["type"].annotation.__args__)  # type: ignore[union-attr]
@@ -96,6 +111,14 @@ class StateSchema(_Strict):
     _deadline = field_validator("deadline")(lambda v: v if v is None else _duration(v))
 
 
+class ThenSchema(_Strict):
+    """A transition's ``then:``: fire ``fire`` on the case whose reference is in field ``case``, same transaction."""
+
+    case: Name
+    fire: Name
+    comment: Label | None = None
+
+
 class TransitionSchema(_Strict):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
 
@@ -109,6 +132,8 @@ class TransitionSchema(_Strict):
     require: list[Name] | None = None
     comment: Literal["required", "optional"] = "optional"
     explain: Label | None = None
+    then: ThenSchema | None = None
+    inbox: bool | None = None  # whether a case this step may take waits in its actors' inboxes (default: see docs)
 
 
 class NotifySchema(_Strict):
@@ -142,6 +167,42 @@ class PublicitySchema(_Strict):
     contact: Label
 
 
+#: one cell of a decision table: a DMN-style unary test on an input ("< 6000", "[6000..10000]", "-"), or an output
+Cell = str | int | float | None
+
+
+class TableSchema(_Strict):
+    """A decision table (``tables:``): rows of conditions on ``inputs`` → ``outputs``, chosen by a hit policy."""
+
+    hit: Literal["first", "unique"] = "unique"
+    inputs: Annotated[list[Name], Field(min_length=1, max_length=20)]
+    outputs: Annotated[list[Name], Field(min_length=1, max_length=20)]
+    rows: Annotated[list[dict[Name, Cell]], Field(min_length=1, max_length=1000)]
+    label: Label | None = None
+
+
+class TestSchema(_Strict):
+    """One case of a workflow's ``tests:``: given these field values, expect these (table or computed) values."""
+
+    given: dict[Name, Cell]
+    expect: dict[Name, Cell]
+    table: Name | None = None  # test one table's outputs; without it, the computed fields
+    name: Label | None = None
+
+
+class LimitSchema(_Strict):
+    """A limit across cases (``limits:``): a sum or count over a key and a period, checked at a step."""
+
+    name: Name
+    label: Label | None = None
+    sum: Name | None = None  # the field summed; without it, the cases are counted
+    key: Name  # the field the limit is per (e.g. id_number)
+    period: Literal["year", "all"] = "year"
+    states: OneOrMany  # the cases that count: those in these states (and the case at hand)
+    at: OneOrMany  # checked when one of these transitions is fired
+    max: int | float | str
+
+
 class WorkflowSchema(_Strict):
     workflow: Name
     version: int = Field(ge=1, le=1_000_000)
@@ -157,3 +218,6 @@ class WorkflowSchema(_Strict):
     privacy: PrivacySchema = Field(default_factory=PrivacySchema)
     publicity: PublicitySchema | None = None
     schedules: list[ScheduleSchema] = Field(default_factory=list, max_length=20)
+    tables: dict[Name, TableSchema] = Field(default_factory=dict, max_length=50)
+    tests: list[TestSchema] = Field(default_factory=list, max_length=500)
+    limits: list[LimitSchema] = Field(default_factory=list, max_length=20)

@@ -620,15 +620,31 @@ class Guard:
             ExpressionError: it could not be evaluated on this data.
             InputError: the ``CASEWORK_EVAL_*`` settings are unusable.
         """
+        return bool(self._run(case, bool))
+
+    def value(self, case: dict[str, Any]) -> Any:
+        """The expression's value over a snapshot of the case (a computed field's), under the budget.
+
+        Raises as :meth:`evaluate`; an undefined value raises too.
+        """
+        return self._run(case, lambda v: v if isinstance(v, (str, int, Decimal, list)) or v is None else _plain(v))
+
+    def _run(self, case: dict[str, Any], finish: Callable[[Any], Any]) -> Any:
         limits = eval_limits()
         try:
-            return bool(metered(lambda: self._fn(case=case), limits))
+            return metered(lambda: finish(self._fn(case=case)), limits)
         except ExpressionError:
             raise
         except RecursionError as exc:  # pragma: no cover - static checks prevent it
             raise ExpressionError("the guard is nested too deeply") from exc
         except Exception as exc:
             raise ExpressionError(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _plain(value: Any) -> Any:
+    """A value the engine can keep: an undefined one raises here, inside the budget's error handling."""
+    str(value)  # StrictUndefined raises on any use
+    return value
 
 
 def compile_guard(text: str) -> Guard:

@@ -119,6 +119,9 @@ def build_definition(
     from engine.definition.computing import check_computing  # it builds on this module's collector
 
     fields, tables = check_computing(c, schema, fields, transitions)
+    from engine.definition.typecheck import check_types
+
+    check_types(c, fields, transitions)
     _graph(c, schema, states, transitions)
     used = _templates(c, schema, fields, templates or {}, templates_location, stored)
 

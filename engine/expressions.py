@@ -50,6 +50,7 @@ Only :class:`ExpressionError` ever leaves this module, and
 from __future__ import annotations
 
 import functools
+import math
 import operator
 import os
 import sys
@@ -58,7 +59,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any, TypeVar
 
 from jinja2 import StrictUndefined, filters as jinja_filters, nodes
@@ -272,6 +273,10 @@ def _whole(value: Any, what: str, low: int, high: int) -> int:
 def _round(value: Any, precision: Any = 0, method: str = "common") -> Any:
     # round(4, -99999999999) computes 10**99999999999 inside C: no signal or deadline could stop it
     _whole(precision, "round's number of digits", -MAX_DIGITS, MAX_DIGITS)
+    if method in ("floor", "ceil") and isinstance(value, (int, Decimal)) and not isinstance(value, bool):
+        # Jinja's floor/ceil divide by 10**precision and so give a float; an exact number stays exact
+        rounding = ROUND_FLOOR if method == "floor" else ROUND_CEILING
+        return Decimal(value).quantize(Decimal(1).scaleb(-precision), rounding=rounding)
     return jinja_filters.do_round(value, precision, method)  # type: ignore[arg-type]
 
 
@@ -468,7 +473,7 @@ class SafeEnvironment(SandboxedEnvironment):
 
     # Intercepting these also stops Jinja from folding them as constants at
     # compile time, where '%0999999999d' % 1 would build a gigabyte string.
-    intercepted_binops = frozenset({"*", "**", "%", "+"})
+    intercepted_binops = frozenset({"*", "**", "%", "+", "/"})
 
     def __init__(self, **options: Any) -> None:
         options.setdefault("finalize", _finalize)
@@ -485,6 +490,11 @@ class SafeEnvironment(SandboxedEnvironment):
         _tick()
         if operator_ == "**":
             raise ExpressionError("'**' is not allowed in a guard")
+        if operator_ == "/":
+            if isinstance(left, int) and isinstance(right, int):
+                # exact, as decimal literals are: 7 / 2 * 0.5 must not mix a float with a Decimal
+                return Decimal(left) / Decimal(right)
+            return operator.truediv(left, right)
         if operator_ == "%":
             if isinstance(left, (str, bytes)):
                 raise ExpressionError("'%' formatting of text is not allowed in a guard")
@@ -603,6 +613,37 @@ def bounded_tests(env: SandboxedEnvironment, names: Iterable[str]) -> dict[str, 
 _ENV.tests = bounded_tests(_ENV, ALLOWED_TESTS)
 _ENV.globals.clear()
 
+# A number written with a decimal point is exact: 0.10 is Decimal("0.1"), so it mixes with decimal fields.
+_DECIMAL_FILTER = "_casework_decimal"
+_ENV.filters[_DECIMAL_FILTER] = Decimal
+# a float keeps about 17 significant digits; a literal with more would silently lose some
+_FLOAT_DIGITS = 15
+
+
+class _ExactNumbers(NodeTransformer):
+    """Turns each float literal into its exact Decimal (the shortest text that reads back as the same float)."""
+
+    def visit_Const(self, node: nodes.Const) -> nodes.Node:
+        if not isinstance(node.value, float):
+            return node
+        if not math.isfinite(node.value):
+            raise ExpressionError("a number in the guard is too large; write one below 1e308")
+        text = nodes.Const(repr(node.value), lineno=node.lineno)
+        return nodes.Filter(text, _DECIMAL_FILTER, [], [], None, None, lineno=node.lineno)
+
+
+def _check_float_literals(text: str) -> None:
+    """Refuse a literal with more digits than a float keeps (its exact value could not be recovered)."""
+    for _, token, raw in _ENV.lexer.tokeniter(text, None, state="variable"):
+        if token != "float":
+            continue
+        digits = raw.replace("_", "").lower().split("e")[0].replace(".", "").lstrip("0")
+        if len(digits) > _FLOAT_DIGITS:
+            raise ExpressionError(
+                f"the number {raw} has more than {_FLOAT_DIGITS} significant digits; a guard keeps at most "
+                f"{_FLOAT_DIGITS}"
+            )
+
 
 @dataclass(frozen=True)
 class Guard:
@@ -672,6 +713,8 @@ def compile_guard(text: str) -> Guard:
                 )
             attributes: set[str] = set()
             _check(expr, attributes, 0)
+            _check_float_literals(text)
+            expr = _ExactNumbers().visit(expr)
             expr.set_environment(_ENV)
             body = [nodes.Assign(nodes.Name("result", "store"), expr, lineno=1)]
             template = _ENV.from_string(nodes.Template(body, lineno=1))

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from engine.definition.checks import build_definition
-from engine.definition.loader import Limits, ParseFailed, locate, parse_yaml
+from engine.definition.loader import Limits, LocDict, LocList, ParseFailed, locate, parse_yaml
 from engine.definition.model import (
     SYSTEM_ROLE,
     Duration,
@@ -26,7 +26,7 @@ from engine.definition.model import (
 )
 from engine.definition.schema import WorkflowSchema
 from engine.errors import DefinitionError, Problem
-from engine.suggest import did_you_mean
+from engine.suggest import close_match, did_you_mean
 from engine.templates import MAX_TEMPLATE_BYTES, MAX_TEMPLATES, PARTS
 
 __all__ = [
@@ -75,11 +75,176 @@ def load_definition(
     try:
         schema = WorkflowSchema.model_validate(tree)
     except ValidationError as exc:
-        raise DefinitionError(_schema_problems(exc, tree, file)) from None
+        problems = _schema_problems(exc, tree, file)
+        # one pass: check the rest of the file too, without the parts the schema refused
+        problems += _beyond_the_schema(exc, tree, source, file, templates, templates_location, stored)
+        raise DefinitionError(_in_order(problems, file)) from None
     result = build_definition(tree, schema, source, file, templates, templates_location, stored=stored)
     if isinstance(result, list):
-        raise DefinitionError(result)
+        raise DefinitionError(_in_order(result, file))
     return result
+
+
+def _in_order(problems: list[Problem], file: str) -> list[Problem]:
+    """The workflow file's problems by line and column, then those of its templates; each once."""
+    unique = list(dict.fromkeys(problems))
+    return sorted(unique, key=lambda p: (p.file != file, p.file, p.line, p.column))
+
+
+# --- one pass: the checks after the schema, on what the schema accepted -------------------------------------------
+
+#: rounds of pruning (each removes what the schema refused; a removed required key refuses its parent next)
+_MAX_ROUNDS = 8
+#: the sections whose entries other parts name, and the word a reference problem uses for them
+_NAMED = {"states": "state", "transitions": "transition", "fields": "field", "roles": "role", "tables": "table"}
+#: problems of the whole graph, which a removed state or transition would distort
+_GRAPH = (
+    "cannot be reached from the initial state",
+    "has no way out;",
+    "no final state;",
+    "no initial state;",
+)
+#: the required top-level keys nothing else refers to, and a valid value to check the rest with
+_STAND_INS: dict[str, Any] = {"workflow": "workflow", "version": 1, "title": "workflow"}
+_TYPE_CHECK = "' cannot run "  # a guard or computed expression refused by the type check (engine.definition.typecheck)
+
+
+def _beyond_the_schema(
+    exc: ValidationError,
+    tree: Any,
+    source: str,
+    file: str,
+    templates: Mapping[str, str] | None,
+    templates_location: str,
+    stored: bool,
+) -> list[Problem]:
+    """The reference, graph and type problems of ``tree`` without the parts the schema refused.
+
+    Each refused key or entry is removed from a copy (positions kept), the copy
+    validated again until it passes, and the later checks run on it. Problems
+    that only the removal caused are left out: a reference to a removed entry,
+    the graph if a state or transition was removed or changed, a problem of a
+    whole entry one of whose keys was removed, and the type check if a field or
+    a step's ``require:`` was. If the schema cannot pass without a required
+    top-level key, there is nothing more to check.
+    """
+    pruned = _copy(tree)
+    removed: list[tuple[tuple[Any, ...], set[tuple[int, int]]]] = []  # each path, and where its entry is
+    error: ValidationError | None = exc
+    schema = None
+    for _ in range(_MAX_ROUNDS):
+        assert error is not None
+        paths = {_existing(pruned, _tree_path(pruned, _loc(e))) for e in error.errors(include_url=False)}
+        for key, stand_in in _STAND_INS.items():
+            # nothing refers to these: a stand-in lets the rest be checked
+            if (() in paths and key not in pruned) or (key,) in paths:
+                pruned[key] = stand_in
+                pruned.key_marks.setdefault(key, pruned.mark)
+                pruned.value_marks.setdefault(key, pruned.mark)
+                paths.discard((key,))
+        paths.discard(())  # a stand-in was set; if another required key is missing, validating says so
+        for path in sorted(paths, key=_sort_key, reverse=True):
+            entry = {locate(pruned, path[:2]), locate(pruned, path[:2], key=True)} if len(path) > 2 else set()
+            if _remove(pruned, path):
+                removed.append((path, entry))
+        try:
+            schema = WorkflowSchema.model_validate(pruned)
+        except ValidationError as again:
+            error = again
+            continue
+        break
+    if schema is None:
+        return []
+    result = build_definition(pruned, schema, source, file, templates, templates_location, stored=stored)
+    if not isinstance(result, list):
+        return []
+    return [p for p in result if not _follow_up(p, removed)]
+
+
+def _follow_up(problem: Problem, removed: list[tuple[tuple[Any, ...], set[tuple[int, int]]]]) -> bool:
+    """Whether ``problem`` may only be the effect of the removals (each path, and where its entry is)."""
+    for path, entry in removed:
+        if len(path) == 1 and path[0] in _NAMED and f"unknown {_NAMED[path[0]]} " in problem.message:
+            return True  # a whole section removed: every reference into it
+        if len(path) == 2 and path[0] in _NAMED:
+            what, name = _NAMED[path[0]], str(path[1])
+            named = re.search(rf"unknown {what} '([^']*)'", problem.message)
+            # the removed entry itself, or (a name the schema refused, 'Draft') what it was meant to be
+            if named and (
+                named.group(1).lower() == name.lower()
+                or ("; did you mean" not in problem.message and close_match(named.group(1), [name]))
+            ):
+                return True
+            if what == "field" and f"case.{name} is not a field" in problem.message:
+                return True
+        if path[0] in ("states", "transitions") and any(g in problem.message for g in _GRAPH):
+            return True
+        if (problem.line, problem.column) in entry:
+            return True  # about the whole entry one of whose keys was removed
+        if _TYPE_CHECK in problem.message and (path[0] == "fields" or (len(path) > 2 and path[2] == "require")):
+            return True
+    return False
+
+
+def _loc(error: Any) -> tuple[Any, ...]:
+    return tuple("from" if p == "from_" else p for p in error["loc"])
+
+
+def _existing(tree: Any, path: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The longest part of ``path`` that is in ``tree`` (a missing key: its parent, which is then unusable)."""
+    node = tree
+    for i, step in enumerate(path):
+        if isinstance(node, dict) and step in node:
+            node = node[step]
+        elif isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node):
+            node = node[step]
+        else:
+            return path[:i]
+    return path
+
+
+def _sort_key(path: tuple[Any, ...]) -> tuple[tuple[int, Any], ...]:
+    # later list items first, so removing one does not move the others
+    return tuple((0, step) if isinstance(step, int) else (1, str(step)) for step in path)
+
+
+def _copy(node: Any) -> Any:
+    """A copy of a parsed tree that keeps every position (so problems found in it point into the file)."""
+    if isinstance(node, LocDict):
+        out = LocDict(node.mark)
+        out.key_marks = dict(node.key_marks)
+        out.value_marks = dict(node.value_marks)
+        out.update((k, _copy(v)) for k, v in node.items())
+        return out
+    if isinstance(node, LocList):
+        items = LocList(node.mark)
+        items.item_marks = list(node.item_marks)
+        items.extend(_copy(v) for v in node)
+        return items
+    return node
+
+
+def _remove(tree: Any, path: tuple[Any, ...]) -> bool:
+    """Remove ``path`` from ``tree`` with its positions; False if it is no longer there."""
+    parent = tree
+    for step in path[:-1]:
+        if isinstance(parent, dict) and step in parent:
+            parent = parent[step]
+        elif isinstance(parent, list) and isinstance(step, int) and 0 <= step < len(parent):
+            parent = parent[step]
+        else:
+            return False
+    last = path[-1]
+    if isinstance(parent, LocDict) and last in parent:
+        del parent[last]
+        parent.key_marks.pop(last, None)
+        parent.value_marks.pop(last, None)
+        return True
+    if isinstance(parent, LocList) and isinstance(last, int) and 0 <= last < len(parent):
+        del parent[last]
+        del parent.item_marks[last]
+        return True
+    return False
 
 
 def load_definition_file(path: str | Path) -> WorkflowDef:

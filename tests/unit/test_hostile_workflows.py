@@ -247,7 +247,8 @@ def test_many_transitions_and_guards_load_quickly() -> None:
     )
     text = (
         "workflow: big\nversion: 1\ntitle: Big\nroles: {clerk: Clerk}\n"
-        "fields: {size: {type: integer}, cause: {type: text}}\n"
+        # required: a guard that reads an empty field cannot run, and the type check refuses it
+        "fields: {size: {type: integer, required: true}, cause: {type: text, required: true}}\n"
         "states:\n  s0: {initial: true}\n" + states + "  s199: {final: true}\n"
         "transitions:\n  t0: {from: s0, to: s1, by: clerk}\n"
         + transitions

@@ -21,7 +21,7 @@ fields:
   id_number: {{type: cn_id, label: 身份证号, pii: id_number}}
   phone: {{type: text, label: 联系电话, pii: phone}}
   address: {{type: text, label: 住址, pii: address}}
-  size: {{type: integer}}
+  size: {{type: integer, required: true}}  # the guards read it: filled in before they run (the type check)
 states:
   draft: {{initial: true}}
   review: {{}}

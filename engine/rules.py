@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from engine.access import Actor, acting_role, covers, four_eyes_conflict
+from engine.compute import computed_from
 from engine.definition import WorkflowDef
 from engine.definition.model import TransitionDef
+from engine.definition.typecheck import snapshot
 from engine.errors import (
     Code,
     CommentRequired,
@@ -191,6 +192,10 @@ def merge_data(
             label = name if name.isprintable() and len(name) <= 63 else shown(name)
             problems.append(FieldProblem(label, f"no such field in {wf.name}{did_you_mean(name, wf.fields)}"))
             continue
+        if field.compute is not None:
+            # worked out by the engine (engine.compute) on every path: open, import, edit, step, bulk step
+            problems.append(FieldProblem(name, f"is computed {computed_from(field)}; it cannot be typed"))
+            continue
         try:
             values[name] = coerce_value(field, value, today)
         except ValueError as exc:
@@ -248,13 +253,5 @@ def clean_comment(comment: str | None) -> str | None:
 
 
 def _snapshot(wf: WorkflowDef, ref: str, state: str, values: Mapping[str, Any], open_objections: int) -> dict[str, Any]:
-    snap: dict[str, Any] = dict.fromkeys(wf.fields)
-    for name, value in values.items():
-        kind = wf.fields[name].type if name in wf.fields else None
-        if kind == "decimal" and value is not None:
-            value = Decimal(value)
-        elif kind == "date" and value is not None:
-            value = dt.date.fromisoformat(value)
-        snap[name] = value
-    snap.update(state=state, ref=ref, open_objections=open_objections)
-    return snap
+    # the same function the type check runs guards through when the workflow loads (an empty checklist is [])
+    return snapshot(wf.fields, ref, state, values, open_objections)

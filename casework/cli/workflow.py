@@ -9,10 +9,15 @@ import click
 
 from casework.cli.context import AppContext, pass_app
 from casework.cli.options import json_option
-from casework.cli.output import emit_json, out, plain_table
+from casework.cli.output import emit_json, err, out, plain_table
+from engine.limits import MAX_BATCH
 
 if TYPE_CHECKING:
     from engine import WorkflowDef
+    from engine.models import MigrationReport
+
+#: cases moved per transaction by default (engine.version_moves.DEFAULT_MOVE_BATCH, kept light to import)
+DEFAULT_MOVE_BATCH = 500
 
 __all__ = ["mermaid", "workflow"]
 
@@ -73,6 +78,102 @@ def workflow_load(app: AppContext, file: str, accept_weaker: tuple[str, ...]) ->
         click.echo(f"{info.name} version {info.version} already loaded with this content; nothing changed")
 
 
+def _parse_map(pairs: tuple[str, ...]) -> dict[str, str]:
+    """``OLD=NEW`` pairs as a dict; an old state given twice is refused."""
+    mapping: dict[str, str] = {}
+    for pair in pairs:
+        old, sep, new = pair.partition("=")
+        old, new = old.strip(), new.strip()
+        if not sep or not old or not new:
+            raise click.BadParameter(f"{pair!r}: write OLD=NEW, e.g. --map register=intake", param_hint="--map")
+        if old in mapping and mapping[old] != new:
+            raise click.BadParameter(
+                f"{old} is mapped twice ({mapping[old]} and {new}); map each old state once", param_hint="--map"
+            )
+        mapping[old] = new
+    return mapping
+
+
+@workflow.command("migrate")
+@click.argument("name")
+@click.option("--to", "to_version", type=int, required=True, metavar="N", help="The version to move cases to.")
+@click.option(
+    "--map",
+    "pairs",
+    multiple=True,
+    metavar="OLD=NEW",
+    help="Move cases in the old state OLD to the new version's state NEW (repeatable; default: the same name).",
+)
+@click.option("--dry-run", is_flag=True, help="Only report what would move and what would stay, and why.")
+@click.option(
+    "--batch",
+    type=click.IntRange(1, MAX_BATCH),
+    default=DEFAULT_MOVE_BATCH,
+    show_default=True,
+    help="Cases moved per transaction.",
+)
+@json_option()
+@pass_app
+def workflow_migrate(
+    app: AppContext, name: str, to_version: int, pairs: tuple[str, ...], dry_run: bool, batch: int, as_json: bool
+) -> None:
+    """Move cases of workflow NAME on older versions to version N.
+
+    Reports, per old version and state, how many cases move and which stay
+    and why (a state the new version lacks and --map does not map, a field it
+    requires that they lack, a stored value it refuses, publicity, a paused
+    clock). A real run moves the movable cases, one audited 'migrated' event
+    each with their deadline and timers counted again under the new rules from
+    when they entered their state, and leaves the others on their version. It
+    is refused, nothing moved, if a case would be stranded (a state the new
+    version lacks, a final state, or one no step leads out of). Exit 1 if a
+    dry run finds the move would be refused. Who ran it (OS user and host) is
+    recorded in each event.
+    """
+    report = app.service().migrate(name, to_version, _parse_map(pairs), dry_run=dry_run, batch=batch)
+    if as_json:
+        emit_json(report.to_json())
+    else:
+        _print_migration(report)
+    if report.strands:
+        raise SystemExit(1)
+
+
+def _print_migration(report: MigrationReport) -> None:
+    mapped = ", ".join(f"{k}={v}" for k, v in report.mapping.items())
+    head = "dry run: " if report.dry_run else ""
+    title = f"{head}{report.workflow} → version {report.to_version}" + (f" (map {mapped})" if mapped else "")
+    table = plain_table("from", "state", "→ state", "cases", "move", "stay", "why they stay", "first refs", title=title)
+    for g in report.groups:
+        reasons = "\n".join(f"{b.reason}: {b.detail} ({b.cases})" for b in g.blocked)
+        refs = "\n".join(", ".join(b.refs) for b in g.blocked)
+        moving = g.movable if report.dry_run else g.moved
+        table.add_row(
+            f"v{g.from_version}",
+            g.state,
+            g.to_state or "—",
+            str(g.cases),
+            str(moving),
+            str(g.cases - moving),
+            reasons,
+            refs,
+        )
+    out.print(table)
+    if report.dry_run:
+        verdict = f"{report.movable} of {report.cases} cases would move; nothing was changed (dry run)"
+    else:
+        verdict = f"moved {report.moved} of {report.cases} cases to version {report.to_version}"
+        if report.moved < report.movable:
+            verdict += f" ({report.movable - report.moved} changed meanwhile and stay)"
+    out.print(verdict, markup=False)
+    for why in report.strands:
+        err.print(f"would strand cases: {why}", markup=False)
+    if report.strands:
+        err.print(
+            "the move would be refused: map those states (--map OLD=NEW) to ones a step leads out of", markup=False
+        )
+
+
 @workflow.command("history")
 @click.argument("name")
 @json_option()
@@ -129,6 +230,8 @@ def workflow_show(app: AppContext, name: str, version: int | None, as_json: bool
     """Show a workflow's fields, states and steps."""
     from rich.markup import escape
 
+    from engine.compute import computed_from
+
     wf = app.service().workflow(name, version)
     if diagram:
         click.echo(mermaid(wf))
@@ -156,6 +259,7 @@ def workflow_show(app: AppContext, name: str, version: int | None, as_json: bool
                 f"min {f.min:g}" if f.min is not None else "",
                 f"max {f.max:g}" if f.max is not None else "",
                 "/".join(f.choices or f.items),
+                f"computed {computed_from(f)}" if f.compute else "",
             )
             if x
         ]

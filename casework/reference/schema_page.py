@@ -62,12 +62,14 @@ KEY_DESCRIPTIONS: dict[str, dict[str, str]] = {
         "nobody types it.",
     },
     "ComputeSchema": {
-        "expr": "An expression over the case's fields giving the value (decimal arithmetic).",
+        "expr": "An expression over the case's fields giving the value (decimal arithmetic; an empty field it "
+        "reads leaves the value empty).",
         "table": "A decision table (`tables:`) giving the value.",
         "output": "The table's output column to take. Default: the field's name.",
         "at": "The step or steps at which the value is computed, before their conditions are checked.",
         "round": "How the value is rounded: `half_up` (0.005 → 0.01), `half_even`, `down`, `up`.",
-        "places": "Decimal places kept (2: to 0.01 yuan).",
+        "places": "Decimal places kept; the stored value keeps them (`500.00`). Default: 2 for a `decimal` "
+        "(0.01 yuan), 0 for an `integer`.",
     },
     "ThenSchema": {
         "case": "The field holding the other case's reference.",
@@ -76,15 +78,17 @@ KEY_DESCRIPTIONS: dict[str, dict[str, str]] = {
     },
     "TableSchema": {
         "hit": "`unique`: exactly one row may match; `first`: the first matching row wins.",
-        "inputs": "The fields the rows test.",
-        "outputs": "The values each row gives.",
-        "rows": "One mapping per row: a test per input (`< 6000`, `[6000..10000]`, `-` for any) and a value "
-        "per output.",
+        "inputs": "The fields the rows test (number, text or choice fields).",
+        "outputs": "The values each row gives (a computed field takes one with `output:`).",
+        "rows": "One mapping per row: a test per input (`< 6000`, `[6000..10000]`, `(10000..30000]`, `6000`, "
+        "`芗城区, 龙文区`, `-` for any) and a value per output (a number, `~`, or an expression over the case). "
+        "Gaps, and overlaps under `unique`, are refused when the workflow is loaded.",
         "label": "What people see.",
     },
     "TestSchema": {
-        "given": "Field values.",
-        "expect": "The values expected from them.",
+        "given": "Field values (as they would be typed).",
+        "expect": "The values expected from them: the table's outputs, or the computed fields as stored. "
+        "Numbers compare by value; `~` expects no value.",
         "table": "Test this table's outputs; without it, the computed fields.",
         "name": "What the example shows.",
     },

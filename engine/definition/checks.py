@@ -28,6 +28,7 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
+from engine.definition.computing import check_computing
 from engine.definition.loader import locate
 from engine.definition.model import (
     SYSTEM_ROLE,
@@ -47,6 +48,7 @@ from engine.definition.model import (
     WorkflowDef,
 )
 from engine.definition.schema import WorkflowSchema
+from engine.definition.typecheck import check_types
 from engine.errors import Problem
 from engine.expressions import BUILTIN_ATTRIBUTES, ExpressionError, Guard, compile_guard
 from engine.masking import implied_pii
@@ -115,13 +117,9 @@ def build_definition(
     notify = _notify(c, schema, roles, states, transitions, fields)
     publicity = _publicity(c, schema, states, transitions)
     schedules = _schedules(c, schema)
-    limits = _limits(c, schema, fields, states, transitions)
-    from engine.definition.computing import check_computing  # it builds on this module's collector
-
-    fields, tables = check_computing(c, schema, fields, transitions)
-    from engine.definition.typecheck import check_types
-
+    fields, tables = check_computing(c, schema, fields, transitions, stored=stored)
     check_types(c, fields, transitions)
+    limits = _limits(c, schema, fields, states, transitions)  # after computing: a computed sum is exempt from min
     _graph(c, schema, states, transitions)
     used = _templates(c, schema, fields, templates or {}, templates_location, stored)
 
@@ -357,15 +355,28 @@ def _limits(
             c.add(path + ("name",), f"limit {lim.name!r} is declared twice")
         names.add(lim.name)
         if lim.sum is not None and c.ref(path + ("sum",), lim.sum, fields, "field", index=None):
-            if fields[lim.sum].type not in ("integer", "decimal"):
-                c.add(path + ("sum",), f"field {lim.sum!r} is {fields[lim.sum].type}; a limit sums a number field")
+            summed = fields[lim.sum]
+            if summed.type not in ("integer", "decimal"):
+                c.add(path + ("sum",), f"field {lim.sum!r} is {summed.type}; a limit sums a number field")
+            elif summed.compute is None and (summed.min is None or summed.min < 0):
+                # a negative amount would make room under the limit for the person's other cases
+                c.add(path + ("sum",), f"field {lim.sum!r} may be negative; a limit sums amounts: give it min: 0")
         c.ref(path + ("key",), lim.key, fields, "field", index=None)
         in_states = _many(lim.states)
         for j, s in enumerate(in_states):
             c.ref(path + ("states",), s, states, "state", index=j if isinstance(lim.states, list) else None)
         at = _many(lim.at)
         for j, t in enumerate(at):
-            c.ref(path + ("at",), t, transitions, "transition", index=j if isinstance(lim.at, list) else None)
+            where = j if isinstance(lim.at, list) else None
+            if c.ref(path + ("at",), t, transitions, "transition", index=where):
+                dest = transitions[t].dest
+                if dest in states and dest not in in_states:
+                    # the case would be checked against the limit, then not count toward it
+                    c.add(
+                        path + ("at",) + ((j,) if where is not None else ()),
+                        f"{t} leads to {dest}, which is not among the limit's states; "
+                        f"a case the limit lets through must count: add {dest} to states",
+                    )
         try:
             most = Decimal(str(lim.max))
         except ArithmeticError:
@@ -373,6 +384,8 @@ def _limits(
         if not most.is_finite() or most < 0:
             c.add(path + ("max",), f"max must be a number of at least 0, e.g. 50000 (not {lim.max!r})")
             most = Decimal(0)
+        if lim.sum is None and most != most.to_integral_value():
+            c.add(path + ("max",), f"a limit without sum counts cases: max must be a whole number (not {lim.max!r})")
         out.append(
             LimitDef(
                 name=lim.name,

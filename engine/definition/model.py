@@ -73,18 +73,38 @@ class ComputeDef:
     output: str | None = None
     round: str = "half_up"
     places: int = 2
+    reads: tuple[str, ...] = ()  # the fields the value is worked out from (an empty one leaves it empty)
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-ready (``workflow show --json``)."""
+        how: dict[str, Any] = {"expr": self.expr.text} if self.expr else {"table": self.table, "output": self.output}
+        return {**how, "at": list(self.at), "round": self.round, "places": self.places, "reads": list(self.reads)}
 
 
 @dataclass(frozen=True)
 class TableDef:
-    """A checked decision table; :mod:`engine.decisions` evaluates it."""
+    """A checked decision table; :func:`engine.decisions.decide` picks its row (``rows``: decisions.Row)."""
 
     name: str
     hit: str
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
-    rows: tuple[Any, ...]  # compiled rows (engine.decisions)
+    rows: tuple[Any, ...]  # compiled rows (engine.decisions.Row)
     label: str | None = None
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-ready (``workflow show --json``): the rows as written."""
+        return {
+            k: v
+            for k, v in {
+                "label": self.label,
+                "hit": self.hit,
+                "inputs": list(self.inputs),
+                "outputs": list(self.outputs),
+                "rows": [dict(r.cells) for r in self.rows],
+            }.items()
+            if v is not None
+        }
 
 
 @dataclass(frozen=True)
@@ -330,6 +350,7 @@ class WorkflowDef:
                         "items": list(f.items) or None,
                         "min": f.min,
                         "max": f.max,
+                        "compute": f.compute.describe() if f.compute else None,
                     }.items()
                     if v not in (None, False)
                 }
@@ -370,4 +391,5 @@ class WorkflowDef:
                 }
                 for t in self.transitions.values()
             },
+            **({"tables": {name: t.describe() for name, t in self.tables.items()}} if self.tables else {}),
         }

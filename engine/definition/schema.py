@@ -46,7 +46,7 @@ class ComputeSchema(_Strict):
     output: Name | None = None  # the table's output column; default: the field's own name
     at: OneOrMany  # the transitions at which the value is (re)computed, before their guards run
     round: Rounding = "half_up"
-    places: int = Field(default=2, ge=0, le=6)
+    places: int | None = Field(default=None, ge=0, le=6)  # default: 2 for a decimal (0.01 yuan), 0 for an integer
 
 
 class FieldSchema(_Strict):
@@ -167,8 +167,9 @@ class PublicitySchema(_Strict):
     contact: Label
 
 
-#: one cell of a decision table: a DMN-style unary test on an input ("< 6000", "[6000..10000]", "-"), or an output
-Cell = str | int | float | None
+#: one cell of a decision table: a DMN-style unary test on an input ("< 6000", "[6000..10000]", "-", a list of
+#: values), or an output (a number, ~, or an expression); see engine.decisions
+Cell = str | int | float | list[str | int | float] | None
 
 
 class TableSchema(_Strict):

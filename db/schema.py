@@ -33,6 +33,7 @@ __all__ = [
     "cases",
     "inbox_messages",
     "job_runs",
+    "limit_counts",
     "metadata",
     "notice_cases",
     "notices",
@@ -139,6 +140,28 @@ case_keys = Table(
     _required("value", String(200)),
     _required("case_id", Integer, ForeignKey("cases.id"), index=True),
     UniqueConstraint("workflow", "field", "value", name="uq_case_keys_value"),
+)
+
+#: what one case counts toward one of its workflow's limits across cases (``limits:``): written in the
+#: transaction of the limit's step, replaced when the step is fired again on the case. ``key_hash`` is
+#: the SHA-256 of the key field's value (an ID number is personal data: it is not copied here);
+#: ``period`` the calendar year the step was fired in ("2026"), or "all"; ``amount`` the decimal text
+#: counted ("1" for a count). A case counts only while it is in one of the limit's states
+limit_counts = Table(
+    "limit_counts",
+    metadata,
+    _id(),
+    _required("workflow", String(63)),
+    _required("limit_name", String(63)),
+    _required("case_id", Integer, ForeignKey("cases.id")),
+    _required("key_hash", String(64)),
+    _required("period", String(10)),
+    _required("amount", String(40)),
+    # the audit event of the step that counted it (``casework check`` matches the two)
+    _required("event_seq", Integer),
+    _required("counted_at", UTCDateTime),
+    UniqueConstraint("workflow", "limit_name", "case_id", name="uq_limit_counts_case"),
+    Index("ix_limit_counts_key", "workflow", "limit_name", "key_hash", "period"),
 )
 
 #: one append-only, hash-chained event in a case's history

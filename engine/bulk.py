@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from engine import quotas
 from engine.access import Actor, check_scope, covers, four_eyes_facts, opening_role
 from engine.catalog import Catalog, Loaded
 from engine.clock import Clock
@@ -36,8 +37,9 @@ from engine.rules import clean_comment
 from engine.steps import Steps
 from engine.store import audit as audit_store, keys as key_store
 from engine.store.cases import read_batch
-from engine.store.database import Database
+from engine.store.database import Database, VersionPin
 from engine.store.keys import Holder
+from engine.store.tables import CaseRow
 from engine.store.users import directory
 from engine.store.writes import ChangeRows, write_changes
 from engine.users import find_actor
@@ -233,6 +235,7 @@ class Bulk:
         void_ids = []
         people = None
         batch_facts: dict[int, dict[str, list[str]]] = {}
+        linked: list[tuple[str, int]] = []
 
         def trail(case_id: int) -> dict[str, list[str]]:
             # the first four-eyes step of the batch reads the trails of the whole batch at once
@@ -241,6 +244,7 @@ class Bulk:
                 batch_facts.update({cid: four_eyes_facts(events) for cid, events in trails.items()})
             return batch_facts[case_id]
 
+        planned: list[tuple[str, ChangeRows, CaseRow, bool, list[quotas.Claim]]] = []
         for ref in chunk:
             found = rows.get(ref)
             if found is None:
@@ -250,22 +254,57 @@ class Bulk:
             try:
                 check_scope(user, ref, case.scope)
                 loaded = self.catalog.get(conn, case.workflow_version_id)
+                if _acts_on_another(loaded.definition, trigger):
+                    # a step with a then: acts on a linked case: the single-case way, after the batch
+                    linked.append((ref, case.version))
+                    continue
                 if people is None:
                     people = directory(conn)
-                change, written, _ = self.steps.plan_fire(
+                change, written, values = self.steps.plan_fire(
                     loaded, case, open_objections, people, user, trigger, comment, None, case.version, now, trail
                 )
+                wf = loaded.definition
+                asked = quotas.claims(wf, case.id, ref, case.state, trigger, values, written.updated_at)
             except RefusedError as exc:
                 refused.append(Refused(ref=ref, reason=exc.message, code=exc.code, facts=exc.facts))
                 continue
+            planned.append((ref, change, written, wf.states[written.state].void, asked))
+        # limits across cases: the cases of this batch with one key count together, in the batch's order
+        verdicts = quotas.settle(conn, [asked for *_, asked in planned])
+        counted = []
+        for (ref, change, written, void, asked), refusal in zip(planned, verdicts, strict=True):
+            if refusal is not None:
+                refused.append(Refused(ref=ref, reason=refusal.message, code=refusal.code, facts=refusal.facts))
+                continue
             changes.append(change)
             fired.append(ref)
-            if loaded.definition.states[written.state].void:
-                void_ids.append(case.id)
+            if void:
+                void_ids.append(written.id)
+            if asked:
+                counted.append((asked, written.audit_seq, written.updated_at))
         write_changes(conn, changes)
+        quotas.record(conn, counted)
         if void_ids:
             key_store.release_keys(conn, void_ids)
+        for ref, version in linked:
+            # each in a savepoint of the batch's transaction: a refusal (of the case or of the case it acts
+            # on) undoes that case's steps only, and is reported like any other
+            savepoint = conn.begin_nested()
+            try:
+                self.steps.fire(conn, ref, trigger, user, comment, None, VersionPin(version))
+            except RefusedError as exc:
+                savepoint.rollback()
+                refused.append(Refused(ref=ref, reason=exc.message, code=exc.code, facts=exc.facts))
+                continue
+            savepoint.commit()
+            fired.append(ref)
         return fired, refused
+
+
+def _acts_on_another(wf: WorkflowDef, trigger: str) -> bool:
+    """Whether the step ``trigger`` takes a step on a linked case too (``then:``)."""
+    t = wf.transitions.get(trigger)
+    return t is not None and t.then is not None
 
 
 def _taken(field: str, holder: Holder, user: Actor) -> str:

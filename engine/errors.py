@@ -47,6 +47,7 @@ from typing import Any, ClassVar
 
 __all__ = [
     "CODES",
+    "LINKED_FROM",
     "AlreadyExists",
     "CaseNotFound",
     "CaseworkError",
@@ -110,6 +111,10 @@ class Code(StrEnum):
     COMMENT_REQUIRED = "comment_required"
     FINAL_STATE = "final_state"
     NOT_EDITABLE = "not_editable"
+    # a step acting on a linked case (a transition's then:)
+    LINKED_CASE_NOT_FOUND = "linked_case_not_found"
+    LINKED_CHAIN = "linked_chain"
+    LIMIT_REACHED = "limit_reached"
     # the deadline clock
     NO_DEADLINE = "no_deadline"
     ALREADY_PAUSED = "already_paused"
@@ -128,6 +133,9 @@ class Code(StrEnum):
     TEMPLATE_TOO_COSTLY = "template_too_costly"
     # workflow versions
     WEAKENED_CONTROLS = "weakened_controls"
+    VERSION_NOT_NEWER = "version_not_newer"
+    MIGRATION_STRANDS = "migration_strands"
+    MIGRATION_MAP = "migration_map"
     # unusable input (exit 2)
     INVALID_INPUT = "invalid_input"
     INVALID_USER = "invalid_user"
@@ -231,6 +239,23 @@ CODES: dict[Code, CodeInfo] = {
         "initial state); `corrections` are the steps back (comment required) to a state where they may be.",
         ("case", "state", "trigger", "user", "roles", "fields", "editable", "corrections"),
     ),
+    Code.LIMIT_REACHED: CodeInfo(
+        "The step would take a person (the limit's `key`, e.g. an ID number, never shown) over one of the "
+        "workflow's limits across cases (`limits:`): `used` is what other cases in the limit's states already "
+        "count in `period` (a year, or `all`), `asked` what this case would add, `left` what may still be added "
+        "(amounts as decimal text; a count limit counts cases).",
+        ("case", "state", "trigger", "limit", "label", "key", "period", "max", "used", "asked", "left"),
+    ),
+    Code.LINKED_CASE_NOT_FOUND: CodeInfo(
+        "The step also takes a step on the case whose reference is in one of its fields (its `then:`), and that "
+        "field is empty or names no case; neither case was changed.",
+        ("case", "trigger", "field", "linked_case", "linked_from"),
+    ),
+    Code.LINKED_CHAIN: CodeInfo(
+        "Steps that take steps on linked cases (`then:`) would come back to a case already acted on (a cycle) or "
+        "go more than `limit` cases deep; `chain` lists the steps in order. Nothing was changed.",
+        ("case", "trigger", "linked_case", "chain", "limit", "linked_from"),
+    ),
     Code.NO_DEADLINE: CodeInfo(
         "The case's state has no deadline clock that may be paused: none, or a publicity period, which runs its "
         "full length.",
@@ -282,6 +307,22 @@ CODES: dict[Code, CodeInfo] = {
         "required comment, the masking of personal data, a condition); each must be accepted by name.",
         ("workflow", "version", "previous_version", "weakened", "accepted"),
     ),
+    Code.VERSION_NOT_NEWER: CodeInfo(
+        "Cases move only forward: no loaded version of the workflow is older than the version they were asked to "
+        "move to, so no case could move.",
+        ("workflow", "version", "versions"),
+    ),
+    Code.MIGRATION_STRANDS: CodeInfo(
+        "Moving cases to the new version would leave some where nothing can ever happen to them again: in a state "
+        "the new version lacks, in a final state without the step that closes it, or in a state no step leads out "
+        "of; nothing was moved. `states` names each such state and `why` says what is wrong with it.",
+        ("workflow", "version", "states", "why", "suggestion"),
+    ),
+    Code.MIGRATION_MAP: CodeInfo(
+        "A state mapping (OLD=NEW) names an old state that no older version declares, one that no case to be "
+        "moved is in, or an old state twice (exit 2).",
+        ("workflow", "state", "known", "suggestion"),
+    ),
     Code.INVALID_INPUT: CodeInfo("A value or file given is unusable as it is (exit 2).", ("option", "value")),
     Code.INVALID_USER: CodeInfo(
         "A user's details (new or changed) are invalid, or name a role or scope no loaded workflow declares; "
@@ -295,6 +336,31 @@ CODES: dict[Code, CodeInfo] = {
         ("database", "detail"),
     ),
 }
+
+#: A step that a transition's ``then:`` takes on a linked case is refused with that step's own code and facts,
+#: and ``linked_from``: the case and step whose ``then:`` took it ({"case", "workflow", "trigger", "field"}).
+LINKED_FROM = "linked_from"
+
+# the refusals a step on a linked case can meet (the others are about a user's own request, not a step)
+for _code in (
+    Code.SCOPE_NOT_COVERED,
+    Code.UNKNOWN_STEP,
+    Code.WRONG_STATE,
+    Code.ROLE_NEEDED,
+    Code.FOUR_EYES,
+    Code.GUARD_FAILED,
+    Code.GUARD_HELD,
+    Code.GUARD_UNCHECKABLE,
+    Code.GUARD_TOO_COSTLY,
+    Code.MISSING_FIELDS,
+    Code.COMMENT_REQUIRED,
+    Code.NOT_PUBLICISED,
+    Code.PUBLICITY_NOT_OVER,
+    Code.DUPLICATE,
+    Code.CONFLICT,
+):
+    if LINKED_FROM not in CODES[_code].facts:
+        CODES[_code] = CodeInfo(CODES[_code].meaning, (*CODES[_code].facts, LINKED_FROM))
 
 
 class CaseworkError(Exception):

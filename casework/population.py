@@ -80,7 +80,15 @@ from sqlalchemy import Connection, Engine, insert, select, text
 from casework.synthetic import ZHANGZHOU_COUNTIES, SyntheticPeople
 from db import schema
 from engine import InputError, TransitionRefused, WorkflowDef, WorkflowNotFound, iso, load_definition
-from engine.access import ALL_SCOPES, DATA_ENTRY, SYSTEM_ACTOR, Actor, add_four_eyes_fact, four_eyes_conflict
+from engine.access import (
+    ALL_SCOPES,
+    DATA_ENTRY,
+    SYSTEM_ACTOR,
+    Actor,
+    add_four_eyes_fact,
+    four_eyes_conflict,
+    waits_for,
+)
 from engine.audit import Event, Recorder, load_key, origin
 from engine.calendar import Deadline, WorkingCalendar
 from engine.deadlines import plan_state, publicity_timer, time_left
@@ -739,7 +747,7 @@ class _Walker:
         needs_fix = fixed = False
         public = wf.publicity.state if wf.publicity is not None else None
         published: _Notice | None = None  # the list that started this stay's publicity
-        while len(specs) + 1 < _MAX_EVENTS and not wf.states[state].final:
+        while len(specs) + 1 < _MAX_EVENTS and not _at_rest(wf, state):
             if needs_fix and not fixed:
                 fix = self._fix(data)
                 if fix:
@@ -957,6 +965,12 @@ def _frozen(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
+def _at_rest(wf: WorkflowDef, state: str) -> bool:
+    """Where a generated case's story ends: a final state, or one that waits for no one (a filed archive,
+    which leaves only through a later annual review)."""
+    return wf.states[state].final or not waits_for(wf, state)
+
+
 def _routes(
     wf: WorkflowDef,
 ) -> tuple[dict[str, TransitionDef | None], dict[str, list[TransitionDef]], dict[str, list[TransitionDef]]]:
@@ -973,7 +987,7 @@ def _routes(
         return t.name != uphold and (own_timeout or any(r != SYSTEM_ROLE for r in t.by))
 
     # steps from each state to a non-void final state, by breadth-first search backwards
-    distance = {s.name: 0 for s in wf.states.values() if s.final and not s.void}
+    distance = {s.name: 0 for s in wf.states.values() if _at_rest(wf, s.name) and not s.void}
     frontier = list(distance)
     while frontier:
         nxt = []

@@ -297,8 +297,26 @@ def _depths(wf: WorkflowDef) -> dict[str, int]:
 
 
 def waits_for(wf: WorkflowDef, state: str) -> set[str]:
-    """The roles a case in ``state`` waits for: those that may take a step out of it other than a step back."""
-    return {r for t in wf.transitions_from(state) if not is_step_back(wf, t, state) for r in t.by}
+    """The roles a case in ``state`` waits for (whose inbox it is in): those that may move it forward.
+
+    A step counts by its ``inbox:`` if it declares one. Otherwise a step back
+    (:func:`is_step_back`) does not count, nor does a step into a ``void``
+    final state (a withdrawal, a rejection: something a role *may* do, not
+    the work the case waits for) — unless every step out of the state that
+    is not a step back is one (annual_review's ``confirm``: closing the
+    review is the work), so a case always waits for someone while some
+    step moves it forward.
+    """
+    onward = [t for t in wf.transitions_from(state) if not is_step_back(wf, t, state)]
+    work = [t for t in onward if not _voids(wf, t)] or onward
+    counted = [t for t in wf.transitions_from(state) if t.inbox is True or (t.inbox is None and t in work)]
+    return {r for t in counted for r in t.by}
+
+
+def _voids(wf: WorkflowDef, t: TransitionDef) -> bool:
+    """Whether ``t`` ends the case as having come to nothing (a ``void`` final state)."""
+    dest = wf.states[t.dest]
+    return dest.final and dest.void
 
 
 def roles_acting_in(wf: WorkflowDef, state: str) -> set[str]:

@@ -32,7 +32,7 @@ from engine.catalog import Catalog
 from engine.clock import Clock
 from engine.deadlines import Deadlines, describe_left, describe_left_zh
 from engine.definition.model import WorkflowDef
-from engine.errors import Code, ConflictError, TransitionRefused
+from engine.errors import LINKED_FROM, Code, ConflictError, TransitionRefused
 from engine.models import SweepReport, TimerView, iso
 from engine.outbox import case_context, role_messages
 from engine.steps import Steps
@@ -126,7 +126,8 @@ class Sweeper:
             self.steps.fire(conn, case.ref, timer.payload["fire"], SYSTEM, None, None, VersionPin(case.version))
         except TransitionRefused as exc:
             savepoint.rollback()
-            if exc.code in _HOPELESS:
+            # hopeless for this case; a linked case's refusal (then:) may pass later, so it holds instead
+            if exc.code in _HOPELESS and LINKED_FROM not in exc.facts:
                 store.mark_timer(conn, timer_id, status="discarded", error=exc.message)
                 return Outcome.DISCARDED
             if timer.held_at is None:

@@ -234,7 +234,7 @@ def test_workflow_validate_good_and_broken_files(tmp_path: Path) -> None:
         ["workflow", "load", str(broken)],
     )
 
-    assert ok(good).strip() == f"{WF_FILE}: ok (poverty_archive version 2: 8 states, 10 steps)"
+    assert ok(good).strip() == f"{WF_FILE}: ok (poverty_archive version 3: 9 states, 11 steps)"
     assert good.err == ""
 
     assert bad.rc == 2
@@ -259,9 +259,9 @@ def test_workflow_validate_good_and_broken_files(tmp_path: Path) -> None:
 
 def test_workflow_load_list_show(db_url: str, tmp_path: Path) -> None:
     r = casework(db_url, "workflow", "load", WF_FILE)
-    assert re.fullmatch(r"loaded poverty_archive version 2 \([0-9a-f]{12}\)\n", ok(r)), r.out
+    assert re.fullmatch(r"loaded poverty_archive version 3 \([0-9a-f]{12}\)\n", ok(r)), r.out
     r = casework(db_url, "workflow", "load", WF_FILE)
-    assert ok(r).strip() == "poverty_archive version 2 already loaded with this content; nothing changed"
+    assert ok(r).strip() == "poverty_archive version 3 already loaded with this content; nothing changed"
 
     changed = tmp_path / "changed.yaml"
     shutil.copytree(BUNDLED.parent / "templates" / BUNDLED.stem, tmp_path / "templates" / "changed")
@@ -271,8 +271,8 @@ def test_workflow_load_list_show(db_url: str, tmp_path: Path) -> None:
     )
     refused(
         casework(db_url, "workflow", "load", str(changed)),
-        "poverty_archive version 2 is already loaded with different content",
-        "set 'version: 3' in the changed file",
+        "poverty_archive version 3 is already loaded with different content",
+        "set 'version: 4' in the changed file",
     )
 
     listed, shown, diagram = run_all(
@@ -287,13 +287,13 @@ def test_workflow_load_list_show(db_url: str, tmp_path: Path) -> None:
     assert isinstance(infos, list) and len(infos) == 1
     info = infos[0]
     assert set(info) == {"workflow", "version", "title", "source_hash", "loaded_at", "cases", "latest"}
-    assert info["workflow"] == WF and info["version"] == 2 and info["title"] == "困难职工建档立卡"
+    assert info["workflow"] == WF and info["version"] == 3 and info["title"] == "困难职工建档立卡"
     assert info["cases"] == 0 and info["latest"] is True
     assert re.fullmatch(r"[0-9a-f]{64}", info["source_hash"])
     assert_iso_shanghai(info["loaded_at"])
 
     desc = ok_json(shown)
-    assert desc["workflow"] == WF and desc["version"] == 2
+    assert desc["workflow"] == WF and desc["version"] == 3
     assert desc["source_hash"] == info["source_hash"]
     assert set(desc["roles"]) == {"clerk", "reviewer", "approver", "supervisor"}
     assert list(desc["states"]) == [
@@ -303,6 +303,7 @@ def test_workflow_load_list_show(db_url: str, tmp_path: Path) -> None:
         "approve",
         "enter",
         "filed",
+        "exited",
         "rejected",
         "withdrawn",
     ]
@@ -312,7 +313,7 @@ def test_workflow_load_list_show(db_url: str, tmp_path: Path) -> None:
     text = ok(diagram)
     assert text.startswith("stateDiagram-v2\n")
     assert "apply --> review: submit" in text
-    assert "[*] --> apply" in text and "filed --> [*]" in text
+    assert "[*] --> apply" in text and "filed --> exited: exit" in text and "exited --> [*]" in text
 
 
 # ------------------------------------------------------------------------ users
@@ -411,7 +412,7 @@ def test_full_happy_path_each_step_by_the_right_user(db_url: str, monkeypatch: p
         assert "actions" not in case  # only with --as
         assert case["ref"] == ref and case["workflow"] == WF
         assert case["workflow_version"] == load_definition_file(BUNDLED).version  # the bundled file's
-        assert case["state"] == "filed" and case["final"] is True
+        assert case["state"] == "filed" and case["final"] is False  # since version 3: an annual review may exit it
         assert case["data"] == {
             "applicant_name": "陈志强",
             "id_number": ID_1,

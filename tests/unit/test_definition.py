@@ -165,7 +165,7 @@ def test_bundled_workflow_loads_identically_from_text_and_file(poverty) -> None:
 
 
 def test_bundled_workflow_header(poverty) -> None:  # type: ignore[no-untyped-def]
-    assert (poverty.name, poverty.version, poverty.title) == ("poverty_archive", 2, "困难职工建档立卡")
+    assert (poverty.name, poverty.version, poverty.title) == ("poverty_archive", 3, "困难职工建档立卡")
     assert poverty.timezone == "Asia/Shanghai"
     assert poverty.calendar == "cn"
     assert poverty.ref_prefix == "ZZ"
@@ -185,11 +185,13 @@ def test_bundled_workflow_states(poverty) -> None:  # type: ignore[no-untyped-de
         "approve",
         "enter",
         "filed",
+        "exited",
         "rejected",
         "withdrawn",
     ]
     assert poverty.initial_state == "apply"
-    assert {s.name for s in poverty.states.values() if s.final} == {"filed", "rejected", "withdrawn"}
+    # filed is not final (version 3): an annual review's exit takes it to exited, on file, not void
+    assert {s.name for s in poverty.states.values() if s.final} == {"exited", "rejected", "withdrawn"}
     assert {s.name for s in poverty.states.values() if s.void} == {"rejected", "withdrawn"}
     assert poverty.states["review"].deadline == Duration(5, "working_days")
     assert poverty.states["approve"].deadline == Duration(5, "working_days")
@@ -212,9 +214,11 @@ def test_bundled_workflow_transitions(poverty) -> None:  # type: ignore[no-untyp
         "grant": (("approve",), "enter", ("approver",)),
         "record": (("enter",), "filed", ("clerk",)),
         "correct": (("publicise", "approve", "enter"), "apply", ("reviewer", "approver")),
+        "exit": (("filed",), "exited", ("reviewer",)),
     }
+    assert poverty.transitions["exit"].inbox is False and poverty.transitions["exit"].comment_required
     commented = {t.name for t in poverty.transitions.values() if t.comment_required}
-    assert commented == {"return", "reject", "withdraw", "uphold_objection", "correct"}
+    assert commented == {"return", "reject", "withdraw", "uphold_objection", "correct", "exit"}
     assert poverty.transitions["submit"].require == (
         "applicant_name",
         "id_number",
@@ -464,7 +468,7 @@ def test_mangled_workflow_loads_or_raises_definition_error(text: str) -> None:
 
 
 def test_decimal_guard_compares_with_decimal_values() -> None:
-    text = MINIMAL.replace("cause: {type: text}", "income: {type: decimal}").replace(
+    text = MINIMAL.replace("cause: {type: text}", "income: {type: decimal, required: true}").replace(
         "by: clerk}", "by: clerk, when: 'case.income < 612.5'}"
     )
     guard = load_definition(text).transitions["finish"].when

@@ -25,6 +25,9 @@ __all__ = [
     "ImportReport",
     "InboxPage",
     "InvariantReport",
+    "MigrationBlock",
+    "MigrationGroup",
+    "MigrationReport",
     "NoticeView",
     "ObjectionView",
     "ReadModel",
@@ -355,6 +358,62 @@ class FireManyReport(Report):
     trigger: str
     fired: list[str] = Field(default_factory=list)
     refused: list[Refused] = Field(default_factory=list)
+
+
+class MigrationBlock(ReadModel):
+    """Why some cases of one state stay on their version: a reason, what it is about, how many, the first refs."""
+
+    reason: str
+    detail: str
+    cases: int = 0
+    refs: list[str] = Field(default_factory=list)
+
+
+class MigrationGroup(ReadModel):
+    """The cases in one state of one old version: where they would go, how many move, why the others stay."""
+
+    model_config = ConfigDict(frozen=False)
+
+    from_version: int
+    state: str
+    to_state: str | None
+    cases: int = 0
+    movable: int = 0
+    moved: int = 0
+    blocked: list[MigrationBlock] = Field(default_factory=list)
+
+
+class MigrationReport(Report):
+    """What moving a workflow's cases to a newer version would do (``dry_run``) or did.
+
+    ``groups`` has one entry per (old version, state) holding cases;
+    ``strands`` is why the move is refused (empty when it may go ahead).
+    """
+
+    workflow: str
+    to_version: int
+    mapping: dict[str, str] = Field(default_factory=dict)
+    dry_run: bool = True
+    groups: list[MigrationGroup] = Field(default_factory=list)
+    strands: list[str] = Field(default_factory=list)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def cases(self) -> int:
+        """Cases on older versions of the workflow."""
+        return sum(g.cases for g in self.groups)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def movable(self) -> int:
+        """Of them, the ones that can move."""
+        return sum(g.movable for g in self.groups)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def moved(self) -> int:
+        """Of them, the ones moved (0 in a dry run)."""
+        return sum(g.moved for g in self.groups)
 
 
 class InvariantReport(Findings):

@@ -4,7 +4,9 @@ The trail is the truth: the first event records every value the case was
 opened with (and, since provenance is recorded, the workflow version), and
 every later change to the data records each field's old and new value. So
 the events alone give the case's state, data, version counter, scope and who
-fired what; :func:`differences` names each column where the stored row says
+fired what; a ``migrated`` event moves the case to another version of its
+workflow, and its context records the new pin as the first event recorded
+the first; :func:`differences` names each column where the stored row says
 something else — an ``UPDATE cases SET data = …`` made behind the engine's
 back shows up here even though the hash chain itself is intact.
 """
@@ -19,10 +21,13 @@ from engine.access import add_four_eyes_fact
 from engine.fields import is_empty
 from engine.store.tables import CaseRow, EventRow
 
-__all__ = ["DATA_ACTIONS", "Difference", "Replayed", "differences", "replay"]
+__all__ = ["DATA_ACTIONS", "MIGRATED", "Difference", "Replayed", "differences", "replay"]
 
 #: the actions whose ``changes`` are changes of the case's data (the others record notes: a notice, a pause)
 DATA_ACTIONS = frozenset({"created", "fired", "updated"})
+
+#: the action of a case moved to another version of its workflow (``workflow migrate``)
+MIGRATED = "migrated"
 
 
 @dataclass
@@ -36,6 +41,8 @@ class Replayed:
     workflow: Mapping[str, Any] | None = None
     #: where an event's recorded old value is not what the events before it left (seq, field, recorded, replayed)
     mismatches: list[tuple[int, str, Any, Any]] = field(default_factory=list)
+    #: where a ``migrated`` event moved from a version the case was not on (seq, recorded, replayed)
+    moves_from: list[tuple[int, Any, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,8 @@ def replay(events: Iterable[EventRow]) -> Replayed:
             out.state = e.to_state
         if e.seq == 1 and e.context:
             out.workflow = e.context.get("workflow")
+        elif e.action == MIGRATED:
+            _migrate(out, e)
         if e.action not in DATA_ACTIONS:
             continue
         for name, pair in e.changes.items():
@@ -105,9 +114,21 @@ def differences(
         for key in ("name", "version", "source_hash"):
             if replayed.workflow.get(key) != pin.get(key):
                 found.append(Difference(f"workflow.{key}", pin.get(key), replayed.workflow.get(key)))
+    for seq, recorded, before in replayed.moves_from:
+        found.append(Difference(f"event {seq} workflow_version (old value)", recorded, before))
     for seq, name, recorded, before in replayed.mismatches:
         found.append(Difference(f"event {seq} data.{name} (old value)", show(name, recorded), show(name, before)))
     return found
+
+
+def _migrate(out: Replayed, e: EventRow) -> None:
+    """A move to another version: the pin its context records replaces the case's, from the version it was on."""
+    pair = e.changes.get("workflow_version")
+    was = out.workflow.get("version") if out.workflow is not None else None
+    if not isinstance(pair, list) or len(pair) != 2 or pair[0] != was:
+        out.moves_from.append((e.seq, pair[0] if isinstance(pair, list) and pair else None, was))
+    # a move that records no pin leaves none: the stored row's version is then unproven, and named
+    out.workflow = (e.context or {}).get("workflow") or {}
 
 
 def _fired(fired_by: Mapping[str, Iterable[str]]) -> dict[str, set[str]]:

@@ -47,6 +47,7 @@ from engine.models import (
     ImportReport,
     InboxPage,
     InvariantReport,
+    MigrationReport,
     NoticeView,
     ObjectionView,
     SweepReport,
@@ -67,6 +68,7 @@ from engine.store import access as access_store, users as user_store
 from engine.store.database import Database, VersionPin
 from engine.sweeps import Sweeper
 from engine.users import Declared, Origin
+from engine.version_moves import DEFAULT_MOVE_BATCH, VersionMoves
 
 __all__ = ["Casework"]
 
@@ -110,6 +112,7 @@ class Casework:
         self.pauses = Pauses(*parts)
         self.schedules = Schedules(*parts)
         self.publicity = Publicity(self.db, self.catalog, self.steps, self.clock)
+        self.moves = VersionMoves(self.db, self.catalog, self.deadlines, self.clock, self.recorder)
 
     @property
     def calendar(self) -> WorkingCalendar:
@@ -145,6 +148,26 @@ class Casework:
             return self.catalog.info(conn, row), new
 
         return self.db.transaction(work)
+
+    def migrate(
+        self,
+        workflow: str,
+        to_version: int,
+        mapping: Mapping[str, str] | None = None,
+        *,
+        dry_run: bool = True,
+        batch: int = DEFAULT_MOVE_BATCH,
+    ) -> MigrationReport:
+        """Move the cases of ``workflow`` on older versions to version ``to_version`` (a dry run by default).
+
+        An operator's action, like loading a version: each moved case gets
+        one ``migrated`` event by ``system`` whose context records this
+        process's OS user and host, the new version pin and ``mapping``
+        (old state → new state). See :class:`engine.version_moves.VersionMoves`
+        for which cases stay and when the whole move is refused.
+        """
+        by = f"{self.recorder.source['os_user']}@{self.recorder.source['host']}"[:200] if self.recorder.source else None
+        return self.moves.migrate(workflow, to_version, mapping, dry_run=dry_run, batch=batch, by=by)
 
     def workflow_history(self, name: str) -> list[WorkflowVersion]:
         """Every stored version of workflow ``name``, oldest first, with who loaded it and what it weakened."""

@@ -7,8 +7,9 @@ a bug). ``casework check`` runs :func:`check_invariants`:
 1. **state** — a case's state is the ``to_state`` of its last audit event,
    and the case's ``audit_seq``/``audit_head`` are that event's seq and hash;
 2. **sequence** — a case's audit events are numbered 1..n with no gap;
-3. **timers** — a case waiting in a state with a deadline, reminder,
-   escalation or timeout has that state's timers (from when it entered it),
+3. **timers** — a case waiting in a state that declares timers (a
+   reminder, an escalation or a timeout; not a bare ``deadline:``, which is
+   a column of the case) has that state's timers (from when it entered it),
    and no pending timer belongs to a state the case has left;
 4. **outbox** — every outbox row belongs to an audit event of its case;
    (public notices are not outbox rows: see **notices**);
@@ -22,6 +23,9 @@ a bug). ``casework check`` runs :func:`check_invariants`:
    (:func:`engine.store.publicity.publication_problems`);
 6. **keys** — a case that is not void holds the key of each of its
    ``unique`` field values, and no key belongs to a void case.
+7. **limits** — every row a case counts toward a limit across cases names
+   an event of its trail that fired a step the limit is checked at, in the
+   row's period (:func:`engine.store.quotas.ledger_problems`).
 
 The hash chain itself is ``casework audit verify``. The checks are set-wise
 SQL plus one streaming pass over the events that notify, so 100,000 cases
@@ -41,6 +45,7 @@ from engine.models import InvariantReport
 from engine.store import tables
 from engine.store.access import standing_at, user_standings
 from engine.store.publicity import publication_problems
+from engine.store.quotas import ledger_problems
 
 __all__ = ["check_invariants"]
 
@@ -64,6 +69,8 @@ def check_invariants(conn: Connection, definition: Callable[[int], WorkflowDef])
     _outbox_matches(conn, report, workflows)
     _notices_match(conn, report, workflows)
     _keys_match(conn, report, workflows)
+    for ref, problem in ledger_problems(conn, workflows):
+        report.add("limits", ref, problem)
     return report
 
 
@@ -190,6 +197,9 @@ def _outbox_matches(conn: Connection, report: InvariantReport, workflows: dict[i
             .join(_events, _events.c.case_id == _cases.c.id)
             .where(
                 _cases.c.workflow_version_id == version_id,
+                # a case moved to this version (workflow migrate) took its earlier steps under another
+                # version's rules, and their messages carry that version: only its steps since are judged here
+                _events.c.seq > _LAST_MOVE,
                 _events.c.action == "fired",
                 or_(
                     and_(entered, _events.c.to_state.in_(sorted(enter_rules))),
@@ -215,6 +225,15 @@ def _outbox_matches(conn: Connection, report: InvariantReport, workflows: dict[i
                     if then.enabled and who in then.roles and covers(then.scopes, e.scope) and created_at <= e.at:
                         if "inbox" in rule.channels and f"{e.id}:{e.seq}:{index}:inbox:{username}" not in written:
                             report.add("outbox", e.ref, f"event {e.seq}: no inbox message for {username} ({who})")
+
+
+_moves = _events.alias("moves")
+#: the seq of the case's last move to another version (0: never moved)
+_LAST_MOVE = (
+    select(func.coalesce(func.max(_moves.c.seq), 0))
+    .where(_moves.c.case_id == _cases.c.id, _moves.c.action == "migrated")
+    .scalar_subquery()
+)
 
 
 def _outbox_keys(conn: Connection, version_id: int) -> set[str]:

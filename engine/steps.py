@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from engine import links, quotas
 from engine.access import (
     Actor,
     Person,
@@ -33,12 +34,14 @@ from engine.caseview import case_view
 from engine.catalog import Catalog, Loaded
 from engine.changes import Change, note, plan_change
 from engine.clock import Clock
+from engine.compute import compute_fields
 from engine.deadlines import Deadlines
 from engine.definition import WorkflowDef
 from engine.errors import (
     CaseNotFound,
     Code,
     DuplicateCase,
+    InvalidCaseData,
     InvalidTransition,
     PermissionDenied,
     TransitionRefused,
@@ -155,13 +158,18 @@ class Steps:
             lambda case_id: four_eyes_facts(audit_store.data_events(conn, [case_id])[case_id]),
             before,
         )
+        # limits across cases: checked on the data as the step leaves it, recorded with the step
+        counted = quotas.check_step(conn, loaded.definition, case, trigger, values, written)
         write_change(conn, change)
+        quotas.record_step(conn, counted, written)
         wf = loaded.definition
         if wf.states[written.state].void:
             # the archive came to nothing: its ID number may be filed again
             key_store.release_keys(conn, [case.id])
         else:
             self.claim_keys(conn, wf, case.id, case.data, values, actor)
+        # a then: step on a linked case, in this transaction: its refusal undoes this step too
+        links.follow(self, conn, wf, written, trigger, actor, comment)
         return self.view(wf, written)
 
     def plan_fire(
@@ -199,6 +207,9 @@ class Steps:
             check_edit(wf, ref, state, user, list(changes), trigger)
         if before is not None:
             before(case)
+        # computed fields at this step: their changes are recorded with the step (so the trail replays them)
+        values, computed = compute_fields(wf, trigger, values)
+        changes = {k: changes.get(k) or computed[k] for k in wf.fields if k in changes or k in computed}
         check_ready(wf, ref, state, t, values, open_objections)
         dest = move(loaded.machine, state, trigger)
         if dest is None:  # pragma: no cover - check_actor already checked the source
@@ -227,8 +238,8 @@ class Steps:
             try:
                 check_actor(wf, case.ref, case.state, case.fired_by, t, user)
                 check_publicity_exit(wf, case, t, now)
-                check_ready(wf, case.ref, case.state, t, case.data, open_objections)
-            except TransitionRefused:
+                check_ready(wf, case.ref, case.state, t, compute_fields(wf, t.name, case.data)[0], open_objections)
+            except (TransitionRefused, InvalidCaseData):  # a value that cannot be computed refuses the step
                 continue
             found.append(Action(trigger=t.name, label=t.label, to=t.dest, comment_required=t.comment_required))
         return tuple(found)

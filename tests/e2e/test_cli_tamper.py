@@ -85,7 +85,7 @@ def test_a_workflow_source_edit_is_refused_and_when_forced_named(copy: Path) -> 
     with pytest.raises(sqlite3.DatabaseError, match="refused"):
         shell(copy, f"UPDATE workflow_versions SET source = {drop}")
     shell(copy, "DROP TRIGGER workflow_versions_no_update", f"UPDATE workflow_versions SET source = {drop}")
-    assert "source: poverty_archive v2" in failing(copy)
+    assert "source: poverty_archive v3" in failing(copy)
 
 
 def test_a_notice_edit_is_refused_and_when_forced_named(copy: Path) -> None:

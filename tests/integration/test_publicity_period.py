@@ -207,7 +207,7 @@ def test_the_published_period_is_the_engines_objections_and_automatic_end(
 
 
 def test_a_working_day_period_is_counted_on_the_calendar(svc: Casework, clock: FixedClock) -> None:
-    source = BUNDLED.read_text(encoding="utf-8").replace("version: 2", "version: 3")
+    source = BUNDLED.read_text(encoding="utf-8").replace("version: 3", "version: 4")
     source = source.replace("timeout: {after: 7 days,", "timeout: {after: 5 working days,")
     templates = dict(svc.workflow(WF).templates.sources)
     svc.load_workflow(load_definition(source, "working.yaml", templates))

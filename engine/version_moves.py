@@ -11,7 +11,10 @@ under the new version's rules from when the case entered its state.
 What stays, and why (each case is judged on its own; the others still move):
 
 ``final``
-    finished under the version it ran on; its trail stays as it happened;
+    finished under the version it ran on; its trail stays as it happened —
+    unless the new version keeps its state and gives it a way on (the
+    archive's 已建档, which version 3 manages further with an exit): then it
+    moves, in the same state;
 ``unmapped_state``
     its state is not in the new version and no ``OLD=NEW`` mapping names it;
 ``required_field``
@@ -74,7 +77,16 @@ from engine.store.tables import CaseRow
 from engine.store.writes import ChangeRows, write_changes
 from engine.suggest import close_match
 
-__all__ = ["DEFAULT_MOVE_BATCH", "MIGRATED", "REASONS", "VersionMoves", "blockers", "move_rows", "strands"]
+__all__ = [
+    "DEFAULT_MOVE_BATCH",
+    "MIGRATED",
+    "REASONS",
+    "VersionMoves",
+    "blockers",
+    "move_rows",
+    "reopened",
+    "strands",
+]
 
 #: cases moved per transaction
 DEFAULT_MOVE_BATCH = 500
@@ -105,6 +117,18 @@ def target_state(state: str, mapping: Mapping[str, str]) -> str:
     return mapping.get(state, state)
 
 
+def reopened(old: WorkflowDef, new: WorkflowDef, state: str, mapping: Mapping[str, str]) -> bool:
+    """Whether a case that ended in ``state`` (final in ``old``) moves on: the new version keeps the state of
+    that name and gives it a way on (an archive 已建档 that the new version manages further, e.g. an exit).
+
+    A final state is never mapped to another: that would rewrite where the case ended.
+    """
+    if not old.states[state].final:
+        return False
+    after = new.states.get(state)
+    return state not in mapping and after is not None and not after.final
+
+
 def blockers(
     case: CaseRow, old: WorkflowDef, new: WorkflowDef, mapping: Mapping[str, str], today: dt.date
 ) -> list[Blocked]:
@@ -113,7 +137,7 @@ def blockers(
     Names fields and states only, never a stored value (the report lists
     references, and personal data stays out of it).
     """
-    if old.states[case.state].final:
+    if old.states[case.state].final and not reopened(old, new, case.state, mapping):
         return [("final", case.state)]
     to = target_state(case.state, mapping)
     if to not in new.states:
@@ -369,7 +393,12 @@ class VersionMoves:
                 group = plan.groups[key] = MigrationGroup(
                     from_version=key[0],
                     state=case.state,
-                    to_state=to if to in wf.states and not old.definition.states[case.state].final else None,
+                    to_state=to
+                    if to in wf.states
+                    and (
+                        not old.definition.states[case.state].final or reopened(old.definition, wf, case.state, mapping)
+                    )
+                    else None,
                 )
             group.cases += 1
             if not blocked:

@@ -456,3 +456,42 @@ def _household(seed: int) -> dict[str, Any]:
     from tests.integration.test_publicity import ALL_MATERIALS
 
     return {**SyntheticPeople(seed).household(), "materials": list(ALL_MATERIALS)}
+
+
+# version 1 ends at 办结 closed; version 2 keeps closed but manages it further (a 回访 after closing)
+V2_REOPENS = (
+    V1.replace("version: 1", "version: 2")
+    .replace("closed: {label: 办结, final: true}", "closed: {label: 办结}\n  revisited: {label: 已回访, final: true}")
+    .replace(
+        "withdraw: {label: 撤回, from: [register, handle], to: closed, by: clerk}",
+        "withdraw: {label: 撤回, from: [register, handle], to: gone, by: clerk}\n"
+        "  revisit: {label: 回访, from: closed, to: revisited, by: handler}",
+    )
+    .replace("  closed: {label: 办结}\n", "  closed: {label: 办结}\n  gone: {label: 已撤回, final: true, void: true}\n")
+)
+
+
+def test_a_case_ended_in_a_state_the_new_version_manages_further_moves_on(petition: Casework) -> None:
+    """An archive 已建档 (final in poverty_archive v2) must reach v3, where it can still exit: a final case
+    moves when the new version keeps its state and gives it a way on; one whose state is final there stays."""
+    svc = petition
+    (done,) = open_cases(svc, 1, submit=True)
+    svc.fire(done, "close", "wu")
+    (gone,) = open_cases(svc, 1)
+    svc.fire(gone, "withdraw", "lin")  # closed too, in v1 (withdraw leads to closed there)
+    load(svc, V2_REOPENS)
+
+    dry = svc.migrate("petition", 2)
+    closed = next(g for g in dry.groups if g.state == "closed")
+    assert (closed.cases, closed.movable, closed.to_state) == (2, 2, "closed")
+
+    # mapping a state a case ended in elsewhere would rewrite where it ended: it stays
+    load(svc, V2_REOPENS.replace("version: 2", "version: 3"))
+    mapped = svc.migrate("petition", 3, {"closed": "handle"})
+    closed = next(g for g in mapped.groups if g.state == "closed")
+    assert closed.movable == 0 and closed.blocked[0].reason == "final"
+
+    svc.migrate("petition", 2, dry_run=False)
+    assert svc.get_case(done).workflow_version == 2
+    assert svc.fire(done, "revisit", "wu").state == "revisited"
+    proven(svc)

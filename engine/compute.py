@@ -35,7 +35,21 @@ from engine.errors import FieldProblem, InvalidCaseData
 from engine.expressions import ExpressionError
 from engine.fields import coerce_value, is_empty, shown
 
-__all__ = ["ROUNDING", "compute_fields", "compute_values", "computed_from", "typed_snapshot"]
+__all__ = [
+    "EDITED",
+    "MOMENTS",
+    "OPENED",
+    "ROUNDING",
+    "compute_fields",
+    "compute_values",
+    "computed_from",
+    "typed_snapshot",
+]
+
+#: ``at:`` may name these moments beside steps: when the case is opened, when its data is edited
+OPENED = "opened"
+EDITED = "edited"
+MOMENTS = (OPENED, EDITED)
 
 #: a ``round:`` value → the decimal module's rounding
 ROUNDING = {"half_up": ROUND_HALF_UP, "half_even": ROUND_HALF_EVEN, "down": ROUND_DOWN, "up": ROUND_UP}
@@ -92,6 +106,22 @@ def compute_values(
     return out, changes
 
 
+def merged_changes(
+    wf: WorkflowDef, changes: Mapping[str, list[Any]], computed: Mapping[str, list[Any]]
+) -> dict[str, list[Any]]:
+    """``changes`` followed by ``computed`` (old → new each), in the workflow's field order; a field back
+    to its old value is no change."""
+    out = {}
+    for k in wf.fields:
+        if k in changes and k in computed:
+            old, new = changes[k][0], computed[k][1]
+            if old != new:
+                out[k] = [old, new]
+        elif k in changes or k in computed:
+            out[k] = list(changes.get(k) or computed[k])
+    return out
+
+
 def computed_from(f: FieldDef) -> str:
     """Where a computed field's value comes from, in words: ``from self_paid (table medical_whole) at step submit``."""
     c = f.compute
@@ -102,8 +132,12 @@ def computed_from(f: FieldDef) -> str:
         else "an expression"
     )
     reads = ", ".join(c.reads) or "constants"
-    steps = ", ".join(c.at)
-    return f"from {reads} ({how}) at step{'s' if len(c.at) > 1 else ''} {steps}"
+    moments = [m for m in MOMENTS if m in c.at]
+    steps = [t for t in c.at if t not in MOMENTS]
+    when = [f"when the case is {' or '.join(moments)}"] if moments else []
+    if steps:
+        when.append(f"at step{'s' if len(steps) > 1 else ''} {', '.join(steps)}")
+    return f"from {reads} ({how}) {', and '.join(when)}"
 
 
 def typed_snapshot(fields: Mapping[str, FieldDef], values: Mapping[str, Any]) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from engine.access import DATA_ENTRY, Actor, check_scope, opening_role
 from engine.audit import GENESIS, Event, Recorder
 from engine.calendar import Deadline
 from engine.catalog import Loaded
+from engine.compute import OPENED, compute_fields
 from engine.deadlines import Deadlines
 from engine.definition import WorkflowDef
 from engine.errors import FieldProblem, InvalidCaseData
@@ -88,6 +89,7 @@ def plan_opening(
     scope field (given, and covered by the user's scopes).
     """
     values, _ = merge_data(wf, {}, data, now)
+    values, _ = compute_fields(wf, OPENED, values)  # recorded with the opening values, like typed ones
     role = role or opening_role(wf, user)
     scope = None
     if wf.scope_field:

@@ -174,7 +174,8 @@ class Schedules:
         planned: list[Planned] = []
         skipped = 0
         for ref, data in case_store.refs_in_state(conn, wf.name, schedule.from_state):
-            values = {k: v for k, v in data.items() if k in fields}
+            # same-named fields are copied; a computed one is the engine's to work out, never copied in
+            values = {k: v for k, v in data.items() if k in fields and fields[k].compute is None}
             if schedule.link_field:
                 values[schedule.link_field] = ref
             try:

@@ -34,7 +34,7 @@ from engine.caseview import case_view
 from engine.catalog import Catalog, Loaded
 from engine.changes import Change, note, plan_change
 from engine.clock import Clock
-from engine.compute import compute_fields
+from engine.compute import EDITED, compute_fields, merged_changes
 from engine.deadlines import Deadlines
 from engine.definition import WorkflowDef
 from engine.errors import (
@@ -208,8 +208,9 @@ class Steps:
         if before is not None:
             before(case)
         # computed fields at this step: their changes are recorded with the step (so the trail replays them)
-        values, computed = compute_fields(wf, trigger, values)
-        changes = {k: changes.get(k) or computed[k] for k in wf.fields if k in changes or k in computed}
+        for moment in (EDITED, trigger) if changes else (trigger,):
+            values, computed = compute_fields(wf, moment, values)
+            changes = merged_changes(wf, changes, computed)
         check_ready(wf, ref, state, t, values, open_objections)
         dest = move(loaded.machine, state, trigger)
         if dest is None:  # pragma: no cover - check_actor already checked the source
@@ -272,6 +273,9 @@ class Steps:
         if not changes:
             return self.view(wf, case)
         role = check_edit(wf, ref, case.state, user, list(changes))
+        # fields computed when the data is edited follow it (the editor's right covers the typed fields)
+        values, computed = compute_fields(wf, EDITED, values)
+        changes = merged_changes(wf, changes, computed)
         decided = Change(
             actor=username,
             role=role,

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from engine.compute import compute_values, typed_snapshot
+from engine.compute import MOMENTS, compute_values, typed_snapshot
 from engine.decisions import (
     Domain,
     Output,
@@ -201,7 +201,12 @@ def _compute(
         c.add(path + ("places",), f"an integer keeps no decimal places (places: 0), not {places}")
     at = (spec.at,) if isinstance(spec.at, str) else tuple(spec.at)
     for i, step in enumerate(at):
-        c.ref(path + ("at",), step, transitions, "transition", index=None if isinstance(spec.at, str) else i)
+        where = path + ("at",) + (() if isinstance(spec.at, str) else (i,))
+        if step in MOMENTS:
+            if step in transitions:
+                c.add(where, f"{step!r} names both a step and the moment a case is {step}; rename the step")
+            continue
+        c.ref(where, step, [*transitions, *MOMENTS], "step or moment", index=None)
     reads: list[str] = []
     expr = None
     output = None

@@ -46,7 +46,8 @@ def shown(url: str, ref: str) -> dict[str, Any]:
 def test_the_subsidy_is_computed_at_submit_and_shown_with_two_decimals(db_url: str) -> None:
     setup(db_url)
     ref = new_case(db_url, "12345.65")
-    assert "subsidy" not in shown(db_url, ref)["data"]
+    # the command contract: computed when the case is opened, a string with two decimals
+    assert shown(db_url, ref)["data"]["subsidy"] == "1234.57"
     r = casework(db_url, "case", "fire", ref, "submit", "--as", "lin")
     assert r.rc == 0, r.err
     assert shown(db_url, ref)["data"]["subsidy"] == "1234.57"  # half up, not banker's 1234.56
@@ -56,11 +57,13 @@ def test_the_subsidy_is_computed_at_submit_and_shown_with_two_decimals(db_url: s
     table = casework(db_url, "case", "show", ref).out
     assert "补助金额（元）" in table and "1234.57" in table
     history = json.loads(casework(db_url, "case", "history", ref, "--json").out)
-    assert history[-1]["changes"] == {"subsidy": [None, "1234.57"]}
+    assert history[0]["changes"]["subsidy"] == [None, "1234.57"]
     r = casework(db_url, "check")
     assert r.rc == 0, r.out + r.err
     r = casework(db_url, "workflow", "show", "medical_aid")
-    assert "computed from self_paid (table medical_whole) at step submit" in r.out
+    assert (
+        "computed from self_paid (table medical_whole) when the case is opened or edited, and at step submit" in r.out
+    )
     # the 公示名单 lists the computed subsidy (and not the medical costs)
     assert casework(db_url, "case", "fire", ref, "pass_review", "--as", "wu").rc == 0
     r = casework(db_url, "notice", "publish", "medical_aid", "--scope", "芗城区", "--json")
@@ -76,8 +79,8 @@ def test_a_typed_subsidy_is_refused_and_changes_nothing(db_url: str) -> None:
     assert (r.rc, r.out) == (1, ""), r.err
     lines = r.err.strip().splitlines()
     assert lines == [
-        "error: invalid case data: subsidy: is computed from self_paid (table medical_whole) at step submit; "
-        "it cannot be typed"
+        "error: invalid case data: subsidy: is computed from self_paid (table medical_whole) when the case is "
+        "opened or edited, and at step submit; it cannot be typed"
     ]
     assert json.loads(casework(db_url, "case", "list", "--json").out) == []
     ref = new_case(db_url, "12345.65")

@@ -47,11 +47,13 @@ def state_of(svc: Casework, ref: str) -> tuple[Any, ...]:
 
 def test_submit_computes_the_subsidy_half_up_and_the_trail_replays_it(svc: Casework) -> None:
     ref = svc.create_case(WF, "lin", application("12345.65")).ref
-    assert "subsidy" not in svc.get_case(ref).data  # computed at submit, not at opening
-    case = svc.fire(ref, "submit", "lin")
-    assert case.data["subsidy"] == "1234.57"  # banker's rounding gave 1234.56
+    # computed as soon as the case holds the amount (opened), recorded with the opening values
+    assert svc.get_case(ref).data["subsidy"] == "1234.57"  # banker's rounding gave 1234.56
+    assert svc.history(ref)[0].changes["subsidy"] == [None, "1234.57"]
+    case = svc.fire(ref, "submit", "lin")  # computed again at submit: the same amount, so no change
+    assert case.data["subsidy"] == "1234.57"
     event = svc.history(ref)[-1]
-    assert (event.trigger, event.changes) == ("submit", {"subsidy": [None, "1234.57"]})
+    assert event.trigger == "submit" and "subsidy" not in (event.changes or {})
     assert svc.check().ok, svc.check()
     assert svc.verify_audit(ref).ok
 
@@ -75,7 +77,10 @@ def test_below_6000_the_step_is_refused_as_not_eligible_and_nothing_changes(svc:
 
 
 def test_a_typed_subsidy_is_refused_on_every_path_and_changes_nothing(svc: Casework) -> None:
-    message = "subsidy: is computed from self_paid (table medical_whole) at step submit; it cannot be typed"
+    message = (
+        "subsidy: is computed from self_paid (table medical_whole) when the case is opened or edited, "
+        "and at step submit; it cannot be typed"
+    )
     with pytest.raises(InvalidCaseData) as info:
         svc.create_case(WF, "lin", application("12345.65", subsidy="99999"))
     assert message in str(info.value)
@@ -96,10 +101,16 @@ def test_a_correction_recomputes_at_the_next_submit(svc: Casework) -> None:
     svc.fire(ref, "submit", "lin")
     svc.fire(ref, "return", "wu", comment="发票金额有误")
     svc.update_case(ref, "lin", {"self_paid": "30000.01"})
-    assert svc.get_case(ref).data["subsidy"] == "1234.57"  # an edit does not compute: only the steps in at:
+    # the edit recomputes (at: edited) and records both changes in one event
+    assert svc.get_case(ref).data["subsidy"] == "4500.00"
+    assert svc.history(ref)[-1].changes == {"self_paid": ["12345.65", "30000.01"], "subsidy": ["1234.57", "4500.00"]}
     case = svc.fire(ref, "submit", "lin")
     assert case.data["subsidy"] == "4500.00"
-    assert svc.history(ref)[-1].changes == {"subsidy": ["1234.57", "4500.00"]}
+    # data given with a step is an edit too: computed when edited, then at the step
+    svc.fire(ref, "return", "wu", comment="发票金额有误")
+    case = svc.fire(ref, "submit", "lin", data={"self_paid": "6000"})
+    assert case.data["subsidy"] == "500.00"
+    assert svc.history(ref)[-1].changes == {"self_paid": ["30000.01", "6000"], "subsidy": ["4500.00", "500.00"]}
     assert svc.check().ok
 
 

@@ -200,7 +200,7 @@ def test_each_compute_mistake_is_located() -> None:
         "10:19: a date field cannot be computed; computed fields are integer, decimal, text or choice",
         "11:22: a computed field is filled in by the engine at its steps, not by people: drop 'required' and "
         "add 'require: [b]' to the steps that need it",
-        "11:82: unknown transition 'fnish'; did you mean 'finish'?",
+        "11:82: unknown step or moment 'fnish'; did you mean 'finish'?",
         "12:38: expr: case.amuont is not a field; did you mean 'amount'? (a computed value reads fields only)",
         "12:38: expr: case.state is not a field: a computed value reads the case's fields only",
         "13:39: unknown table 'nope'",
@@ -298,7 +298,7 @@ def test_describe_shows_compute_and_tables() -> None:
     assert d["fields"]["subsidy"]["compute"] == {
         "table": "medical_whole",
         "output": "subsidy",
-        "at": ["submit"],
+        "at": ["opened", "edited", "submit"],
         "round": "half_up",
         "places": 2,
         "reads": ["self_paid"],
@@ -308,3 +308,22 @@ def test_describe_shows_compute_and_tables() -> None:
         "subsidy": "500 + (case.self_paid - 10000) * 10 / 100",
     }
     assert Decimal(d["tables"]["medical_whole"]["rows"][1]["subsidy"]) == 500
+
+
+def test_a_step_named_like_a_moment_is_refused_where_at_names_the_moment() -> None:
+    """``at: [edited]`` means "when the data is edited"; a step of that name would make it ambiguous."""
+    source = (
+        "workflow: w\nversion: 1\ntitle: t\nroles: {clerk: c}\n"
+        "fields:\n  a: {type: decimal}\n"
+        '  b: {type: decimal, compute: {expr: "case.a * 2", at: [opened, edited]}}\n'
+        "states:\n  s: {initial: true}\n  e: {final: true}\n"
+        "transitions:\n  edited: {from: s, to: e, by: clerk}\n"
+    )
+    with pytest.raises(DefinitionError) as info:
+        load_definition(source, "w.yaml")
+    assert [str(p) for p in info.value.problems] == [
+        "w.yaml:7:65: 'edited' names both a step and the moment a case is edited; rename the step"
+    ]
+    wf = load_definition(source.replace("edited: {from", "finish: {from"), "w.yaml")
+    assert compute_fields(wf, "opened", {"a": "1.5"})[0]["b"] == "3.00"
+    assert compute_fields(wf, "finish", {"a": "1.5"})[0] == {"a": "1.5"}  # not computed at that step

@@ -66,7 +66,8 @@ KEY_DESCRIPTIONS: dict[str, dict[str, str]] = {
         "reads leaves the value empty).",
         "table": "A decision table (`tables:`) giving the value.",
         "output": "The table's output column to take. Default: the field's name.",
-        "at": "The steps at which the value is computed, before their conditions are checked; also `opened` (when the case is opened) and `edited` (when its data is edited).",
+        "at": "The steps at which the value is computed, before their conditions are checked; also `opened` "
+        "(when the case is opened) and `edited` (when its data is edited).",
         "round": "How the value is rounded: `half_up` (0.005 → 0.01), `half_even`, `down`, `up`.",
         "places": "Decimal places kept; the stored value keeps them (`500.00`). Default: 2 for a `decimal` "
         "(0.01 yuan), 0 for an `integer`.",

@@ -307,9 +307,10 @@ def waits_for(wf: WorkflowDef, state: str) -> set[str]:
     review is the work), so a case always waits for someone while some
     step moves it forward.
     """
-    onward = [t for t in wf.transitions_from(state) if not is_step_back(wf, t, state)]
+    leaving = wf.transitions_from(state)
+    onward = [t for t in leaving if not is_step_back(wf, t, state)]
     work = [t for t in onward if not _voids(wf, t)] or onward
-    counted = [t for t in wf.transitions_from(state) if t.inbox is True or (t.inbox is None and t in work)]
+    counted = [t for t in leaving if t.inbox is True or (t.inbox is None and t in work)]
     return {r for t in counted for r in t.by}
 
 

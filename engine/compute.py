@@ -31,20 +31,12 @@ from typing import Any
 
 from engine.decisions import TableError, decide, number_text
 from engine.definition.model import FieldDef, TableDef, WorkflowDef
+from engine.definition.typecheck import snapshot
 from engine.errors import FieldProblem, InvalidCaseData
 from engine.expressions import ExpressionError
 from engine.fields import coerce_value, is_empty, shown
 
-__all__ = [
-    "EDITED",
-    "MOMENTS",
-    "OPENED",
-    "ROUNDING",
-    "compute_fields",
-    "compute_values",
-    "computed_from",
-    "typed_snapshot",
-]
+__all__ = ["EDITED", "MOMENTS", "OPENED", "compute_fields", "compute_values", "computed_from"]
 
 #: ``at:`` may name these moments beside steps: when the case is opened, when its data is edited
 OPENED = "opened"
@@ -106,22 +98,6 @@ def compute_values(
     return out, changes
 
 
-def merged_changes(
-    wf: WorkflowDef, changes: Mapping[str, list[Any]], computed: Mapping[str, list[Any]]
-) -> dict[str, list[Any]]:
-    """``changes`` followed by ``computed`` (old → new each), in the workflow's field order; a field back
-    to its old value is no change."""
-    out = {}
-    for k in wf.fields:
-        if k in changes and k in computed:
-            old, new = changes[k][0], computed[k][1]
-            if old != new:
-                out[k] = [old, new]
-        elif k in changes or k in computed:
-            out[k] = list(changes.get(k) or computed[k])
-    return out
-
-
 def computed_from(f: FieldDef) -> str:
     """Where a computed field's value comes from, in words: ``from self_paid (table medical_whole) at step submit``."""
     c = f.compute
@@ -140,21 +116,6 @@ def computed_from(f: FieldDef) -> str:
     return f"from {reads} ({how}) {', and '.join(when)}"
 
 
-def typed_snapshot(fields: Mapping[str, FieldDef], values: Mapping[str, Any]) -> dict[str, Any]:
-    """Every field's value as expressions see it (decimals as Decimal, dates as date; None if empty)."""
-    snap: dict[str, Any] = dict.fromkeys(fields)
-    for name, value in values.items():
-        f = fields.get(name)
-        if f is None or value is None:
-            continue
-        if f.type == "decimal":
-            value = Decimal(value)
-        elif f.type == "date":
-            value = dt.date.fromisoformat(value)
-        snap[name] = value
-    return snap
-
-
 def _value(
     f: FieldDef, fields: Mapping[str, FieldDef], tables: Mapping[str, TableDef], values: Mapping[str, Any]
 ) -> Any:
@@ -163,7 +124,7 @@ def _value(
     assert c is not None
     if any(is_empty(values.get(name)) for name in c.reads if name in fields):
         return None
-    snap = typed_snapshot(fields, values)
+    snap = snapshot(fields, "", "", values, 0)  # what a guard sees; a computed value reads only fields
     try:
         if c.expr is not None:
             raw = c.expr.value(snap)

@@ -44,11 +44,8 @@ from typing import Any
 from engine.expressions import ExpressionError, Guard, compile_guard
 
 __all__ = [
-    "MAX_PROBES",
-    "Condition",
     "Domain",
     "Finding",
-    "Interval",
     "Output",
     "Row",
     "TableError",

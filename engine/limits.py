@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = [
     "DEFAULT_BATCH",
+    "DEFAULT_MOVE_BATCH",
     "MAX_BATCH",
     "MAX_COMMENT",
     "MAX_PER_PAGE",
@@ -19,6 +20,8 @@ __all__ = [
 #: cases per transaction in an import or a bulk step, by default and at most
 DEFAULT_BATCH = 1000
 MAX_BATCH = 10_000
+#: cases moved to a new workflow version per transaction (``workflow migrate``), by default
+DEFAULT_MOVE_BATCH = 500
 
 #: the largest page of what waits for a user
 MAX_PER_PAGE = 500

@@ -40,7 +40,7 @@ from engine.store.tables import CaseRow
 if TYPE_CHECKING:
     from engine.steps import Steps
 
-__all__ = ["MAX_DEPTH", "Link", "follow", "linked_comment"]
+__all__ = ["MAX_DEPTH", "follow"]
 
 #: how many linked cases one step may act on in a row (the step's own case not counted)
 MAX_DEPTH = 3
@@ -90,20 +90,13 @@ def follow(
     linked = _linked_ref(wf, case, trigger, then)
     row = read_case(conn, linked)
     if row is None:
-        raise TransitionRefused(
-            f"{trigger} on {case.ref} also takes {then.fire} on the case in {then.case} "
-            f"({wf.fields[then.case].label}), but no case is {linked!r}: correct the reference first",
-            code=Code.LINKED_CASE_NOT_FOUND,
-            ref=case.ref,
-            trigger=trigger,
-            field=then.case,
-            linked_case=linked,
-        )
-    if linked in {link.ref for link in chain} or len(chain) > MAX_DEPTH:
+        raise _not_found(wf, case, trigger, then, f"but no case is {linked!r}: correct the reference first", linked)
+    looped = linked in {link.ref for link in chain}
+    if looped or len(chain) > MAX_DEPTH:
         steps_taken = [str(link) for link in chain]
         why = (
             f"comes back to {linked}, which it already acted on"
-            if linked in {link.ref for link in chain}
+            if looped
             else f"would go more than {MAX_DEPTH} cases deep"
         )
         raise TransitionRefused(
@@ -138,15 +131,24 @@ def _linked_ref(wf: WorkflowDef, case: CaseRow, trigger: str, then: ThenDef) -> 
     value = case.data.get(then.case)
     linked = str(value).strip() if value is not None else ""
     if not linked:
-        raise TransitionRefused(
-            f"{trigger} on {case.ref} also takes {then.fire} on the case in {then.case} "
-            f"({wf.fields[then.case].label}), which is empty: fill in that case's reference first",
-            code=Code.LINKED_CASE_NOT_FOUND,
-            ref=case.ref,
-            trigger=trigger,
-            field=then.case,
-        )
+        raise _not_found(wf, case, trigger, then, "which is empty: fill in that case's reference first", None)
     return linked
+
+
+def _not_found(
+    wf: WorkflowDef, case: CaseRow, trigger: str, then: ThenDef, why: str, linked: str | None
+) -> TransitionRefused:
+    """:data:`Code.LINKED_CASE_NOT_FOUND`: the field ``then.case`` names no case (``why`` says how)."""
+    facts: dict[str, str] = {"linked_case": linked} if linked is not None else {}
+    return TransitionRefused(
+        f"{trigger} on {case.ref} also takes {then.fire} on the case in {then.case} "
+        f"({wf.fields[then.case].label}), {why}",
+        code=Code.LINKED_CASE_NOT_FOUND,
+        ref=case.ref,
+        trigger=trigger,
+        field=then.case,
+        **facts,
+    )
 
 
 def _refused(exc: RefusedError, cause: Link, then: ThenDef, linked: str) -> RefusedError:

@@ -43,6 +43,7 @@ __all__ = [
     "check_ready",
     "clean_comment",
     "clean_text",
+    "data_changes",
     "find_transition",
     "merge_data",
     "new_scope",
@@ -203,9 +204,12 @@ def merge_data(
     if problems:
         raise InvalidCaseData(problems)
     values = {k: v for k, v in values.items() if v is not None}
-    # in the workflow's field order (every key of old and values is one of its fields)
-    changes = {k: [old.get(k), values.get(k)] for k in wf.fields if old.get(k) != values.get(k)}
-    return values, changes
+    return values, data_changes(wf, old, values)
+
+
+def data_changes(wf: WorkflowDef, old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """Each field whose value differs, old → new, in the workflow's field order (as an event records them)."""
+    return {k: [old.get(k), new.get(k)] for k in wf.fields if old.get(k) != new.get(k)}
 
 
 def new_scope(

@@ -34,7 +34,7 @@ from engine.caseview import case_view
 from engine.catalog import Catalog, Loaded
 from engine.changes import Change, note, plan_change
 from engine.clock import Clock
-from engine.compute import EDITED, compute_fields, merged_changes
+from engine.compute import EDITED, compute_fields
 from engine.deadlines import Deadlines
 from engine.definition import WorkflowDef
 from engine.errors import (
@@ -50,7 +50,7 @@ from engine.errors import (
 from engine.machine import move
 from engine.models import Action, CaseView
 from engine.publication import check_publicity_exit
-from engine.rules import check_actor, check_comment, check_ready, find_transition, merge_data, new_scope
+from engine.rules import check_actor, check_comment, check_ready, data_changes, find_transition, merge_data, new_scope
 from engine.store import audit as audit_store, keys as key_store
 from engine.store.cases import StepRead, read_case, read_step
 from engine.store.database import VersionPin
@@ -207,10 +207,12 @@ class Steps:
             check_edit(wf, ref, state, user, list(changes), trigger)
         if before is not None:
             before(case)
-        # computed fields at this step: their changes are recorded with the step (so the trail replays them)
-        for moment in (EDITED, trigger) if changes else (trigger,):
-            values, computed = compute_fields(wf, moment, values)
-            changes = merged_changes(wf, changes, computed)
+        if wf.computed_fields:
+            # computed at this step (and first as an edit, if data came with it): recorded with the step,
+            # so the trail replays them
+            for moment in (EDITED, trigger) if changes else (trigger,):
+                values, _ = compute_fields(wf, moment, values)
+            changes = data_changes(wf, case.data, values)
         check_ready(wf, ref, state, t, values, open_objections)
         dest = move(loaded.machine, state, trigger)
         if dest is None:  # pragma: no cover - check_actor already checked the source
@@ -239,7 +241,8 @@ class Steps:
             try:
                 check_actor(wf, case.ref, case.state, case.fired_by, t, user)
                 check_publicity_exit(wf, case, t, now)
-                check_ready(wf, case.ref, case.state, t, compute_fields(wf, t.name, case.data)[0], open_objections)
+                values = compute_fields(wf, t.name, case.data)[0] if wf.computed_fields else case.data
+                check_ready(wf, case.ref, case.state, t, values, open_objections)
             except (TransitionRefused, InvalidCaseData):  # a value that cannot be computed refuses the step
                 continue
             found.append(Action(trigger=t.name, label=t.label, to=t.dest, comment_required=t.comment_required))
@@ -273,9 +276,10 @@ class Steps:
         if not changes:
             return self.view(wf, case)
         role = check_edit(wf, ref, case.state, user, list(changes))
-        # fields computed when the data is edited follow it (the editor's right covers the typed fields)
-        values, computed = compute_fields(wf, EDITED, values)
-        changes = merged_changes(wf, changes, computed)
+        if wf.computed_fields:
+            # fields computed when the data is edited follow it (the editor's right covers the typed fields)
+            values, _ = compute_fields(wf, EDITED, values)
+            changes = data_changes(wf, case.data, values)
         decided = Change(
             actor=username,
             role=role,

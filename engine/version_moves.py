@@ -67,7 +67,7 @@ from engine.deadlines import Deadlines, is_publicity, publicity_timer
 from engine.definition import WorkflowDef
 from engine.errors import Code, DuplicateCase, InputError, RefusedError, WorkflowNotFound
 from engine.fields import coerce_value, is_empty
-from engine.limits import MAX_BATCH
+from engine.limits import DEFAULT_MOVE_BATCH, MAX_BATCH
 from engine.models import MigrationBlock, MigrationGroup, MigrationReport, iso
 from engine.opening import workflow_pin
 from engine.replay import MIGRATED
@@ -77,19 +77,7 @@ from engine.store.tables import CaseRow
 from engine.store.writes import ChangeRows, write_changes
 from engine.suggest import close_match
 
-__all__ = [
-    "DEFAULT_MOVE_BATCH",
-    "MIGRATED",
-    "REASONS",
-    "VersionMoves",
-    "blockers",
-    "move_rows",
-    "reopened",
-    "strands",
-]
-
-#: cases moved per transaction
-DEFAULT_MOVE_BATCH = 500
+__all__ = ["DEFAULT_MOVE_BATCH", "VersionMoves", "strands"]
 
 #: refs listed per reason and state
 LISTED_REFS = 5

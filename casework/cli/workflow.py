@@ -10,14 +10,11 @@ import click
 from casework.cli.context import AppContext, pass_app
 from casework.cli.options import json_option
 from casework.cli.output import emit_json, err, out, plain_table
-from engine.limits import MAX_BATCH
+from engine.limits import DEFAULT_MOVE_BATCH, MAX_BATCH
 
 if TYPE_CHECKING:
     from engine import WorkflowDef
     from engine.models import MigrationReport
-
-#: cases moved per transaction by default (engine.version_moves.DEFAULT_MOVE_BATCH, kept light to import)
-DEFAULT_MOVE_BATCH = 500
 
 __all__ = ["mermaid", "workflow"]
 

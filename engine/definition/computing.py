@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from engine.compute import MOMENTS, compute_values, typed_snapshot
+from engine.compute import MOMENTS, compute_values
 from engine.decisions import (
     Domain,
     Output,
@@ -38,6 +38,7 @@ from engine.decisions import (
     row_outputs,
 )
 from engine.definition.model import ComputeDef, FieldDef, TableDef, TransitionDef
+from engine.definition.typecheck import snapshot
 from engine.errors import InvalidCaseData
 from engine.expressions import BUILTIN_ATTRIBUTES, ExpressionError, compile_guard
 from engine.fields import coerce_value, is_empty, shown
@@ -332,7 +333,7 @@ def _run_test(c: Any, i: int, test: TestSchema, fields: Mapping[str, FieldDef], 
 
 
 def _table_outputs(table: TableDef, fields: Mapping[str, FieldDef], values: Mapping[str, Any]) -> dict[str, Any]:
-    snap = typed_snapshot(fields, values)
+    snap = snapshot(fields, "", "", values, 0)
     row = decide(table.name, table.hit, table.rows, [snap[name] for name in table.inputs])
     if row is None:
         return {}

@@ -45,6 +45,8 @@ KEY_DESCRIPTIONS: dict[str, dict[str, str]] = {
         "validated or loaded.",
         "limits": "Limits across cases: a sum or count per key (e.g. a person's ID number) and period, "
         "checked at a step.",
+        "programme": "Makes the workflow a programme in `casework report programmes`: which field is the amount "
+        "granted, and in which states it counts as granted and paid.",
     },
     "FieldSchema": {
         "type": "How the value is checked and stored (see [field types](workflow.md#fields)).",
@@ -102,6 +104,14 @@ KEY_DESCRIPTIONS: dict[str, dict[str, str]] = {
         "states": "The cases that count: those in these states.",
         "at": "The step or steps at which the limit is checked.",
         "max": "The most allowed.",
+    },
+    "ProgrammeSchema": {
+        "label": "The programme's name in reports. Default: the workflow's title.",
+        "amount": "The number field holding the amount granted to the case.",
+        "people": "An integer field: how many people the case covers. Default: 1 per case.",
+        "granted": "The states in which the amount counts as granted (include the paid ones).",
+        "paid": "The states in which the amount counts as paid.",
+        "year": "An integer field naming the programme year. Default: the year the case was opened.",
     },
     "StateSchema": {
         "label": "What people see. Default: the state's name.",

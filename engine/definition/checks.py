@@ -38,6 +38,7 @@ from engine.definition.model import (
     FieldDef,
     LimitDef,
     NotifyDef,
+    ProgrammeDef,
     PublicityDef,
     RemindDef,
     ScheduleDef,
@@ -120,6 +121,7 @@ def build_definition(
     fields, tables = check_computing(c, schema, fields, transitions, stored=stored)
     check_types(c, fields, transitions)
     limits = _limits(c, schema, fields, states, transitions)  # after computing: a computed sum is exempt from min
+    programme = _programme(c, schema, fields, states)
     _graph(c, schema, states, transitions)
     used = _templates(c, schema, fields, templates or {}, templates_location, stored)
 
@@ -148,6 +150,7 @@ def build_definition(
         schedules=schedules,
         tables=MappingProxyType(tables),
         limits=limits,
+        programme=programme,
     )
 
 
@@ -399,6 +402,32 @@ def _limits(
             )
         )
     return tuple(out)
+
+
+def _programme(
+    c: _Collector, schema: WorkflowSchema, fields: dict[str, FieldDef], states: dict[str, StateDef]
+) -> ProgrammeDef | None:
+    p = schema.programme
+    if p is None:
+        return None
+    path = ("programme",)
+    kinds = {"amount": ("integer", "decimal"), "people": ("integer",), "year": ("integer",)}
+    for key, allowed in kinds.items():
+        name = getattr(p, key)
+        if name is not None and c.ref(path + (key,), name, fields, "field", index=None):
+            if fields[name].type not in allowed:
+                c.add(path + (key,), f"field {name!r} is {fields[name].type}; {key} must be {' or '.join(allowed)}")
+    granted, paid = _many(p.granted), _many(p.paid)
+    for key, names, raw in (("granted", granted, p.granted), ("paid", paid, p.paid)):
+        for j, s in enumerate(names):
+            c.ref(path + (key,), s, states, "state", index=j if isinstance(raw, list) else None)
+    for s in paid:
+        if s in states and s not in granted:
+            # an amount paid was granted first: the report's paid column is part of its granted column
+            c.add(path + ("paid",), f"state {s!r} is paid but not among granted; add it to granted")
+    return ProgrammeDef(
+        label=p.label or schema.title, amount=p.amount, granted=granted, paid=paid, people=p.people, year=p.year
+    )
 
 
 def _edits(

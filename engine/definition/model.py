@@ -25,6 +25,7 @@ __all__ = [
     "FieldDef",
     "LimitDef",
     "NotifyDef",
+    "ProgrammeDef",
     "PublicityDef",
     "RemindDef",
     "ScheduleDef",
@@ -278,6 +279,18 @@ class PublicityDef:
 
 
 @dataclass(frozen=True)
+class ProgrammeDef:
+    """What the programme report counts of this workflow's cases (``programme:``)."""
+
+    label: str
+    amount: str
+    granted: tuple[str, ...]
+    paid: tuple[str, ...]
+    people: str | None = None
+    year: str | None = None
+
+
+@dataclass(frozen=True)
 class WorkflowDef:
     """A checked workflow version. ``source_hash`` identifies it exactly."""
 
@@ -301,6 +314,7 @@ class WorkflowDef:
     schedules: tuple[ScheduleDef, ...] = ()
     tables: Mapping[str, TableDef] = field(default_factory=dict)
     limits: tuple[LimitDef, ...] = ()
+    programme: ProgrammeDef | None = None
 
     @cached_property
     def initial_state(self) -> str:

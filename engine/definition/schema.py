@@ -204,6 +204,17 @@ class LimitSchema(_Strict):
     max: int | float | str
 
 
+class ProgrammeSchema(_Strict):
+    """What the programme report counts of a workflow's cases (``programme:``): a grant per case."""
+
+    label: Label | None = None  # the programme's name in reports; the workflow's title if absent
+    amount: Name  # the (decimal or integer) field holding the amount granted
+    people: Name | None = None  # an integer field: how many people the case covers; 1 per case if absent
+    granted: OneOrMany  # the states in which the amount counts as granted (paid ones included)
+    paid: OneOrMany  # the states in which it counts as paid
+    year: Name | None = None  # an integer field naming the programme year; the year the case was opened if absent
+
+
 class WorkflowSchema(_Strict):
     workflow: Name
     version: int = Field(ge=1, le=1_000_000)
@@ -222,3 +233,4 @@ class WorkflowSchema(_Strict):
     tables: dict[Name, TableSchema] = Field(default_factory=dict, max_length=50)
     tests: list[TestSchema] = Field(default_factory=list, max_length=500)
     limits: list[LimitSchema] = Field(default_factory=list, max_length=20)
+    programme: ProgrammeSchema | None = None

@@ -32,11 +32,11 @@ import io
 import json
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
+
+from engine.sheets import Column, Sheet
 
 __all__ = ["FILE_FORMATS", "FORMATS", "Column", "Sheet", "neutralise", "sheet_json", "write_csv", "write_sheet"]
 
@@ -47,29 +47,6 @@ FILE_FORMATS = ("csv", "xlsx")
 
 #: what a spreadsheet reads as the start of a formula (or, tab and CR, as a cell break before one)
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-Kind = Literal["text", "integer", "decimal", "percent"]
-
-
-@dataclass(frozen=True)
-class Column:
-    """One column: the row key it shows, its heading, and the kind of value it holds."""
-
-    key: str
-    title: str
-    kind: Kind = "text"
-
-
-@dataclass(frozen=True)
-class Sheet:
-    """A titled table of rows (mappings keyed by :attr:`Column.key`), with notes printed under it."""
-
-    title: str
-    columns: tuple[Column, ...]
-    rows: Sequence[Mapping[str, Any]]
-    notes: tuple[str, ...] = ()
-    #: extra facts for JSON (the report's year, county, as-of date, …)
-    meta: Mapping[str, Any] = field(default_factory=dict)
 
 
 def neutralise(text: str) -> str:

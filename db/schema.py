@@ -29,6 +29,7 @@ from db.types import JSONType, UTCDateTime
 __all__ = [
     "access_log",
     "audit_events",
+    "campaigns",
     "case_keys",
     "cases",
     "inbox_messages",
@@ -321,6 +322,28 @@ job_runs = Table(
     _required("ran_at", UTCDateTime),
     _required("outcome", String(200)),
     UniqueConstraint("job", "fire_time", name="uq_job_runs_job_fire_time"),
+)
+
+#: a workflow's yearly campaign (``campaign:``) on the date a supervisor set for that year: who set it and
+#: when, and, once it ran (exactly once: the row is claimed pending → ran in the run's transaction), when
+#: and what it opened; a campaign cancelled before it ran keeps who cancelled it
+campaigns = Table(
+    "campaigns",
+    metadata,
+    _id(),
+    _required("workflow", String(63)),
+    _required("year", Integer),
+    _required("on_date", Date),
+    _required("status", String(20)),  # pending | ran | cancelled
+    _required("set_by", String(63)),
+    _required("set_at", UTCDateTime),
+    _optional("cancelled_by", String(63)),
+    _optional("cancelled_at", UTCDateTime),
+    _optional("ran_at", UTCDateTime),
+    _optional("opened", Integer),
+    _optional("skipped", Integer),
+    _optional("outcome", String(200)),
+    UniqueConstraint("workflow", "year", name="uq_campaigns_workflow_year"),
 )
 
 #: who read full personal data through the operator's console, and what

@@ -31,6 +31,7 @@ from engine.deadlines import Deadlines
 from engine.definition import WorkflowDef
 from engine.errors import Code, DuplicateCase, InputError, InvalidCaseData, RefusedError
 from engine.limits import DEFAULT_BATCH, MAX_BATCH
+from engine.links import Linked, LinkReader, link_reader
 from engine.models import FireManyReport, ImportReport, Refused, RowProblem
 from engine.opening import KeyClash, Planned, plan_opening, unique_clashes, write_openings
 from engine.rules import clean_comment
@@ -137,13 +138,20 @@ class Bulk:
             loaded = self.catalog.resolve(conn, workflow)
         wf = loaded.definition
         role = opening_role(wf, user)
+        read: LinkReader | None = None
+        if wf.linked_fields:
+            # each row's linked case, read as it is planned (the step that requires the link checks it again)
+            def read(ref: str) -> Linked | None:
+                with self.db.read() as conn:
+                    return link_reader(conn, self.catalog)(ref)
+
         valid: list[tuple[int, Planned]] = []
         problems: list[RowProblem] = []
         seen: dict[tuple[str, str], int] = {}  # unique field value → the line that has it
         total = 0
         for line, data in rows:
             total += 1
-            found = _plan_row(wf, user, role, data, now)
+            found = _plan_row(wf, user, role, data, now, read)
             if isinstance(found, list):
                 problems.append(RowProblem(line=line, problems=tuple(found)))
             else:
@@ -302,9 +310,9 @@ class Bulk:
 
 
 def _acts_on_another(wf: WorkflowDef, trigger: str) -> bool:
-    """Whether the step ``trigger`` takes a step on a linked case too (``then:``)."""
+    """Whether the step ``trigger`` takes a step on a linked case too (``then:``), or reads one (``link:``)."""
     t = wf.transitions.get(trigger)
-    return t is not None and t.then is not None
+    return t is not None and (t.then is not None or any(f in t.require for f in wf.linked_fields))
 
 
 def _taken(field: str, holder: Holder, user: Actor) -> str:
@@ -315,14 +323,16 @@ def _taken(field: str, holder: Holder, user: Actor) -> str:
 
 
 def _plan_row(
-    wf: WorkflowDef, user: Actor, role: str, data: Mapping[str, Any], now: dt.datetime
+    wf: WorkflowDef, user: Actor, role: str, data: Mapping[str, Any], now: dt.datetime, read: LinkReader | None
 ) -> Planned | list[str]:
     """The row's plan, or the list of what is wrong with it (the scope problem worded for a row)."""
     try:
-        return plan_opening(wf, user, data, now, role)
+        return plan_opening(wf, user, data, now, role, read)
     except InvalidCaseData as exc:
         return [str(p) for p in exc.problems]
     except RefusedError as exc:
+        if exc.code in (Code.LINKED_CASE_NOT_FOUND, Code.LINKED_CASE_STATE):
+            return [exc.message]
         if exc.code is Code.SCOPE_NOT_COVERED:
             return [f"{wf.scope_field}: {user.username} covers {', '.join(user.scopes)}, not {exc.facts['scope']}"]
         raise

@@ -30,7 +30,7 @@ from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, ROUND_UP, Decima
 from typing import Any
 
 from engine.decisions import TableError, decide, number_text
-from engine.definition.model import FieldDef, TableDef, WorkflowDef
+from engine.definition.model import EDITED, MOMENTS, OPENED, FieldDef, TableDef, WorkflowDef
 from engine.definition.typecheck import snapshot
 from engine.errors import FieldProblem, InvalidCaseData
 from engine.expressions import ExpressionError
@@ -38,10 +38,6 @@ from engine.fields import coerce_value, is_empty, shown
 
 __all__ = ["EDITED", "MOMENTS", "OPENED", "compute_fields", "compute_values", "computed_from"]
 
-#: ``at:`` may name these moments beside steps: when the case is opened, when its data is edited
-OPENED = "opened"
-EDITED = "edited"
-MOMENTS = (OPENED, EDITED)
 
 #: a ``round:`` value → the decimal module's rounding
 ROUNDING = {"half_up": ROUND_HALF_UP, "half_even": ROUND_HALF_EVEN, "down": ROUND_DOWN, "up": ROUND_UP}

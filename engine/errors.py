@@ -114,6 +114,7 @@ class Code(StrEnum):
     # a step acting on a linked case (a transition's then:)
     LINKED_CASE_NOT_FOUND = "linked_case_not_found"
     LINKED_CHAIN = "linked_chain"
+    LINKED_CASE_STATE = "linked_case_state"
     LIMIT_REACHED = "limit_reached"
     # the deadline clock
     NO_DEADLINE = "no_deadline"
@@ -131,6 +132,13 @@ class Code(StrEnum):
     OBJECTION_CLOSED = "objection_closed"
     NOT_RETRYABLE = "not_retryable"
     TEMPLATE_TOO_COSTLY = "template_too_costly"
+    PDF_UNAVAILABLE = "pdf_unavailable"
+    # campaigns on a date a supervisor sets (campaign:)
+    NO_CAMPAIGN = "no_campaign"
+    CAMPAIGN_BACKDATED = "campaign_backdated"
+    CAMPAIGN_RAN = "campaign_ran"
+    CAMPAIGN_NOT_SET = "campaign_not_set"
+    CAMPAIGN_NOT_DUE = "campaign_not_due"
     # workflow versions
     WEAKENED_CONTROLS = "weakened_controls"
     VERSION_NOT_NEWER = "version_not_newer"
@@ -248,8 +256,15 @@ CODES: dict[Code, CodeInfo] = {
     ),
     Code.LINKED_CASE_NOT_FOUND: CodeInfo(
         "The step also takes a step on the case whose reference is in one of its fields (its `then:`), and that "
-        "field is empty or names no case; neither case was changed.",
-        ("case", "trigger", "field", "linked_case", "linked_from"),
+        "field is empty or names no case; neither case was changed. Also: a field linked to another workflow's "
+        "case (`link:`) was given a reference that names no case of `linked_workflow`; nothing was changed.",
+        ("case", "trigger", "field", "linked_case", "linked_workflow", "linked_from"),
+    ),
+    Code.LINKED_CASE_STATE: CodeInfo(
+        "A field linked to another workflow's case (`link:`) names a case that is not in one of the states the "
+        "link allows (`allowed`; e.g. an archive that exited hardship is no longer filed), checked when the "
+        "reference is given and at each step that requires the field; nothing was changed.",
+        ("case", "state", "trigger", "field", "linked_case", "linked_workflow", "linked_state", "allowed"),
     ),
     Code.LINKED_CHAIN: CodeInfo(
         "Steps that take steps on linked cases (`then:`) would come back to a case already acted on (a cycle) or "
@@ -301,6 +316,32 @@ CODES: dict[Code, CodeInfo] = {
         "A message or notice template went over the evaluation budget (CPU time, memory or output size) while "
         "rendering; the template must be simplified.",
         ("template", "error"),
+    ),
+    Code.PDF_UNAVAILABLE: CodeInfo(
+        "A notice cannot be printed to PDF on this machine: a system package it needs (a CJK font, Pango, "
+        "fontconfig) is missing; the notice itself is unchanged. `install` names the Debian packages.",
+        ("missing", "install"),
+    ),
+    Code.NO_CAMPAIGN: CodeInfo(
+        "The workflow declares no campaign (`campaign:`), so it has no date to set, cancel or run.", ("workflow",)
+    ),
+    Code.CAMPAIGN_BACKDATED: CodeInfo(
+        "A campaign's date cannot be before today (in the workflow's timezone): it would run at once, on a day "
+        "already gone.",
+        ("workflow", "date", "today"),
+    ),
+    Code.CAMPAIGN_RAN: CodeInfo(
+        "The campaign of that year has already run (it runs once a year); its date can no longer be set, "
+        "cancelled or run again.",
+        ("workflow", "year", "date", "ran_at", "outcome"),
+    ),
+    Code.CAMPAIGN_NOT_SET: CodeInfo(
+        "No date is set for the campaign of that year (or it was cancelled), so there is nothing to cancel or run.",
+        ("workflow", "year"),
+    ),
+    Code.CAMPAIGN_NOT_DUE: CodeInfo(
+        "The campaign's date has not come yet; it runs by itself on that day (or set it for today).",
+        ("workflow", "year", "date", "today"),
     ),
     Code.WEAKENED_CONTROLS: CodeInfo(
         "The new workflow version drops or relaxes controls of the latest stored version (a four-eyes rule, a "

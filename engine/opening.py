@@ -27,6 +27,7 @@ from engine.deadlines import Deadlines
 from engine.definition import WorkflowDef
 from engine.errors import FieldProblem, InvalidCaseData
 from engine.fields import is_empty
+from engine.links import LinkReader, fill_links
 from engine.rules import merge_data
 from engine.store import keys as key_store, tables
 from engine.store.cases import insert_cases
@@ -80,15 +81,24 @@ class KeyClash(Exception):
 
 
 def plan_opening(
-    wf: WorkflowDef, user: Actor, data: Mapping[str, Any], now: dt.datetime, role: str | None = None
+    wf: WorkflowDef,
+    user: Actor,
+    data: Mapping[str, Any],
+    now: dt.datetime,
+    role: str | None = None,
+    links: LinkReader | None = None,
 ) -> Planned:
     """Check a case of ``wf`` that ``user`` wants to open with ``data``.
 
-    Checks, in order: the data (every field), the user's right to open one
-    (a role acting in the initial state; ``role`` if already known), the
-    scope field (given, and covered by the user's scopes).
+    Checks, in order: the data (every field), the linked cases its ``link:``
+    fields name (found with ``links``, their ``fill`` fields copied in), the
+    user's right to open one (a role acting in the initial state; ``role`` if
+    already known), the scope field (given or filled, and covered by the
+    user's scopes: a linked case's county is no way around the opener's).
     """
     values, _ = merge_data(wf, {}, data, now)
+    if wf.linked_fields:
+        values = fill_links(wf, {}, values, data, now, links, user)
     values, _ = compute_fields(wf, OPENED, values)  # recorded with the opening values, like typed ones
     role = role or opening_role(wf, user)
     scope = None

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -81,7 +82,17 @@ class Claim:
 
 
 def hash_key(value: Any) -> str:
-    """The SHA-256 (hex) a key value is stored as: the same value, the same hash, in every version."""
+    """The SHA-256 (hex) a key value is stored as: the same value, the same hash, in every version.
+
+    A key of several fields (``key: [id_number, level]``) is given as a tuple of their values, hashed as
+    the JSON array of their texts, so no two different tuples join into the same text ("a|b" + "c" vs
+    "a" + "b|c"); a key of one field hashes its text alone, as it always has (no ledger row changes).
+    """
+    if isinstance(value, tuple):
+        if len(value) == 1:
+            return hash_key(value[0])
+        text = json.dumps([str(v) for v in value], ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
     return hashlib.sha256(str(value).encode("utf-8")).hexdigest()
 
 
@@ -110,13 +121,13 @@ def claims(
     for lim in wf.limits:
         if trigger not in lim.at:
             continue
-        needed = [lim.key] + ([lim.sum] if lim.sum else [])
+        needed = [*lim.key] + ([lim.sum] if lim.sum else [])
         missing = [f for f in needed if is_empty(values.get(f))]
         if missing:
             labels = {f: wf.fields[f].label for f in missing}
             raise MissingFields(
                 f"{trigger} needs {', '.join(f'{f} ({label})' for f, label in labels.items())} filled in first: "
-                f"{lim.label} counts {_what(wf, lim)} per {lim.key}",
+                f"{lim.label} counts {_what(wf, lim)} per {' and '.join(lim.key)}",
                 missing,
                 labels=labels,
                 ref=ref,
@@ -124,7 +135,8 @@ def claims(
                 trigger=trigger,
             )
         amount = Decimal(1) if lim.sum is None else Decimal(str(values[lim.sum]))
-        slot = Slot(wf.name, lim.name, hash_key(values[lim.key]), period_of(lim, when, wf.timezone))
+        key = tuple(values[k] for k in lim.key)
+        slot = Slot(wf.name, lim.name, hash_key(key), period_of(lim, when, wf.timezone))
         out.append(
             Claim(
                 limit=lim,
@@ -135,7 +147,7 @@ def claims(
                 trigger=trigger,
                 # a negative amount (a computed field may give one) would make room: it counts as nothing
                 amount=max(amount, Decimal(0)),
-                key_label=_field(wf, lim.key),
+                key_label=" and ".join(_field(wf, k) for k in lim.key),
                 decimal=lim.sum is not None and wf.fields[lim.sum].type == "decimal",
             )
         )
@@ -169,7 +181,7 @@ def judge(claim: Claim, used: Decimal) -> LimitReached | None:
         trigger=claim.trigger,
         limit=lim.name,
         label=lim.label,
-        key=lim.key,
+        key=", ".join(lim.key),
         period=claim.slot.period,
         max=_plain(lim.max),
         used=_plain(used),

@@ -1,4 +1,5 @@
-"""Scheduled jobs a workflow declares (``schedules:``): the overdue digest, and campaigns that open cases.
+"""Scheduled jobs a workflow declares (``schedules:``): the overdue digest, and campaigns that open cases;
+and the campaigns on a date a supervisor sets (``campaign:``, :mod:`engine.campaigns`), run on the same pass.
 
 Each (job, due time) runs once across all scheduler processes: the
 ``job_runs`` row is claimed first in the job's transaction, so a second
@@ -17,11 +18,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection
 
 from engine.access import SYSTEM, Actor, Person
+from engine.campaigns import Campaigns
 from engine.catalog import Catalog, Loaded
 from engine.clock import Clock
 from engine.deadlines import Deadlines
 from engine.definition.model import ScheduleDef, WorkflowDef
 from engine.errors import NotFound, RefusedError
+from engine.links import in_hand
 from engine.models import iso
 from engine.opening import Planned, plan_opening, unique_clashes, write_openings
 from engine.outbox import case_context, user_messages
@@ -69,9 +72,11 @@ class Schedules:
         self.steps = steps
         self.deadlines = deadlines
         self.clock = clock
+        self.campaigns = Campaigns(db, catalog, steps, deadlines, clock)
 
     def run_due(self) -> list[tuple[str, str, str]]:
-        """Run every job whose latest due time has not run yet; (job, due time, outcome) for those run now."""
+        """Run every job whose latest due time has not run yet, then every campaign whose date has come;
+        (job, due time, outcome) for those run now."""
         now = self.clock.now()
         done = []
         with self.db.read() as conn:
@@ -94,6 +99,9 @@ class Schedules:
                 if outcome is not None:
                     done.append((job, iso(fire, wf.timezone) or "", outcome))
                     logger.info("job %s for %s: %s", job, fire.isoformat(), outcome)
+        for job, on, outcome in self.campaigns.run_due():
+            done.append((job, on, outcome))
+            logger.info("campaign %s on %s: %s", job, on, outcome)
         return done
 
     def _run(self, conn: Connection, loaded: Loaded, schedule: ScheduleDef, job: str, fire: dt.datetime) -> str | None:
@@ -171,15 +179,19 @@ class Schedules:
         except NotFound:
             return f"open_cases: workflow {schedule.workflow!r} is not loaded"
         fields = target.definition.fields
+        filled = target.definition.filled_by
         planned: list[Planned] = []
         skipped = 0
-        for ref, data in case_store.refs_in_state(conn, wf.name, schedule.from_state):
-            # same-named fields are copied; a computed one is the engine's to work out, never copied in
-            values = {k: v for k, v in data.items() if k in fields and fields[k].compute is None}
+        reached = case_store.refs_in_state(conn, wf.name, schedule.from_state)
+        read = in_hand(wf, schedule.from_state, reached)  # a link: on the new case reads these, no query
+        for ref, data in reached:
+            # same-named fields are copied; a computed one is the engine's to work out, and one a link fills
+            # is filled from the linked case, never copied in
+            values = {k: v for k, v in data.items() if k in fields and fields[k].compute is None and k not in filled}
             if schedule.link_field:
                 values[schedule.link_field] = ref
             try:
-                planned.append(plan_opening(target.definition, SYSTEM, values, now))
+                planned.append(plan_opening(target.definition, SYSTEM, values, now, links=read))
             except RefusedError:
                 skipped += 1
         # e.g. last year's review of this archive is still open: skip it, open the rest

@@ -157,6 +157,7 @@ class Steps:
             self.clock.now(),
             lambda case_id: four_eyes_facts(audit_store.data_events(conn, [case_id])[case_id]),
             before,
+            links.link_reader(conn, self.catalog) if loaded.definition.linked_fields else None,
         )
         # limits across cases: checked on the data as the step leaves it, recorded with the step
         counted = quotas.check_step(conn, loaded.definition, case, trigger, values, written)
@@ -186,6 +187,7 @@ class Steps:
         now: dt.datetime,
         trail: TrailFacts,
         before: Callable[[CaseRow], None] | None = None,
+        read: links.LinkReader | None = None,
     ) -> Planned:
         """Every check of one step, then what it would write: (rows, the case as written, its data).
 
@@ -193,6 +195,8 @@ class Steps:
         ``trail(case_id)`` gives what the four-eyes rule reads, replayed from the
         case's audit trail (asked only for a step with a ``not_by``): a
         ``fired_by`` column changed behind the engine's back lifts nothing.
+        ``read`` finds the cases the workflow's ``link:`` fields name (needed
+        only if it has some: to fill them when given, and at a step requiring one).
         """
         wf = loaded.definition
         ref, state = case.ref, case.state
@@ -205,6 +209,12 @@ class Steps:
         if changes:
             # data given with a step is an edit in the state the step leaves
             check_edit(wf, ref, state, user, list(changes), trigger)
+        if wf.linked_fields:
+            # a link given with the step fills its fields (the editor's right to the link covers them)
+            values = links.fill_links(
+                wf, case.data, values, data or {}, now, read, user, ref=ref, state=state, trigger=trigger
+            )
+            changes = data_changes(wf, case.data, values)
         if before is not None:
             before(case)
         if wf.computed_fields:
@@ -214,6 +224,10 @@ class Steps:
                 values, _ = compute_fields(wf, moment, values)
             changes = data_changes(wf, case.data, values)
         check_ready(wf, ref, state, t, values, open_objections)
+        if wf.linked_fields:
+            # the linked case must still qualify at a step that requires its link (an archive that exited
+            # since the application blocks the grant)
+            links.recheck_links(wf, t, values, read, user, ref=ref, state=state)
         dest = move(loaded.machine, state, trigger)
         if dest is None:  # pragma: no cover - check_actor already checked the source
             raise InvalidTransition(f"{trigger} cannot be fired from {state}", ref=ref, state=state, trigger=trigger)
@@ -276,7 +290,11 @@ class Steps:
         if not changes:
             return self.view(wf, case)
         role = check_edit(wf, ref, case.state, user, list(changes))
-        if wf.computed_fields:
+        if wf.linked_fields:
+            values = links.fill_links(
+                wf, case.data, values, data, now, links.link_reader(conn, self.catalog), user, ref=ref, state=case.state
+            )
+        if wf.computed_fields or wf.linked_fields:
             # fields computed when the data is edited follow it (the editor's right covers the typed fields)
             values, _ = compute_fields(wf, EDITED, values)
             changes = data_changes(wf, case.data, values)

@@ -47,6 +47,9 @@ KEY_DESCRIPTIONS: dict[str, dict[str, str]] = {
         "checked at a step.",
         "programme": "Makes the workflow a programme in `casework report programmes`: which field is the amount "
         "granted, and in which states it counts as granted and paid.",
+        "campaign": "A yearly campaign on a date a supervisor sets (`casework campaign set`): on that day, one "
+        "case of this workflow for every case of another workflow in a state (e.g. 送温暖 for every filed "
+        "archive), once.",
     },
     "FieldSchema": {
         "type": "How the value is checked and stored (see [field types](workflow.md#fields)).",
@@ -62,6 +65,25 @@ KEY_DESCRIPTIONS: dict[str, dict[str, str]] = {
         "help": "A hint for people filling it in.",
         "compute": "The engine works the value out (an expression or a decision table) at named steps; "
         "nobody types it.",
+        "link": "On a text field: it holds the reference of a case of another workflow, which must exist and be "
+        "in one of the given states whenever the value is set and at each step that requires the field; "
+        "`fill` fields are copied from that case (and cannot be typed while the link is set).",
+    },
+    "LinkSchema": {
+        "workflow": "The workflow whose case the field names (it may be loaded later).",
+        "states": "The states that case must be in (e.g. `filed`).",
+        "fill": "Fields of this workflow copied from the same-named fields of that case when the link is set "
+        "or changed (recorded old → new in the same event).",
+    },
+    "CampaignSchema": {
+        "label": "What people see (`campaign list`, the run's outcome).",
+        "from": "The workflow whose cases the campaign reaches.",
+        "state": "One new case for each case of that workflow in this state.",
+        "link_field": "This workflow's text field set to the reached case's reference (same-named fields are "
+        "copied too, as `open_cases` does).",
+        "year_field": "This workflow's integer field set to the campaign's year; a reached case that already "
+        "has a case of that year is skipped.",
+        "set_by": "The role (of this workflow) whose holders, covering every county, set and cancel the date.",
     },
     "ComputeSchema": {
         "expr": "An expression over the case's fields giving the value (decimal arithmetic; an empty field it "
@@ -99,7 +121,7 @@ KEY_DESCRIPTIONS: dict[str, dict[str, str]] = {
         "name": "The limit's name (in refusals).",
         "label": "What people see.",
         "sum": "The number field summed; without it, cases are counted.",
-        "key": "The field the limit is per, e.g. `id_number`.",
+        "key": "The field the limit is per, e.g. `id_number`, or several together: `[id_number, level]`.",
         "period": "`year`: per calendar year in the workflow's time zone; `all`: ever.",
         "states": "The cases that count: those in these states.",
         "at": "The step or steps at which the limit is checked.",

@@ -32,11 +32,13 @@ from engine.definition.computing import check_computing
 from engine.definition.loader import locate
 from engine.definition.model import (
     SYSTEM_ROLE,
+    CampaignDef,
     Duration,
     EditDef,
     EscalateDef,
     FieldDef,
     LimitDef,
+    LinkDef,
     NotifyDef,
     ProgrammeDef,
     PublicityDef,
@@ -122,6 +124,8 @@ def build_definition(
     check_types(c, fields, transitions)
     limits = _limits(c, schema, fields, states, transitions)  # after computing: a computed sum is exempt from min
     programme = _programme(c, schema, fields, states)
+    _links(c, schema, fields, states)
+    campaign = _campaign(c, schema, roles, fields)
     _graph(c, schema, states, transitions)
     used = _templates(c, schema, fields, templates or {}, templates_location, stored)
 
@@ -151,6 +155,7 @@ def build_definition(
         tables=MappingProxyType(tables),
         limits=limits,
         programme=programme,
+        campaign=campaign,
     )
 
 
@@ -210,6 +215,7 @@ def _fields(c: _Collector, schema: WorkflowSchema) -> dict[str, FieldDef]:
             min=f.min,
             max=f.max,
             help=f.help,
+            link=LinkDef(f.link.workflow, _many(f.link.states), tuple(f.link.fill)) if f.link else None,
         )
     for extra in scope_fields[1:]:
         c.add(("fields", extra, "scope"), f"only one field may be the scope; {scope_fields[0]!r} already is", key=True)
@@ -364,7 +370,11 @@ def _limits(
             elif summed.compute is None and (summed.min is None or summed.min < 0):
                 # a negative amount would make room under the limit for the person's other cases
                 c.add(path + ("sum",), f"field {lim.sum!r} may be negative; a limit sums amounts: give it min: 0")
-        c.ref(path + ("key",), lim.key, fields, "field", index=None)
+        key = _many(lim.key)
+        for j, k in enumerate(key):
+            c.ref(path + ("key",), k, fields, "field", index=j if isinstance(lim.key, list) else None)
+        if len(set(key)) != len(key) or not key:
+            c.add(path + ("key",), "list each key field once (at least one)")
         in_states = _many(lim.states)
         for j, s in enumerate(in_states):
             c.ref(path + ("states",), s, states, "state", index=j if isinstance(lim.states, list) else None)
@@ -394,7 +404,7 @@ def _limits(
                 name=lim.name,
                 label=lim.label or lim.name,
                 sum=lim.sum,
-                key=lim.key,
+                key=key,
                 period=lim.period,
                 states=in_states,
                 at=at,
@@ -427,6 +437,82 @@ def _programme(
             c.add(path + ("paid",), f"state {s!r} is paid but not among granted; add it to granted")
     return ProgrammeDef(
         label=p.label or schema.title, amount=p.amount, granted=granted, paid=paid, people=p.people, year=p.year
+    )
+
+
+def _links(c: _Collector, schema: WorkflowSchema, fields: dict[str, FieldDef], states: dict[str, StateDef]) -> None:
+    """Each ``link:``: on a text field; the fields it fills exist here, are typed (not computed, not a link)
+    and are filled by one link only. The linked workflow's own states are checked when the link is used
+    (it may be loaded later); a link to this same workflow has its states checked now."""
+    filled: dict[str, str] = {}
+    for name, f in fields.items():
+        if f.link is None:
+            continue
+        path = ("fields", name, "link")
+        if f.type != "text":
+            c.add(path, f"field {name!r} is {f.type}; a link holds a case reference: make it a text field", key=True)
+        if f.link.workflow == schema.workflow:
+            raw = schema.fields[name].link
+            for j, s in enumerate(f.link.states):
+                c.ref(path + ("states",), s, states, "state", index=j if raw and isinstance(raw.states, list) else None)
+        for j, target in enumerate(f.link.fill):
+            where = path + ("fill",)
+            if not c.ref(where, target, fields, "field", index=j):
+                continue
+            other = fields[target]
+            if target == name:
+                c.add(where + (j,), f"{name!r} is the link itself; it cannot be filled from the case it names")
+            elif other.compute is not None:
+                c.add(where + (j,), f"{target!r} is computed; a link fills only typed fields")
+            elif other.link is not None:
+                c.add(where + (j,), f"{target!r} is itself a link; fill it by hand, not from another case")
+            elif target in filled:
+                c.add(where + (j,), f"{target!r} is already filled by the link {filled[target]!r}; fill it from one")
+            else:
+                filled[target] = name
+            if list(f.link.fill).count(target) > 1 and f.link.fill.index(target) != j:
+                c.add(where + (j,), f"{target!r} is listed twice; list each field once")
+
+
+def _campaign(
+    c: _Collector, schema: WorkflowSchema, roles: dict[str, str], fields: dict[str, FieldDef]
+) -> CampaignDef | None:
+    """``campaign:``: its fields are this workflow's (link_field text, year_field integer), ``set_by`` one of its
+    roles. The reached workflow may be loaded later: its name and state are checked when the campaign runs."""
+    p = schema.campaign
+    if p is None:
+        return None
+    path = ("campaign",)
+    if c.ref(path + ("link_field",), p.link_field, fields, "field", index=None):
+        if fields[p.link_field].type != "text":
+            c.add(
+                path + ("link_field",),
+                f"field {p.link_field!r} is {fields[p.link_field].type}; it holds a "
+                "case reference: make it a text field",
+            )
+    if p.year_field is not None and c.ref(path + ("year_field",), p.year_field, fields, "field", index=None):
+        if fields[p.year_field].type != "integer":
+            c.add(
+                path + ("year_field",),
+                f"field {p.year_field!r} is {fields[p.year_field].type}; a year is an integer field",
+            )
+        elif fields[p.year_field].compute is not None:
+            c.add(path + ("year_field",), f"field {p.year_field!r} is computed; the campaign sets the year")
+    if p.set_by == SYSTEM_ROLE:
+        c.add(
+            path + ("set_by",), "'system' (the scheduler) runs the campaign; give setting its date to a person's role"
+        )
+    else:
+        c.ref(path + ("set_by",), p.set_by, roles, "role", index=None)
+    if p.from_ == schema.workflow:
+        c.ref(path + ("state",), p.state, schema.states, "state", index=None)
+    return CampaignDef(
+        label=p.label,
+        source=p.from_,
+        state=p.state,
+        link_field=p.link_field,
+        set_by=p.set_by,
+        year_field=p.year_field,
     )
 
 

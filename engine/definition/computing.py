@@ -24,7 +24,6 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from engine.compute import MOMENTS, compute_values
 from engine.decisions import (
     Domain,
     Output,
@@ -37,7 +36,7 @@ from engine.decisions import (
     parse_output,
     row_outputs,
 )
-from engine.definition.model import ComputeDef, FieldDef, TableDef, TransitionDef
+from engine.definition.model import MOMENTS, ComputeDef, FieldDef, TableDef, TransitionDef
 from engine.definition.typecheck import snapshot
 from engine.errors import InvalidCaseData
 from engine.expressions import BUILTIN_ATTRIBUTES, ExpressionError, compile_guard
@@ -314,6 +313,9 @@ def _run_test(c: Any, i: int, test: TestSchema, fields: Mapping[str, FieldDef], 
     if not ok:
         return
     given = ", ".join(f"{k}={_show(v)}" for k, v in values.items()) or "nothing"
+    # engine.compute imports the definition model, whose package imports this module: import it when used
+    from engine.compute import compute_values
+
     try:
         got = (
             _table_outputs(tables[test.table], fields, values)

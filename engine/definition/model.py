@@ -17,13 +17,18 @@ from engine.expressions import Guard
 from engine.templates import TemplateSet
 
 __all__ = [
+    "EDITED",
+    "MOMENTS",
+    "OPENED",
     "SYSTEM_ROLE",
+    "CampaignDef",
     "ComputeDef",
     "Duration",
     "EditDef",
     "EscalateDef",
     "FieldDef",
     "LimitDef",
+    "LinkDef",
     "NotifyDef",
     "ProgrammeDef",
     "PublicityDef",
@@ -38,6 +43,11 @@ __all__ = [
 ]
 
 SYSTEM_ROLE = "system"
+
+#: a computed field's ``at:`` may name these moments beside steps: when the case is opened, when its data is edited
+OPENED = "opened"
+EDITED = "edited"
+MOMENTS = (OPENED, EDITED)
 
 _DURATION = re.compile(r"^\s*(\d{1,4})\s+(working days?|days?|hours?)\s*$")
 
@@ -116,7 +126,7 @@ class LimitDef:
     name: str
     label: str
     sum: str | None
-    key: str
+    key: tuple[str, ...]  # the fields it is per, together (one, usually)
     period: str  # "year" | "all"
     states: tuple[str, ...]
     at: tuple[str, ...]
@@ -130,6 +140,16 @@ class ThenDef:
     case: str
     fire: str
     comment: str | None = None
+
+
+@dataclass(frozen=True)
+class LinkDef:
+    """A field's ``link:``: it holds the reference of a case of ``workflow`` that must be in one of ``states``
+    whenever the value is set and at every step that requires the field; ``fill`` is copied from that case."""
+
+    workflow: str
+    states: tuple[str, ...]
+    fill: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -147,6 +167,7 @@ class FieldDef:
     max: float | None = None
     help: str | None = None
     compute: ComputeDef | None = None
+    link: LinkDef | None = None
 
 
 @dataclass(frozen=True)
@@ -291,6 +312,19 @@ class ProgrammeDef:
 
 
 @dataclass(frozen=True)
+class CampaignDef:
+    """A yearly campaign on a date set by a holder of ``set_by`` (``campaign:``): when it runs, one case of
+    this workflow for every case of ``source`` in ``state``, ``link_field`` holding that case's reference."""
+
+    label: str
+    source: str
+    state: str
+    link_field: str
+    set_by: str
+    year_field: str | None = None
+
+
+@dataclass(frozen=True)
 class WorkflowDef:
     """A checked workflow version. ``source_hash`` identifies it exactly."""
 
@@ -315,6 +349,7 @@ class WorkflowDef:
     tables: Mapping[str, TableDef] = field(default_factory=dict)
     limits: tuple[LimitDef, ...] = ()
     programme: ProgrammeDef | None = None
+    campaign: CampaignDef | None = None
 
     @cached_property
     def initial_state(self) -> str:
@@ -327,6 +362,16 @@ class WorkflowDef:
     @cached_property
     def computed_fields(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields.values() if f.compute is not None)
+
+    @cached_property
+    def linked_fields(self) -> tuple[str, ...]:
+        """The fields holding a linked case's reference (``link:``); empty for most workflows (no cost)."""
+        return tuple(f.name for f in self.fields.values() if f.link is not None)
+
+    @cached_property
+    def filled_by(self) -> Mapping[str, str]:
+        """Each field a link fills → the link field it is filled from."""
+        return {filled: f.name for f in self.fields.values() if f.link is not None for filled in f.link.fill}
 
     @cached_property
     def unique_fields(self) -> tuple[str, ...]:
@@ -365,6 +410,9 @@ class WorkflowDef:
                         "min": f.min,
                         "max": f.max,
                         "compute": f.compute.describe() if f.compute else None,
+                        "link": {"workflow": f.link.workflow, "states": list(f.link.states), "fill": list(f.link.fill)}
+                        if f.link
+                        else None,
                     }.items()
                     if v not in (None, False)
                 }
@@ -406,4 +454,18 @@ class WorkflowDef:
                 for t in self.transitions.values()
             },
             **({"tables": {name: t.describe() for name, t in self.tables.items()}} if self.tables else {}),
+            **(
+                {
+                    "campaign": {
+                        "label": self.campaign.label,
+                        "from": self.campaign.source,
+                        "state": self.campaign.state,
+                        "link_field": self.campaign.link_field,
+                        "year_field": self.campaign.year_field,
+                        "set_by": self.campaign.set_by,
+                    }
+                }
+                if self.campaign
+                else {}
+            ),
         }

@@ -49,6 +49,14 @@ class ComputeSchema(_Strict):
     places: int | None = Field(default=None, ge=0, le=6)  # default: 2 for a decimal (0.01 yuan), 0 for an integer
 
 
+class LinkSchema(_Strict):
+    """A text field's ``link:``: its value is the reference of a case of ``workflow`` in one of ``states``."""
+
+    workflow: Name
+    states: OneOrMany
+    fill: Annotated[list[Name], Field(max_length=MAX_FIELDS)] = Field(default_factory=list)  # copied from it
+
+
 class FieldSchema(_Strict):
     type: Literal["text", "integer", "decimal", "date", "choice", "checklist", "cn_id", "email"]
     label: Label | None = None
@@ -62,6 +70,7 @@ class FieldSchema(_Strict):
     max: int | float | None = None
     help: Label | None = None
     compute: ComputeSchema | None = None
+    link: LinkSchema | None = None
 
 
 assert set(FIELD_TYPES) == set(FieldSchema.model_fields["type"].annotation.__args__)  # type: ignore[union-attr]
@@ -197,7 +206,7 @@ class LimitSchema(_Strict):
     name: Name
     label: Label | None = None
     sum: Name | None = None  # the field summed; without it, the cases are counted
-    key: Name  # the field the limit is per (e.g. id_number)
+    key: OneOrMany  # the field (or fields, together) the limit is per (e.g. id_number; [id_number, level])
     period: Literal["year", "all"] = "year"
     states: OneOrMany  # the cases that count: those in these states (and the case at hand)
     at: OneOrMany  # checked when one of these transitions is fired
@@ -213,6 +222,20 @@ class ProgrammeSchema(_Strict):
     granted: OneOrMany  # the states in which the amount counts as granted (paid ones included)
     paid: OneOrMany  # the states in which it counts as paid
     year: Name | None = None  # an integer field naming the programme year; the year the case was opened if absent
+
+
+class CampaignSchema(_Strict):
+    """A yearly campaign on a date a supervisor sets (``campaign:``): one case of this workflow per case of
+    workflow ``from`` in ``state``."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
+
+    label: Label
+    from_: Name = Field(alias="from")  # the workflow whose cases it reaches
+    state: Name  # one new case per case of that workflow in this state
+    link_field: Name  # this workflow's text field set to the reached case's reference
+    year_field: Name | None = None  # this workflow's integer field set to the campaign's year
+    set_by: Name  # the role of this workflow allowed to set (and cancel) the date
 
 
 class WorkflowSchema(_Strict):
@@ -234,3 +257,4 @@ class WorkflowSchema(_Strict):
     tests: list[TestSchema] = Field(default_factory=list, max_length=500)
     limits: list[LimitSchema] = Field(default_factory=list, max_length=20)
     programme: ProgrammeSchema | None = None
+    campaign: CampaignSchema | None = None

@@ -165,7 +165,7 @@ def test_bundled_workflow_loads_identically_from_text_and_file(poverty) -> None:
 
 
 def test_bundled_workflow_header(poverty) -> None:  # type: ignore[no-untyped-def]
-    assert (poverty.name, poverty.version, poverty.title) == ("poverty_archive", 3, "困难职工建档立卡")
+    assert (poverty.name, poverty.version, poverty.title) == ("poverty_archive", 4, "困难职工建档立卡")
     assert poverty.timezone == "Asia/Shanghai"
     assert poverty.calendar == "cn"
     assert poverty.ref_prefix == "ZZ"

@@ -9,7 +9,11 @@ STAMP   = $(VENV)/.installed-dev
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "casework needs Python 3.11 or newer; found " + sys.version.split()[0])'
 
-$(STAMP): setup.cfg pyproject.toml | check-python
+# The system packages beside the Python ones (Pango, HarfBuzz's subsetter, fontconfig and a CJK
+# font for the PDF notices; poppler-utils for the tests): installed when run as root on Debian,
+# otherwise the script prints the apt-get line and stops the build.
+$(STAMP): setup.cfg pyproject.toml scripts/system-packages | check-python
+	scripts/system-packages
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)

@@ -23,6 +23,7 @@ template cannot get a raw name or ID number because it is never given one.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ __all__ = [
     "TemplateRenderError",
     "TemplateSet",
     "check_template",
+    "cn_date",
 ]
 
 PARTS = {"subject": ".subject", "text": ".txt", "html": ".html"}
@@ -60,7 +62,7 @@ MAX_OUTPUT = 5_000_000
 
 ALLOWED_FILTERS = frozenset(
     {
-        "abs", "capitalize", "center", "count", "d", "default", "dictsort", "e", "escape", "first", "float",
+        "abs", "capitalize", "center", "cn_date", "count", "d", "default", "dictsort", "e", "escape", "first", "float",
         "int", "join", "last", "length", "list", "lower", "max", "min", "replace", "reverse", "round", "sort",
         "string", "striptags", "sum", "title", "trim", "truncate", "unique", "upper", "wordcount",
     }
@@ -86,8 +88,33 @@ class TemplateRenderError(CaseworkError):
     """A template failed while rendering (e.g. output too large)."""
 
 
+def cn_date(value: object) -> str:
+    """A date as a Chinese notice writes it (成文日期): ``2026年12月2日``.
+
+    Takes a date, a datetime (its own date) or ISO text (``2026-12-02``, as a
+    notice's context holds its dates); in templates, ``{{ notice.date | cn_date }}``.
+
+    Raises:
+        ValueError: the value is not a date.
+    """
+    day: dt.date | None = None
+    if isinstance(value, dt.datetime):
+        day = value.date()
+    elif isinstance(value, dt.date):
+        day = value
+    elif isinstance(value, str):
+        try:
+            day = dt.datetime.fromisoformat(value.strip()).date()
+        except ValueError:
+            day = None
+    if day is None:
+        raise ValueError(f"cn_date needs a date such as 2026-12-02, not {str(value)[:40]!r}")
+    return f"{day.year}年{day.month}月{day.day}日"
+
+
 def _environment(autoescape: bool) -> SafeEnvironment:
     env = SafeEnvironment(undefined=StrictUndefined, autoescape=autoescape, keep_trailing_newline=False)
+    env.filters["cn_date"] = cn_date
     env.filters = bounded_filters(env, ALLOWED_FILTERS)
     env.tests = bounded_tests(env, ALLOWED_TESTS)
     env.globals.clear()

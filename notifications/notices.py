@@ -5,7 +5,8 @@ when, numbers it, stores it with its SHA-256 and links it into each listed
 case's audit trail with its period, all in the transaction that publishes it
 (:mod:`engine.publicity`). This module supplies the rendering: the
 workflow version's HTML template in the sandbox, the title from its
-``<title>``, and a PDF print of the HTML (:mod:`notifications.pdf`).
+``<title>``, and the PDF: the same HTML printed by a real HTML/CSS renderer
+(:mod:`notifications.pdf`), so what is hashed is what is printed.
 """
 
 from __future__ import annotations
@@ -46,7 +47,11 @@ def publish_list(svc: Casework, workflow: str, scope: str, on: dt.date | None = 
 
 
 def notice_pdf(notice: NoticeView) -> bytes:
-    """The notice as a print-ready A4 PDF."""
+    """The notice as a print-ready PDF: its stored HTML (the hashed text) laid out by WeasyPrint.
+
+    Raises:
+        notifications.pdf.PdfUnavailable: this machine lacks a CJK font or Pango.
+    """
     from notifications.pdf import html_to_pdf
 
     return html_to_pdf(notice.html, notice.title)

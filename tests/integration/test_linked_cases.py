@@ -1,7 +1,7 @@
 """One case acting on another: a step's ``then:`` takes a step on the case its field names, in one transaction.
 
 The bundled workflows use it: an annual review's ``exit`` exits its archive
-(poverty_archive v3, annual_review v2). Both backends, real databases.
+(poverty_archive v4, annual_review v2). Both backends, real databases.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def annual(svc: Casework) -> Casework:
 
 def test_the_bundled_versions_link_a_review_exit_to_its_archive(annual: Casework) -> None:
     archive_wf, review_wf = annual.workflow("poverty_archive"), annual.workflow("annual_review")
-    assert (archive_wf.version, review_wf.version) == (3, 2)
+    assert (archive_wf.version, review_wf.version) == (4, 2)
     then = review_wf.transitions["exit"].then
     assert then is not None and (then.case, then.fire) == ("archive_ref", "exit")
     exited = archive_wf.states["exited"]

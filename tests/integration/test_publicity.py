@@ -169,7 +169,7 @@ def test_list_notice_pdf_has_the_masked_names_and_no_raw_data(svc: Casework) -> 
 
 def test_id_numbers_can_be_omitted_by_policy(svc: Casework) -> None:
     source = BUNDLED.read_text(encoding="utf-8")
-    source = source.replace("version: 3", "version: 4").replace("id_number: partial", "id_number: omit")
+    source = source.replace("version: 4", "version: 5").replace("id_number: partial", "id_number: omit")
     templates = dict(svc.workflow(WF).templates.sources)
     svc.load_workflow(load_definition(source, "omit.yaml", templates))
     ref, data = publicised(svc, 50)

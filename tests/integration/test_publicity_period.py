@@ -171,7 +171,7 @@ def test_the_published_period_is_the_engines_objections_and_automatic_end(
     view = publish_list(svc, WF, "芗城区")
     assert view is not None
     assert (view.period_start, view.period_end) == (dt.date(2026, 12, 7), dt.date(2026, 12, 14))
-    assert "公示期：2026-12-07 至 2026-12-14（7 天）" in view.html
+    assert "公示期：2026年12月7日至2026年12月14日（7 天）。" in view.html
     (timer,) = [t for t in svc.timers() if t.case_ref == ref]
     assert (timer.kind, timer.due_at) == ("timeout", at("2026-12-15T00:00"))
     case = svc.get_case(ref)
@@ -207,7 +207,7 @@ def test_the_published_period_is_the_engines_objections_and_automatic_end(
 
 
 def test_a_working_day_period_is_counted_on_the_calendar(svc: Casework, clock: FixedClock) -> None:
-    source = BUNDLED.read_text(encoding="utf-8").replace("version: 3", "version: 4")
+    source = BUNDLED.read_text(encoding="utf-8").replace("version: 4", "version: 5")
     source = source.replace("timeout: {after: 7 days,", "timeout: {after: 5 working days,")
     templates = dict(svc.workflow(WF).templates.sources)
     svc.load_workflow(load_definition(source, "working.yaml", templates))

@@ -262,23 +262,23 @@ def test_scope_filters_lists(svc: Casework) -> None:
 def test_new_version_leaves_cases_in_flight_on_theirs(svc: Casework) -> None:
     old = svc.create_case(WF, "lin", household(seed=1)).ref
     source = BUNDLED.read_text(encoding="utf-8")
-    changed = source.replace("version: 3", "version: 4").replace(
+    changed = source.replace("version: 4", "version: 5").replace(
         '"case.materials | length == 4"', '"case.materials | length >= 3"'
     )
     templates = dict(svc.workflow(WF).templates.sources)
-    with pytest.raises(AlreadyExists, match="version: 4"):
+    with pytest.raises(AlreadyExists, match="version: 5"):
         svc.load_workflow(load_definition(source.replace("max: 20", "max: 30"), "changed.yaml", templates))
-    info, created = svc.load_workflow(load_definition(changed, "v4.yaml", templates))
-    assert created and info.version == 4
-    assert svc.load_workflow(load_definition(changed, "v4.yaml", templates))[1] is False
+    info, created = svc.load_workflow(load_definition(changed, "v5.yaml", templates))
+    assert created and info.version == 5
+    assert svc.load_workflow(load_definition(changed, "v5.yaml", templates))[1] is False
     new = svc.create_case(WF, "lin", household(seed=2, materials=["申请表", "身份证", "户口簿"])).ref
-    assert svc.get_case(old).workflow_version == 3
-    assert svc.get_case(new).workflow_version == 4
+    assert svc.get_case(old).workflow_version == 4
+    assert svc.get_case(new).workflow_version == 5
     svc.update_case(old, "lin", {"materials": ["申请表", "身份证", "户口簿"]})
     for ref in (old, new):
         svc.fire(ref, "submit", "lin")
     with pytest.raises(GuardFailed):
-        svc.fire(old, "pass_review", "wu")  # version 3 still needs all four
+        svc.fire(old, "pass_review", "wu")  # version 4 still needs all four
     svc.fire(new, "pass_review", "wu")
 
 

@@ -116,7 +116,7 @@ def test_a_workflow_source_cannot_be_rewritten_and_a_rewrite_is_found(svc: Casew
         raw(svc, f"UPDATE workflow_versions SET source = {weaker}")
     drop_refusal(svc, "workflow_versions", "UPDATE")
     raw(svc, f"UPDATE workflow_versions SET source = {weaker}")
-    assert ("source", "poverty_archive v3") in findings(svc)
+    assert ("source", "poverty_archive v4") in findings(svc)
 
 
 def test_a_workflow_source_rewritten_with_its_hash_is_found_through_the_cases(svc: Casework) -> None:
@@ -275,7 +275,7 @@ def test_every_event_records_the_os_user_and_host_and_the_first_the_workflow(svc
         rows = conn.execute(select(AuditEvent).join(Case, Case.id == AuditEvent.case_id).where(Case.ref == ref)).all()
     contexts = [r.context for r in rows]
     assert all(c["origin"] == {"os_user": getpass.getuser(), "host": socket.gethostname()} for c in contexts)
-    assert contexts[0]["workflow"]["name"] == WF and contexts[0]["workflow"]["version"] == 3
+    assert contexts[0]["workflow"]["name"] == WF and contexts[0]["workflow"]["version"] == 4
     # the context is hashed: changing it breaks the chain
     first = EventRow._make(rows[0])
     assert Event.from_row(ref, first._replace(context={"origin": {"os_user": "root"}})).hash != first.hash

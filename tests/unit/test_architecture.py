@@ -245,7 +245,7 @@ def test_every_name_in_engine_all_resolves_to_what_type_checkers_see() -> None:
 
 
 # the libraries a command pays for only when it needs them
-_HEAVY = ("sqlalchemy", "rich", "alembic", "openpyxl", "reportlab")
+_HEAVY = ("sqlalchemy", "rich", "alembic", "openpyxl", "weasyprint")
 
 
 @pytest.mark.parametrize(

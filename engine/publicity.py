@@ -320,8 +320,10 @@ class Publicity:
         return self.db.transaction(work)
 
     def notices(self, workflow: str | None = None) -> list[NoticeView]:
-        """Every notice, newest first."""
+        """Every notice, newest first (of ``workflow`` only: :class:`WorkflowNotFound` if it is not loaded)."""
         with self.db.read() as conn:
+            if workflow:
+                self.catalog.resolve(conn, workflow)
             return [self._notice_view(conn, nid) for nid in store.notice_ids(conn, workflow)]
 
     def notice(self, ident: str) -> NoticeView:

@@ -6,18 +6,22 @@ visibility rule as changes (a user sees the cases in their scopes).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection
 
-from engine.access import ALL_SCOPES, Actor, waits_for
+from engine.access import ALL_SCOPES, Actor, covers, waits_for
 from engine.audit import make_checkpoint, read_checkpoint
 from engine.caseview import case_view
 from engine.catalog import Catalog, Loaded
 from engine.clock import Clock
 from engine.deadlines import Deadlines
-from engine.errors import CaseNotFound, InputError, WorkflowNotFound
+from engine.definition import WorkflowDef
+from engine.errors import CaseNotFound, Code, InputError, PermissionDenied, WorkflowNotFound
 from engine.evidence import examine
 from engine.limits import MAX_PER_PAGE
 from engine.masking import mask_id_numbers, mask_value
@@ -34,9 +38,17 @@ from engine.store.inbox import Range, first_waiting
 from engine.store.invariants import check_invariants
 from engine.store.tables import CaseRow
 from engine.suggest import close_match, did_you_mean
-from engine.users import find_actor
+from engine.users import declared_by, find_actor
 
-__all__ = ["Queries", "overdue_for"]
+__all__ = ["HOUSEHOLD_TYPE", "MAX_SEARCH", "STREAM_BATCH", "Queries", "applicant_field", "overdue_for"]
+
+
+#: the longest text ``case list --search`` takes (a reference is at most 40 characters, a name 40)
+MAX_SEARCH = 100
+#: rows read at a time when a list is streamed
+STREAM_BATCH = 1000
+#: the field the household-type filter reads (困难类型 in the archive and the workflows built on it)
+HOUSEHOLD_TYPE = "household_type"
 
 
 class Queries:
@@ -73,31 +85,146 @@ class Queries:
         actor: str | None = None,
         limit: int | None = None,
         overdue: bool = False,
+        counties: Sequence[str] = (),
+        household_type: str | None = None,
+        search: str | None = None,
     ) -> list[CaseView]:
         """Cases by reference order; with ``actor``, only those in their scopes.
 
         ``overdue``: only cases past their deadline (not paused), most overdue
         first; with ``actor`` too, only those in a state where one of their
-        roles can take a step — their to-do list.
+        roles can take a step — their to-do list. ``counties``, ``household_type``
+        and ``search`` narrow the list as :meth:`iter_cases` says.
         """
-        with self.db.read() as conn:
-            if state:
-                self._check_state_name(conn, state, workflow)
-            user = find_actor(conn, actor) if actor else None
-            if overdue and user is not None:
-                found = overdue_for(self.catalog, conn, user, self.clock.now(), workflow)
-                views = [self.steps.view(loaded.definition, row) for row, loaded in found]
-                return views[:limit] if limit else views
-            scopes = None if user is None or ALL_SCOPES in user.scopes else user.scopes
-            rows = case_store.list_cases(
-                conn,
+        return list(
+            self.iter_cases(
                 workflow=workflow,
                 state=state,
-                scopes=scopes,
-                overdue_at=self.clock.now() if overdue else None,
+                actor=actor,
                 limit=limit,
+                overdue=overdue,
+                counties=counties,
+                household_type=household_type,
+                search=search,
             )
-            return [self.steps.view(self.catalog.get(conn, r.workflow_version_id).definition, r) for r in rows]
+        )
+
+    def iter_cases(
+        self,
+        *,
+        workflow: str | None = None,
+        state: str | None = None,
+        actor: str | None = None,
+        limit: int | None = None,
+        overdue: bool = False,
+        counties: Sequence[str] = (),
+        household_type: str | None = None,
+        search: str | None = None,
+        batch: int = STREAM_BATCH,
+    ) -> Iterator[CaseView]:
+        """The cases :meth:`list_cases` lists, read ``batch`` rows at a time: a long list is never held whole.
+
+        Every name given is checked now, before anything is read: an unknown
+        ``workflow`` is :class:`WorkflowNotFound`; an unknown ``state``,
+        county or household type an :class:`InputError` with a "did you
+        mean"; a county outside ``actor``'s scopes a :class:`PermissionDenied`.
+
+        ``counties``: only cases in one of these scopes (a county a loaded
+        workflow's scope field allows). ``household_type``: only cases whose
+        ``household_type`` field holds it. ``search``: the text, ignoring
+        case, anywhere in the reference (``000041``, ``zz-2026-0000``) or in
+        the applicant's name (the workflow's first ``pii: name`` field). Every
+        filter applies within what ``actor`` may see (their scopes) — the
+        cases whose full data, names included, they may read — so a search by
+        a name they may not see finds nothing, and its count says nothing.
+
+        The cases are read on a connection held until the iterator is done;
+        finish (or close) it before writing anything.
+        """
+        with self.db.read() as conn:
+            wanted = self._wanted(conn, workflow, state, actor, overdue, counties, household_type, search)
+        return self._stream(wanted, limit, batch)
+
+    def _wanted(
+        self,
+        conn: Connection,
+        workflow: str | None,
+        state: str | None,
+        actor: str | None,
+        overdue: bool,
+        counties: Sequence[str],
+        household_type: str | None,
+        search: str | None,
+    ) -> _Wanted:
+        """The list's filters, every name in them checked (see :meth:`iter_cases`)."""
+        if workflow:
+            self.catalog.resolve(conn, workflow)  # WorkflowNotFound, with a did-you-mean
+        if state:
+            self._check_state_name(conn, state, workflow)
+        user = find_actor(conn, actor) if actor else None
+        loaded_versions = self.catalog.all(conn, workflow)
+        versions = [loaded.definition for loaded in loaded_versions]
+        for county in counties:
+            _check_county(county, versions, workflow, user)
+        if household_type is not None:
+            _check_household_type(household_type, versions, workflow)
+        found = None
+        if search is not None:
+            text = search.strip()
+            if not text or len(text) > MAX_SEARCH:
+                raise InputError(
+                    f"search for a reference or a name of 1 to {MAX_SEARCH} characters, not {search!r}",
+                    option="search",
+                    value=search,
+                )
+            names: dict[str, list[int]] = {}
+            for loaded in loaded_versions:
+                field = applicant_field(loaded.definition)
+                if field is not None:
+                    names.setdefault(field, []).append(loaded.id)
+            found = case_store.NameSearch(text, names)
+        return _Wanted(
+            workflow=workflow or None,
+            state=state or None,
+            user=user,
+            overdue=overdue,
+            counties=tuple(dict.fromkeys(counties)),
+            household_type=household_type,
+            search=found,
+        )
+
+    def _stream(self, wanted: _Wanted, limit: int | None, batch: int) -> Iterator[CaseView]:
+        user = wanted.user
+        # an overdue list for a user is their to-do list: only cases waiting for one of their roles
+        roles = set(user.roles) if wanted.overdue and user is not None else None
+        scopes = None if user is None or ALL_SCOPES in user.scopes else user.scopes
+        shown = 0
+        with self.db.read() as conn:
+            definitions = {loaded.id: loaded.definition for loaded in self.catalog.all(conn, wanted.workflow)}
+            listed = case_store.list_cases(
+                conn,
+                workflow=wanted.workflow,
+                state=wanted.state,
+                scopes=scopes,
+                counties=wanted.counties,
+                household_type=wanted.household_type,
+                search=wanted.search,
+                overdue_at=self.clock.now() if wanted.overdue else None,
+                limit=None if roles is not None else limit,
+                batch=batch,
+            )
+            with contextlib.closing(listed) as rows:
+                for row in rows:
+                    wf = definitions.get(row.workflow_version_id)
+                    if wf is None:  # a version loaded since the list began
+                        wf = self.catalog.get(conn, row.workflow_version_id).definition
+                        definitions[row.workflow_version_id] = wf
+                    if roles is not None and not waits_for(wf, row.state) & roles:
+                        continue
+                    yield self.steps.view(wf, row)
+                    shown += 1
+                    if limit and shown >= limit:
+                        return
 
     def waiting_for(self, actor: str, *, page: int = 1, per_page: int = 50, workflow: str | None = None) -> InboxPage:
         """The user's inbox: open cases waiting for them, soonest deadline first.
@@ -251,3 +378,69 @@ def overdue_for(
         if waits_for(loaded.definition, row.state) & set(user.roles):
             out.append((row, loaded))
     return out
+
+
+@dataclass(frozen=True)
+class _Wanted:
+    """A case list's filters, every name checked."""
+
+    workflow: str | None
+    state: str | None
+    user: Actor | None
+    overdue: bool
+    counties: tuple[str, ...]
+    household_type: str | None
+    search: case_store.NameSearch | None
+
+
+def applicant_field(wf: WorkflowDef) -> str | None:
+    """The field holding the case's applicant's name: the first ``pii: name`` field (as lists show it masked)."""
+    return next((name for name, kind in wf.pii_fields.items() if kind == "name"), None)
+
+
+def _check_county(county: str, versions: Sequence[WorkflowDef], workflow: str | None, user: Actor | None) -> None:
+    """Refuse a county no workflow of ``versions`` allows, or one outside ``user``'s scopes."""
+    where = workflow or "any loaded workflow"
+    declared = declared_by(versions).scopes
+    if not any(wf.scope_field for wf in versions):
+        what = f"{workflow} has no county" if workflow else "no loaded workflow has a county"
+        raise InputError(f"{what} (a scope field): list without a county", option="county", value=county)
+    if declared is not None and county not in declared:
+        raise InputError(
+            f"no county {county!r} in {where}{did_you_mean(county, declared)}",
+            option="county",
+            value=county,
+            suggestion=close_match(county, declared),
+        )
+    if user is not None and not covers(user.scopes, county):
+        held = ", ".join(user.scopes)
+        raise PermissionDenied(
+            f"{user.username} covers {held}, not {county}, so no case of {county} is listed for them; "
+            f"list {held} or ask a colleague who covers {county}",
+            code=Code.SCOPE_NOT_COVERED,
+            user=user.username,
+            scopes=list(user.scopes),
+            scope=county,
+        )
+
+
+def _check_household_type(value: str, versions: Sequence[WorkflowDef], workflow: str | None) -> None:
+    """Refuse a household type no ``household_type`` field of ``versions`` allows."""
+    fields = [wf.fields[HOUSEHOLD_TYPE] for wf in versions if HOUSEHOLD_TYPE in wf.fields]
+    if not fields:
+        raise InputError(
+            f"{workflow or 'no loaded workflow'} has no household type ({HOUSEHOLD_TYPE} field), "
+            "so no case of it has one: list without a household type",
+            option="household_type",
+            value=value,
+        )
+    if any(not f.choices for f in fields):
+        return  # a free-text field: any value may be stored
+    known = {c for f in fields for c in f.choices}
+    if value not in known:
+        raise InputError(
+            f"no household type {value!r} in {workflow or 'any loaded workflow'}{did_you_mean(value, known)}",
+            option="household_type",
+            value=value,
+            suggestion=close_match(value, known),
+        )

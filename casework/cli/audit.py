@@ -132,7 +132,17 @@ def check_command(app: AppContext, as_json: bool) -> None:
 @click.option(
     "--action",
     type=click.Choice(
-        ["read_case", "list_cases", "inbox_cases", "add_user", "edit_user", "disable_user", "enable_user"]
+        [
+            "read_case",
+            "list_cases",
+            "search_cases",
+            "export_cases",
+            "inbox_cases",
+            "add_user",
+            "edit_user",
+            "disable_user",
+            "enable_user",
+        ]
     ),
     help="Only entries of this kind.",
 )

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import contextlib
+import json
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -11,7 +16,9 @@ from casework.cli.options import actor_option, case_data, data_file_option, json
 from casework.cli.output import Applicants, deadline_cell, emit_json, out, plain_table, short, visible
 
 if TYPE_CHECKING:
+    from casework.export import Column
     from engine import CaseView, Casework
+    from engine.sheets import Kind
 
 __all__ = ["case", "case_table"]
 
@@ -148,32 +155,242 @@ def case_show(app: AppContext, ref: str, actor: str | None, as_json: bool) -> No
         out.print(table)
 
 
+#: what ``case list --format`` writes (casework.export.FORMATS; not imported here: the CLI starts without the engine)
+LIST_FORMATS = ("table", "json", "csv", "xlsx")
+
+
 @case.command("list")
-@click.option("--workflow", "workflow_name", help="Only this workflow.")
+@click.option("--workflow", "workflow_name", help="Only this workflow (an unknown name is an error).")
 @click.option("--state", help="Only cases in this state.")
 @actor_option("Only the cases this user may see.", required=False)
+@click.option("--county", "counties", multiple=True, metavar="COUNTY", help="Only cases of this county (repeatable).")
+@click.option("--household-type", metavar="TYPE", help="Only cases of this household type (困难类型), e.g. 低保户.")
+@click.option(
+    "--search",
+    metavar="TEXT",
+    help="Only cases whose reference or applicant's name holds TEXT (ignoring case; with --as: their cases); logged.",
+)
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many.")
 @click.option("--overdue", is_flag=True, help="Only cases past their deadline (with --as: waiting for that user).")
-@json_option()
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(LIST_FORMATS),
+    help="table (the default; names masked), json (as --json), csv, or xlsx (needs -o); all logged but a table.",
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write json, csv or xlsx to this file.")
+@json_option("Print JSON (the same as --format json; a refusal too).")
 @pass_app
 def case_list(
     app: AppContext,
     workflow_name: str | None,
     state: str | None,
     actor: str | None,
+    counties: tuple[str, ...],
+    household_type: str | None,
+    search: str | None,
     limit: int | None,
     overdue: bool,
+    fmt: str | None,
+    output: str | None,
     as_json: bool,
 ) -> None:
-    """List cases (with --overdue --as USER: a to-do list); the table masks names, --json shows full data (logged)."""
-    views = app.service().list_cases(workflow=workflow_name, state=state, actor=actor, limit=limit, overdue=overdue)
-    if as_json:
-        filters = {"workflow": workflow_name, "state": state, "limit": limit, "overdue": overdue or None}
-        detail = {"filters": {k: v for k, v in filters.items() if v is not None}, "refs": [v.ref for v in views]}
-        app.service().log_access("list_cases", detail, actor=actor)
-        emit_json([v.to_json() for v in views])
+    """List cases (with --overdue --as USER: a to-do list); the table masks names, the rest shows full data (logged).
+
+    --search matches a reference in whole or part (ZZ-2026-000041, zz-2026,
+    000041) or the applicant's name; it finds only cases the user of --as may
+    see (their counties), so a name from another county finds nothing.
+    --format csv/xlsx -o FILE exports the list: reference, workflow, state,
+    county, deadline and every field, the values --json shows; a file is
+    written whole or not at all, and every export is in the access log.
+    """
+    from engine import InputError
+
+    if as_json and fmt not in (None, "json"):
+        raise click.UsageError(f"--json and --format {fmt} disagree: give one of them")
+    fmt = "json" if as_json else fmt or "table"
+    app.json = fmt == "json"
+    target = _output_file(output, fmt)
+    if fmt == "xlsx" and target is None:
+        raise InputError("an xlsx file is binary: give -o FILE.xlsx (or --format csv to print CSV)", option="output")
+    svc = app.service()
+    filters = {
+        "workflow": workflow_name,
+        "state": state,
+        "county": list(counties) or None,
+        "household_type": household_type,
+        "search": _logged_search(search),
+        "limit": limit,
+        "overdue": overdue or None,
+    }
+    logged = {k: v for k, v in filters.items() if v is not None}
+    wanted: dict[str, Any] = {
+        "workflow": workflow_name,
+        "state": state,
+        "actor": actor,
+        "limit": limit,
+        "overdue": overdue,
+        "counties": counties,
+        "household_type": household_type,
+        "search": search,
+    }
+    if fmt in ("csv", "xlsx"):
+        _export(app, svc.iter_cases(**wanted), fmt, target, actor, logged, workflow_name)
         return
-    case_table(app.service(), views)
+    views = svc.list_cases(**wanted)
+    if fmt == "json":
+        text = json.dumps([v.to_json() for v in views], ensure_ascii=False, indent=2, default=str)
+
+        def log() -> None:
+            # the full personal data is about to be shown: the access log holds that first
+            svc.log_access("list_cases", {"filters": logged, "refs": [v.ref for v in views]}, actor=actor)
+
+        if target is None:
+            log()
+            click.echo(text)
+        else:
+            _write_text(target, text + "\n", log)
+            click.echo(f"wrote {target} ({_count(len(views))})")
+        return
+    if search is not None:
+        # a search by name is a look-up of personal data even when the table masks it: logged too
+        svc.log_access("search_cases", {"filters": logged, "refs": [v.ref for v in views]}, actor=actor)
+    case_table(svc, views)
+
+
+def _count(n: int) -> str:
+    return f"{n} case{'s' if n != 1 else ''}"
+
+
+def _logged_search(search: str | None) -> str | None:
+    """The search text as the access log keeps it: an ID number typed into it masked."""
+    if search is None:
+        return None
+    from engine.masking import mask_id_numbers
+
+    return mask_id_numbers(search)
+
+
+def _output_file(output: str | None, fmt: str) -> Path | None:
+    """``-o``'s path, checked before anything is read: a table is for the screen; the folder must exist."""
+    from engine import InputError
+
+    if output is None:
+        return None
+    if fmt == "table":
+        raise InputError("a table is for the screen: give --format csv, xlsx or json to write a file", option="output")
+    path = Path(output).expanduser()
+    folder = path.parent
+    if not folder.is_dir():
+        raise InputError(
+            f"cannot write {output}: the folder {folder} does not exist; create it first or write elsewhere",
+            option="output",
+            value=output,
+        )
+    return path
+
+
+def _write_text(path: Path, text: str, log: Callable[[], None]) -> None:
+    """Write ``text`` to ``path`` whole or not at all, calling ``log`` before it takes the path's place."""
+    from casework.export import replace_into
+
+    _writing(path, lambda: replace_into(path, lambda stream: stream.write(text), binary=False, before_publish=log))
+
+
+def _writing(path: Path, write: Callable[[], object]) -> None:
+    """Run ``write``; a failure of the file system is an input error naming the file (nothing is left of it)."""
+    from engine import InputError
+
+    try:
+        write()
+    except OSError as exc:
+        raise InputError(
+            f"cannot write {path}: {exc.strerror or exc}; nothing was written", option="output", value=str(path)
+        ) from None
+
+
+def _export(
+    app: AppContext,
+    views: Iterator[CaseView],
+    fmt: str,
+    target: Path | None,
+    actor: str | None,
+    filters: dict[str, Any],
+    workflow_name: str | None,
+) -> None:
+    """Write the listed cases as CSV or XLSX, one row at a time; logged before the file is there (or printed)."""
+    from casework.export import Sheet, write_sheet
+
+    svc = app.service()
+    columns, kinds = _export_columns(svc, workflow_name)
+    refs: list[str] = []
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for view in views:
+            refs.append(view.ref)
+            yield _export_row(view, kinds)
+
+    def log() -> None:
+        detail = {"filters": filters, "format": fmt, "refs": refs}
+        if target is not None:
+            detail["file"] = str(target.resolve())
+        svc.log_access("export_cases", detail, actor=actor)
+
+    sheet = Sheet("cases", columns, ())
+    if target is None:
+        text = write_sheet(sheet, fmt, None, rows=rows(), before_publish=log)
+        click.echo(text, nl=False)
+        return
+    _writing(target, lambda: write_sheet(sheet, fmt, target, rows=rows(), before_publish=log))
+    click.echo(f"wrote {target} ({_count(len(refs))})")
+
+
+#: the columns every export starts with (key, heading); then one per field of the listed workflows
+_EXPORT_HEAD = (("ref", "编号"), ("workflow", "业务"), ("state", "状态"), ("county", "县区"), ("deadline", "办理期限"))
+
+
+def _export_columns(svc: Casework, workflow_name: str | None) -> tuple[tuple[Column, ...], dict[str, str]]:
+    """The export's columns: the fixed ones, then every field of every loaded version listed (not the county again).
+
+    Also each field's kind, by (workflow, version, field) type: a decimal
+    field's text becomes a number in the file.
+    """
+    from casework.export import Column
+
+    columns = [Column(key, title) for key, title in _EXPORT_HEAD]
+    kinds: dict[str, str] = {}
+    seen = {key for key, _ in _EXPORT_HEAD}
+    infos = [i for i in svc.workflows() if workflow_name is None or i.name == workflow_name]
+    definitions = [svc.workflow(i.name, i.version) for i in sorted(infos, key=lambda i: (i.name, -i.version))]
+    scope_fields = {wf.scope_field for wf in definitions if wf.scope_field}
+    for wf in definitions:
+        for f in wf.fields.values():
+            kinds.setdefault(f"{wf.name}:{wf.version}:{f.name}", f.type)
+            if f.name in scope_fields or f"data.{f.name}" in seen:
+                continue
+            seen.add(f"data.{f.name}")
+            kind: Kind = "decimal" if f.type == "decimal" else "integer" if f.type == "integer" else "text"
+            columns.append(Column(f"data.{f.name}", f.label, kind))
+    return tuple(columns), kinds
+
+
+def _export_row(view: CaseView, kinds: dict[str, str]) -> dict[str, Any]:
+    """One case as an export row: the values ``--json`` shows, a decimal field's text as a number."""
+    doc = view.to_json()
+    row: dict[str, Any] = {
+        "ref": view.ref,
+        "workflow": view.workflow,
+        "state": view.state_label,
+        "county": view.scope,
+        "deadline": doc["deadline"],
+    }
+    for name, value in doc["data"].items():
+        if kinds.get(f"{view.workflow}:{view.workflow_version}:{name}") == "decimal" and isinstance(value, str):
+            with contextlib.suppress(ArithmeticError):
+                number = Decimal(value)
+                value = number if number.is_finite() else value
+        row[f"data.{name}"] = value
+    return row
 
 
 def case_table(svc: Casework, views: list[CaseView]) -> None:

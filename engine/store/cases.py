@@ -9,10 +9,10 @@ parameters — building a Core construct costs more than SQLite takes to run it.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import Connection, Select, bindparam, func, select
+from sqlalchemy import Connection, Select, bindparam, func, or_, select
 
 from engine.access import Actor, Person
 from engine.store import tables
@@ -22,6 +22,7 @@ from engine.store.writes import insert_rows
 
 __all__ = [
     "OPEN_OBJECTIONS",
+    "NameSearch",
     "ShownRow",
     "StepRead",
     "ViewRow",
@@ -219,18 +220,45 @@ def read_views(conn: Connection, ids: Sequence[int]) -> dict[int, ViewRow]:
     return {r.id: ViewRow._make(r) for r in rows}
 
 
+class NameSearch(NamedTuple):
+    """A search text, matched in a case's reference and in its applicant's name field.
+
+    ``names`` maps each name field to the workflow versions whose applicant
+    it is: a field is searched only in the cases of those versions.
+    """
+
+    text: str
+    names: Mapping[str, Sequence[int]]
+
+
+def _contains(column: Any, text: str) -> Any:
+    """``column`` holds ``text`` anywhere, case-insensitively; ``%`` and ``_`` in it match only themselves."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return column.ilike(f"%{escaped}%", escape="\\")
+
+
 def list_cases(
     conn: Connection,
     *,
     workflow: str | None = None,
     state: str | None = None,
     scopes: Sequence[str] | None = None,
+    counties: Sequence[str] | None = None,
+    household_type: str | None = None,
+    search: NameSearch | None = None,
     overdue_at: dt.datetime | None = None,
     limit: int | None = None,
-) -> Iterator[CaseRow]:
+    batch: int | None = None,
+) -> Generator[CaseRow, None, None]:
     """Cases by id (or, with ``overdue_at``, those past their deadline then and not paused, most overdue first).
 
-    ``scopes``: only cases in one of them, or without a scope (None: all).
+    ``scopes``: only cases in one of them, or without a scope (None: all) —
+    what a user may see; every other filter narrows within it, so a search
+    never counts a case the user may not see. ``counties``: only cases in
+    one of them. ``household_type``: only cases whose ``household_type``
+    is that. ``search``: the text in the reference or the applicant's name.
+    ``batch``: fetch this many rows at a time (a server-side cursor on
+    PostgreSQL), so a long list is never held whole.
     """
     query = select(_cases).order_by(_cases.c.id)
     if overdue_at is not None:
@@ -245,10 +273,27 @@ def list_cases(
         query = query.where(_cases.c.state == state)
     if scopes is not None:
         query = query.where(_cases.c.scope.in_(list(scopes)) | _cases.c.scope.is_(None))
+    if counties:
+        query = query.where(_cases.c.scope.in_(list(counties)))
+    if household_type is not None:
+        query = query.where(_cases.c.data["household_type"].as_string() == household_type)
+    if search is not None:
+        matches = [_contains(_cases.c.ref, search.text)]
+        for field, version_ids in search.names.items():
+            in_versions = _cases.c.workflow_version_id.in_(list(version_ids))
+            matches.append(in_versions & _contains(_cases.c.data[field].as_string(), search.text))
+        query = query.where(or_(*matches))
     if limit:
         query = query.limit(limit)
-    for row in conn.execute(query):
-        yield CaseRow._make(row)
+    if batch:
+        query = query.execution_options(yield_per=batch)
+    result = conn.execute(query)
+    try:
+        for row in result:
+            yield CaseRow._make(row)
+    finally:
+        # a list left early (a limit, a failed export) closes its server-side cursor now, not when collected
+        result.close()
 
 
 def count_by(conn: Connection, workflow: str | None = None) -> list[tuple[str, str | None, str, int]]:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from bench.harness import Scenario, render, run_scenario
 
-SCENARIOS = ("startup", "transition", "peer", "flat", "bulk", "inbox")
+SCENARIOS = ("startup", "transition", "peer", "flat", "bulk", "inbox", "report")
 
 
 def load(name: str) -> Scenario:

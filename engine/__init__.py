@@ -58,6 +58,7 @@ _EXPORTS: dict[str, str] = {
     "Casework": "engine.service",
     "WorkingCalendar": "engine.calendar",
     "did_you_mean": "engine.suggest",
+    **dict.fromkeys(("REPORTS", "run_report"), "engine.reports"),
 }
 
 __all__ = sorted([*errors.__all__, *limits.__all__, *_EXPORTS])
@@ -123,6 +124,7 @@ if TYPE_CHECKING:
         iso as iso,
     )
     from engine.publicity import Render as Render
+    from engine.reports import REPORTS as REPORTS, run_report as run_report
     from engine.service import Casework as Casework
     from engine.suggest import did_you_mean as did_you_mean
     from engine.templates import TemplateRenderError as TemplateRenderError, TemplateSet as TemplateSet

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
@@ -33,12 +33,14 @@ from engine.access import SYSTEM, SYSTEM_ACTOR, Actor, covers
 from engine.audit import Recorder, load_key, origin
 from engine.bulk import Bulk, Progress
 from engine.calendar import WorkingCalendar
+from engine.campaigns import CampaignView
 from engine.catalog import Catalog
 from engine.clock import Clock, default_clock
 from engine.deadlines import Deadlines, Left
 from engine.definition import WorkflowDef
 from engine.errors import DuplicateCase, RefusedError, UserNotFound
 from engine.limits import DEFAULT_BATCH
+from engine.links import link_reader
 from engine.models import (
     AccessEntry,
     AuditRecord,
@@ -63,6 +65,7 @@ from engine.publicity import Publicity, Render
 from engine.queries import Queries
 from engine.rules import clean_comment
 from engine.schedules import Schedules
+from engine.sheets import Sheet
 from engine.steps import Steps
 from engine.store import access as access_store, users as user_store
 from engine.store.database import Database, VersionPin
@@ -288,7 +291,8 @@ class Casework:
             loaded = self.catalog.resolve(conn, workflow)
             wf = loaded.definition
             now = self.clock.now()
-            planned = plan_opening(wf, user, data, now)
+            read = link_reader(conn, self.catalog) if wf.linked_fields else None
+            planned = plan_opening(wf, user, data, now, links=read)
             self._refuse_duplicate(conn, wf, planned, user)
             try:
                 (opened,) = write_openings(conn, loaded, [planned], now, self.deadlines, self.recorder)
@@ -370,9 +374,45 @@ class Casework:
         actor: str | None = None,
         limit: int | None = None,
         overdue: bool = False,
+        counties: Sequence[str] = (),
+        household_type: str | None = None,
+        search: str | None = None,
     ) -> list[CaseView]:
         """Cases (see :meth:`engine.queries.Queries.list_cases`)."""
-        return self.queries.list_cases(workflow=workflow, state=state, actor=actor, limit=limit, overdue=overdue)
+        return self.queries.list_cases(
+            workflow=workflow,
+            state=state,
+            actor=actor,
+            limit=limit,
+            overdue=overdue,
+            counties=counties,
+            household_type=household_type,
+            search=search,
+        )
+
+    def iter_cases(
+        self,
+        *,
+        workflow: str | None = None,
+        state: str | None = None,
+        actor: str | None = None,
+        limit: int | None = None,
+        overdue: bool = False,
+        counties: Sequence[str] = (),
+        household_type: str | None = None,
+        search: str | None = None,
+    ) -> Iterator[CaseView]:
+        """The cases :meth:`list_cases` lists, streamed, for exports (see :meth:`engine.queries.Queries.iter_cases`)."""
+        return self.queries.iter_cases(
+            workflow=workflow,
+            state=state,
+            actor=actor,
+            limit=limit,
+            overdue=overdue,
+            counties=counties,
+            household_type=household_type,
+            search=search,
+        )
 
     def waiting_for(self, actor: str, *, page: int = 1, per_page: int = 50, workflow: str | None = None) -> InboxPage:
         """What waits for ``actor``, soonest deadline first (see :meth:`engine.queries.Queries.waiting_for`)."""
@@ -381,6 +421,23 @@ class Casework:
     def count_by(self, workflow: str | None = None) -> list[tuple[str, str | None, str, int]]:
         """(workflow, scope, state, count) rows, for summaries."""
         return self.queries.count_by(workflow)
+
+    def report(
+        self,
+        name: str,
+        *,
+        year: int | None = None,
+        county: str | None = None,
+        as_of: dt.date | dt.datetime | None = None,
+        actor: str | None = None,
+    ) -> Sheet:
+        """Report ``name`` (archives, exit-rate, programmes, petitions, overdue) as a table (:mod:`engine.reports`)."""
+        from engine.reports import run_report
+
+        with self.db.read() as conn:
+            return run_report(
+                conn, self.catalog, name, now=self.clock.now(), year=year, county=county, as_of=as_of, actor=actor
+            )
 
     def history(self, ref: str, actor: str | None = None) -> list[AuditRecord]:
         """The case's audit events in order, personal data masked."""
@@ -483,6 +540,30 @@ class Casework:
     def run_due_schedules(self) -> list[tuple[str, str, str]]:
         """Run the workflows' scheduled jobs that are due (see :class:`engine.schedules.Schedules`)."""
         return self.schedules.run_due()
+
+    # ------------------------------------------------------------------ campaigns
+
+    def set_campaign(self, workflow: str, on: dt.date, actor: str) -> tuple[CampaignView, CampaignView | None]:
+        """Set the date of ``workflow``'s yearly campaign (see :class:`engine.campaigns.Campaigns`)."""
+        return self._logged(
+            f"set campaign {workflow}", actor, lambda: self.schedules.campaigns.set(workflow, on, actor)
+        )
+
+    def cancel_campaign(self, workflow: str, year: int, actor: str) -> CampaignView:
+        """Cancel ``workflow``'s campaign of ``year`` before it runs."""
+        return self._logged(
+            f"cancel campaign {workflow}", actor, lambda: self.schedules.campaigns.cancel(workflow, year, actor)
+        )
+
+    def run_campaign(self, workflow: str, actor: str) -> CampaignView:
+        """Run ``workflow``'s campaign of this year now, if its date is today or past."""
+        return self._logged(
+            f"run campaign {workflow}", actor, lambda: self.schedules.campaigns.run_now(workflow, actor)
+        )
+
+    def campaigns(self) -> list[CampaignView]:
+        """Every loaded workflow's campaign, with each year's date and outcome."""
+        return self.schedules.campaigns.views()
 
     def pause(self, ref: str, actor: str, reason: str) -> Left:
         """Stop the case's deadline clock (补正); returns the time left."""

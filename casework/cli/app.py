@@ -13,12 +13,14 @@ import click
 from casework.cli.audit import audit, check_command
 from casework.cli.bulk import case_fire_many, case_import
 from casework.cli.calendar import calendar
+from casework.cli.campaign import campaign
 from casework.cli.cases import case
 from casework.cli.context import AppContext
 from casework.cli.messages import inbox_command
 from casework.cli.notice import notice
 from casework.cli.objection import objection
 from casework.cli.outbox import outbox
+from casework.cli.report import report
 from casework.cli.scheduler import scheduler
 from casework.cli.setup import demo, init
 from casework.cli.timers import timers
@@ -47,7 +49,8 @@ for command in (init, workflow, user, case, audit, check_command, demo):
     cli.add_command(command)
 for command in (outbox, inbox_command, notice, objection):
     cli.add_command(command)
-for command in (calendar, timers, scheduler):
+for command in (calendar, timers, scheduler, campaign):
     cli.add_command(command)
 for command in (case_import, case_fire_many, case_inbox):
     case.add_command(command)
+cli.add_command(report)

@@ -332,7 +332,7 @@ campaigns = Table(
     metadata,
     _id(),
     _required("workflow", String(63)),
-    _required("year", Integer),
+    _required("year", Integer),  # the programme year: 送温暖 of 2027 may run in December 2026
     _required("on_date", Date),
     _required("status", String(20)),  # pending | ran | cancelled
     _required("set_by", String(63)),

@@ -137,16 +137,36 @@ class Campaigns:
 
     # ------------------------------------------------------------------ the date
 
-    def set(self, workflow: str, on: dt.date, actor: str) -> tuple[CampaignView, CampaignView | None]:
-        """Set the date of ``workflow``'s campaign in ``on``'s year; (the campaign, the one it replaced if any).
+    def set(
+        self, workflow: str, on: dt.date, actor: str, year: int | None = None
+    ) -> tuple[CampaignView, CampaignView | None]:
+        """Set the date of ``workflow``'s campaign of programme ``year``; (the campaign, the one it replaced if any).
+
+        ``year`` defaults to ``on``'s year. The programme year is kept apart from the date because the
+        Spring Festival may fall in late January: 送温暖 of 2027 then starts in December 2026. The date
+        must fall from 1 November of ``year - 1`` to 31 December of ``year``.
 
         Refused: an unknown workflow (with a did-you-mean), one without ``campaign:``, an actor without
-        its ``set_by`` role or not covering every county (the date is city-wide), a date before today,
-        a year whose campaign already ran.
+        its ``set_by`` role or not covering every county (the date is city-wide), a date outside the
+        year's window, a date before today, a year whose campaign already ran.
         """
+        year = on.year if year is None else year
 
         def work(conn: Connection) -> tuple[CampaignView, CampaignView | None]:
             wf, user = self._allowed(conn, workflow, actor)
+            earliest, latest = dt.date(year - 1, 11, 1), dt.date(year, 12, 31)
+            if not earliest <= on <= latest:
+                raise CampaignRefused(
+                    f"{wf.name}: {on.isoformat()} is not a date of {_label(wf)} of {year}: a {year} campaign's "
+                    f"date is between {earliest.isoformat()} and {latest.isoformat()} "
+                    f"(for another programme year, give --year)",
+                    code=Code.CAMPAIGN_OUT_OF_YEAR,
+                    workflow=wf.name,
+                    year=year,
+                    date=on.isoformat(),
+                    earliest=earliest.isoformat(),
+                    latest=latest.isoformat(),
+                )
             today = self._today(wf)
             if on < today:
                 raise CampaignRefused(
@@ -157,12 +177,12 @@ class Campaigns:
                     date=on.isoformat(),
                     today=today.isoformat(),
                 )
-            before = store.find(conn, wf.name, on.year)
+            before = store.find(conn, wf.name, year)
             if before is not None and before.status == "ran":
                 raise _ran(wf, before)
             replaced = _view(wf, before) if before is not None and before.status == "pending" else None
-            store.put(conn, wf.name, on, user.username, self.clock.now())
-            return _view(wf, store.find(conn, wf.name, on.year)), replaced
+            store.put(conn, wf.name, year, on, user.username, self.clock.now())
+            return _view(wf, store.find(conn, wf.name, year)), replaced
 
         return self.db.transaction(work)
 
@@ -210,15 +230,22 @@ class Campaigns:
         return done
 
     def run_now(self, workflow: str, actor: str) -> CampaignView:
-        """Run ``workflow``'s campaign of this year now, if its date is today or past (and it has not run)."""
+        """Run ``workflow``'s pending campaign now, if its date is today or past (and it has not run).
+
+        The pending campaign whose date comes first, whatever its programme year (送温暖 of next year may
+        be due in December); with none pending, this year's (or next year's, if it ran) is reported.
+        """
         with self.db.read() as conn:
             wf, _ = self._allowed(conn, workflow, actor)
             today = self._today(wf)
-            row = store.find(conn, wf.name, today.year)
-        if row is not None and row.status == "ran":
-            raise _ran(wf, row)
-        if row is None or row.status != "pending":
+            found = store.rows(conn, wf.name)
+        waiting = sorted((r for r in found if r.status == "pending"), key=lambda r: r.on_date)
+        if not waiting:
+            over = [r for r in found if r.status == "ran" and r.year >= today.year]
+            if over:
+                raise _ran(wf, over[-1])
             raise _not_set(wf, today.year)
+        row = waiting[0]
         if row.on_date > today:
             raise CampaignRefused(
                 f"{_label(wf)} is set for {row.on_date.isoformat()}, not yet due (today is {today.isoformat()}); "
@@ -234,9 +261,9 @@ class Campaigns:
                 raise WorkflowNotFound(wf.campaign.source)  # type: ignore[union-attr]
         self._run_once(row)
         with self.db.read() as conn:
-            ran = store.find(conn, wf.name, today.year)
+            ran = store.find(conn, wf.name, row.year)
         if ran is None or ran.status != "ran":  # pragma: no cover - cancelled at the same moment
-            raise _not_set(wf, today.year)
+            raise _not_set(wf, row.year)
         return _view(wf, ran)
 
     def _run_once(self, row: CampaignRow) -> str | None:
@@ -277,7 +304,13 @@ class Campaigns:
         """Open one case of ``target`` per case of ``source`` in ``c.state``; (opened, skipped, already had one)."""
         wf = target.definition
         tz = ZoneInfo(wf.timezone)
-        bounds = (dt.datetime(year, 1, 1, tzinfo=tz), dt.datetime(year + 1, 1, 1, tzinfo=tz))
+        # without a year field, a case of this programme year is one opened in its window (from 1 November
+        # before), after last year's campaign ran: 送温暖 of 2027 in December 2026 is not 2026's
+        start = dt.datetime(year - 1, 11, 1, tzinfo=tz)
+        last = store.find(conn, wf.name, year - 1)
+        if last is not None and last.ran_at is not None and last.ran_at >= start:
+            start = last.ran_at + dt.timedelta(microseconds=1)
+        bounds = (start, dt.datetime(year + 1, 1, 1, tzinfo=tz))
         done = store.reached(conn, wf.name, c.link_field, c.year_field, year, bounds)
         reached = case_store.refs_in_state(conn, source.name, c.state)
         read = in_hand(source, c.state, reached)

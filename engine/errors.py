@@ -139,6 +139,7 @@ class Code(StrEnum):
     CAMPAIGN_RAN = "campaign_ran"
     CAMPAIGN_NOT_SET = "campaign_not_set"
     CAMPAIGN_NOT_DUE = "campaign_not_due"
+    CAMPAIGN_OUT_OF_YEAR = "campaign_out_of_year"
     # workflow versions
     WEAKENED_CONTROLS = "weakened_controls"
     VERSION_NOT_NEWER = "version_not_newer"
@@ -342,6 +343,11 @@ CODES: dict[Code, CodeInfo] = {
     Code.CAMPAIGN_NOT_DUE: CodeInfo(
         "The campaign's date has not come yet; it runs by itself on that day (or set it for today).",
         ("workflow", "year", "date", "today"),
+    ),
+    Code.CAMPAIGN_OUT_OF_YEAR: CodeInfo(
+        "A campaign's date is outside its programme year's window: from 1 November of the year before to 31 "
+        "December of the year (送温暖 of 2027 may run in December 2026).",
+        ("workflow", "year", "date", "earliest", "latest"),
     ),
     Code.WEAKENED_CONTROLS: CodeInfo(
         "The new workflow version drops or relaxes controls of the latest stored version (a four-eyes rule, a "

@@ -10,8 +10,9 @@ then it copies the ``fill`` fields from it into this case's data, overwriting, s
 old → new in the same event and the trail replays them. While a link field holds a value, its
 filled fields cannot be typed (they are that case's). :func:`recheck_links` checks the link again
 at each step whose ``require:`` names the field (an archive that exited after the application
-blocks the grant). Filling happens before the scope check, so a filled county must still be one
-the actor covers. A workflow without links pays nothing: its ``linked_fields`` is empty.
+blocks the grant). A linked case outside the actor's counties is answered as one nobody has; filling
+happens before the scope check, so a filled county must still be one the actor covers. A workflow
+without links pays nothing: its ``linked_fields`` is empty.
 
 **A transition's** ``then:`` takes a step on a linked case, in the same transaction.
 
@@ -47,7 +48,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
-from engine.access import Actor, check_scope
+from engine.access import Actor, covers
 from engine.definition import WorkflowDef
 from engine.definition.model import ThenDef, TransitionDef
 from engine.errors import CODES, LINKED_FROM, Code, FieldProblem, InvalidCaseData, RefusedError, TransitionRefused
@@ -133,18 +134,19 @@ def check_link(
 ) -> Linked:
     """The case field ``name`` names by ``value``, refused unless it is of the linked workflow and in its states.
 
-    With ``actor``, a linked case outside the actor's scopes is refused before its state is said: a
-    reference is no way to learn of another county's archive.
+    With ``actor``, a linked case outside the actor's scopes is refused as if no case had the reference:
+    a reference is no way to learn of another county's archive, or that it exists.
     """
     link = wf.fields[name].link
     assert link is not None
     found = read(value)
-    if found is not None and actor is not None:
-        check_scope(actor, found.ref, found.scope)
+    if found is not None and actor is not None and not covers(actor.scopes, found.scope):
+        # answered as a reference nobody has: a reference is no way to learn that another county's archive exists
+        found = None
     facts: dict[str, Any] = {"field": name, "linked_case": value, "linked_workflow": link.workflow}
     if found is None or found.workflow != link.workflow:
         what = (
-            f"no {link.workflow} case {value}"
+            f"no {link.workflow} case {value}" + (" in the counties you cover" if actor is not None else "")
             if found is None
             else f"{value} is a {found.workflow} case, not a {link.workflow} case"
         )

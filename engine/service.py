@@ -543,10 +543,15 @@ class Casework:
 
     # ------------------------------------------------------------------ campaigns
 
-    def set_campaign(self, workflow: str, on: dt.date, actor: str) -> tuple[CampaignView, CampaignView | None]:
-        """Set the date of ``workflow``'s yearly campaign (see :class:`engine.campaigns.Campaigns`)."""
+    def set_campaign(
+        self, workflow: str, on: dt.date, actor: str, year: int | None = None
+    ) -> tuple[CampaignView, CampaignView | None]:
+        """Set the date of ``workflow``'s campaign of programme ``year`` (default: ``on``'s year).
+
+        See :class:`engine.campaigns.Campaigns`.
+        """
         return self._logged(
-            f"set campaign {workflow}", actor, lambda: self.schedules.campaigns.set(workflow, on, actor)
+            f"set campaign {workflow}", actor, lambda: self.schedules.campaigns.set(workflow, on, actor, year)
         )
 
     def cancel_campaign(self, workflow: str, year: int, actor: str) -> CampaignView:

@@ -23,16 +23,28 @@ def campaign() -> None:
 @click.option(
     "--on", "on", required=True, type=click.DateTime(["%Y-%m-%d"]), help="The campaign's date, e.g. 2027-01-25."
 )
+@click.option(
+    "--year",
+    type=click.IntRange(2000, 2200),
+    default=None,
+    help="The programme year (default: the date's year); the date falls from 1 November of the year before "
+    "to 31 December of it.",
+)
 @actor_option("Who sets it: a holder of the campaign's set_by role covering every county (*).")
 @json_option("Print the campaign as JSON.")
 @pass_app
-def campaign_set(app: AppContext, workflow_name: str, on: dt.datetime, actor: str, as_json: bool) -> None:
-    """Set the date of WORKFLOW's campaign in that date's year (replacing a date set before, until it runs).
+def campaign_set(
+    app: AppContext, workflow_name: str, on: dt.datetime, year: int | None, actor: str, as_json: bool
+) -> None:
+    """Set the date of WORKFLOW's campaign of a programme year (replacing a date set before, until it runs).
+
+    The year is the date's unless --year says otherwise: 送温暖 for a late-January Spring Festival may
+    start in December (--on 2026-12-20 --year 2027); its cases get that year.
 
     On that day (from 00:00, in the workflow's timezone) the scheduler opens one case for every case
     the campaign reaches, once; after downtime, on its first pass after the date.
     """
-    view, replaced = app.service().set_campaign(workflow_name, on.date(), actor)
+    view, replaced = app.service().set_campaign(workflow_name, on.date(), actor, year)
     if as_json:
         emit_json({**view.to_json(), "replaced": replaced.to_json() if replaced else None})
         return
@@ -47,7 +59,9 @@ def campaign_set(app: AppContext, workflow_name: str, on: dt.datetime, actor: st
 
 @campaign.command("cancel")
 @click.argument("workflow_name", metavar="WORKFLOW")
-@click.option("--year", required=True, type=click.IntRange(2000, 2200), help="The year whose campaign to cancel.")
+@click.option(
+    "--year", required=True, type=click.IntRange(2000, 2200), help="The programme year whose campaign to cancel."
+)
 @actor_option("Who cancels it: a holder of the campaign's set_by role covering every county (*).")
 @json_option("Print the campaign as JSON.")
 @pass_app
@@ -66,7 +80,7 @@ def campaign_cancel(app: AppContext, workflow_name: str, year: int, actor: str, 
 @json_option("Print the campaign as JSON.")
 @pass_app
 def campaign_run(app: AppContext, workflow_name: str, actor: str, as_json: bool) -> None:
-    """Run WORKFLOW's campaign of this year now, if its date is today or past (not waiting for the scheduler)."""
+    """Run WORKFLOW's pending campaign now, if its date is today or past (not waiting for the scheduler)."""
     view = app.service().run_campaign(workflow_name, actor)
     if as_json:
         emit_json(view.to_json())

@@ -12,7 +12,15 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from casework.cli.context import AppContext, pass_app
-from casework.cli.options import actor_option, case_data, data_file_option, json_option, parse_sets, set_option
+from casework.cli.options import (
+    actor_option,
+    case_data,
+    data_file_option,
+    json_option,
+    output_file,
+    parse_sets,
+    set_option,
+)
 from casework.cli.output import Applicants, deadline_cell, emit_json, out, plain_table, short, visible
 
 if TYPE_CHECKING:
@@ -204,15 +212,12 @@ def case_list(
     county, deadline and every field, the values --json shows; a file is
     written whole or not at all, and every export is in the access log.
     """
-    from engine import InputError
 
     if as_json and fmt not in (None, "json"):
         raise click.UsageError(f"--json and --format {fmt} disagree: give one of them")
     fmt = "json" if as_json else fmt or "table"
     app.json = fmt == "json"
-    target = _output_file(output, fmt)
-    if fmt == "xlsx" and target is None:
-        raise InputError("an xlsx file is binary: give -o FILE.xlsx (or --format csv to print CSV)", option="output")
+    target = output_file(output, fmt)
     svc = app.service()
     filters = {
         "workflow": workflow_name,
@@ -269,25 +274,6 @@ def _logged_search(search: str | None) -> str | None:
     from engine.masking import mask_id_numbers
 
     return mask_id_numbers(search)
-
-
-def _output_file(output: str | None, fmt: str) -> Path | None:
-    """``-o``'s path, checked before anything is read: a table is for the screen; the folder must exist."""
-    from engine import InputError
-
-    if output is None:
-        return None
-    if fmt == "table":
-        raise InputError("a table is for the screen: give --format csv, xlsx or json to write a file", option="output")
-    path = Path(output).expanduser()
-    folder = path.parent
-    if not folder.is_dir():
-        raise InputError(
-            f"cannot write {output}: the folder {folder} does not exist; create it first or write elsewhere",
-            option="output",
-            value=output,
-        )
-    return path
 
 
 def _write_text(path: Path, text: str, log: Callable[[], None]) -> None:

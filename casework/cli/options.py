@@ -12,7 +12,16 @@ import click
 from casework.cli.context import AppContext
 from engine.limits import DEFAULT_BATCH, MAX_BATCH
 
-__all__ = ["actor_option", "batch_option", "case_data", "data_file_option", "json_option", "parse_sets", "set_option"]
+__all__ = [
+    "actor_option",
+    "batch_option",
+    "case_data",
+    "data_file_option",
+    "json_option",
+    "output_file",
+    "parse_sets",
+    "set_option",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -81,3 +90,29 @@ def case_data(sets: Iterable[str], data_file: str | None) -> dict[str, Any]:
     data = _read_data_file(data_file)
     data.update(parse_sets(sets))
     return data
+
+
+def output_file(output: str | None, fmt: str) -> Path | None:
+    """``-o``'s path for a tabular export, checked before anything is read: xlsx needs one, a table has none, a
+    folder is no file, and the file's folder must exist."""
+    from engine import InputError
+
+    if fmt == "xlsx" and output is None:
+        raise InputError(
+            "an xlsx file is binary and is not printed: give -o FILE.xlsx (or --format csv to print CSV)",
+            option="output",
+        )
+    if output is None:
+        return None
+    if fmt == "table":
+        raise InputError("a table is for the screen: give --format csv, xlsx or json to write a file", option="output")
+    path = Path(output).expanduser()
+    if path.is_dir():
+        raise InputError(f"{output} is a folder: give a file name in it", option="output", value=output)
+    if not path.parent.is_dir():
+        raise InputError(
+            f"cannot write {output}: the folder {path.parent} does not exist; create it first or write elsewhere",
+            option="output",
+            value=output,
+        )
+    return path

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from casework.cli.context import AppContext, pass_app
-from casework.cli.options import actor_option
+from casework.cli.options import actor_option, output_file
 from casework.cli.output import out, plain_table
 
 if TYPE_CHECKING:
@@ -80,7 +79,7 @@ def report(
             value=name,
         )
     app.json = fmt == "json"
-    target = _output_file(output, fmt)
+    target = output_file(output, fmt)
     when = _as_of(as_of) if as_of is not None else None
     sheet = app.service().report(name, year=year, county=county, as_of=when, actor=actor)
     if fmt == "table":
@@ -98,31 +97,6 @@ def report(
             f"cannot write {target}: {exc.strerror or exc}; nothing was written", option="output", value=str(target)
         ) from None
     click.echo(f"wrote {target} ({name}: {len(sheet.rows)} row{'s' if len(sheet.rows) != 1 else ''})")
-
-
-def _output_file(output: str | None, fmt: str) -> Path | None:
-    """``-o``'s path, checked before anything is counted: xlsx needs one, a table has none; its folder must exist."""
-    from engine import InputError
-
-    if fmt == "xlsx" and output is None:
-        raise InputError(
-            "an xlsx file is binary and is not printed: give -o FILE.xlsx (or --format csv to print CSV)",
-            option="output",
-        )
-    if output is None:
-        return None
-    if fmt == "table":
-        raise InputError("a table is for the screen: give --format csv, xlsx or json to write a file", option="output")
-    path = Path(output).expanduser()
-    if path.is_dir():
-        raise InputError(f"{output} is a folder: give a file name in it", option="output", value=output)
-    if not path.parent.is_dir():
-        raise InputError(
-            f"cannot write {output}: the folder {path.parent} does not exist; create it first or write elsewhere",
-            option="output",
-            value=output,
-        )
-    return path
 
 
 def _as_of(text: str) -> dt.date | dt.datetime:

@@ -38,7 +38,7 @@ class CampaignRow(NamedTuple):
 
 
 def find(conn: Connection, workflow: str, year: int) -> CampaignRow | None:
-    """The campaign of ``workflow`` in ``year``, or None."""
+    """The campaign of ``workflow`` for programme ``year``, or None."""
     row = conn.execute(select(_campaigns).where(_campaigns.c.workflow == workflow, _campaigns.c.year == year)).first()
     return CampaignRow._make(row) if row is not None else None
 
@@ -57,12 +57,12 @@ def pending(conn: Connection) -> list[CampaignRow]:
     return [CampaignRow._make(r) for r in conn.execute(query)]
 
 
-def put(conn: Connection, workflow: str, on: dt.date, by: str, at: dt.datetime) -> None:
-    """Set the date of ``workflow``'s campaign in ``on``'s year: a new row, or the year's row replaced (pending)."""
+def put(conn: Connection, workflow: str, year: int, on: dt.date, by: str, at: dt.datetime) -> None:
+    """Set the date of ``workflow``'s campaign of programme ``year``: a new row, or the year's row replaced."""
     values = {"on_date": on, "status": "pending", "set_by": by, "set_at": at, "cancelled_by": None}
-    found = find(conn, workflow, on.year)
+    found = find(conn, workflow, year)
     if found is None:
-        conn.execute(insert(_campaigns).values(workflow=workflow, year=on.year, **values))
+        conn.execute(insert(_campaigns).values(workflow=workflow, year=year, **values))
     else:
         conn.execute(update(_campaigns).where(_campaigns.c.id == found.id).values(cancelled_at=None, **values))
 

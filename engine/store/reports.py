@@ -333,7 +333,9 @@ def programme_totals(
         case((is_paid, func.coalesce(cents, 0)), else_=0).label("paid_cents"),
     ).where(c.workflow == workflow)
     if year is not None and year_field is not None:
-        inner = inner.where(year_value == year)
+        # guarded by the workflow: PostgreSQL does not promise to test workflow = … first, and another
+        # workflow's field of that name may hold text that cannot be cast to a number
+        inner = inner.where(case((c.workflow == workflow, year_value), else_=cast(null(), Integer)) == year)
     elif year is not None:
         bounds = dict(starts)
         inner = inner.where(c.created_at >= bounds[year], c.created_at < bounds[year + 1])

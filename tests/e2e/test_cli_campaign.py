@@ -127,3 +127,63 @@ def test_run_now_opens_the_cases_of_a_campaign_due_today(url: str) -> None:
     r = casework(url, "campaign", "run", "warmth", "--as", "zhao")
     assert r.rc == 0 and "opened 1 warmth case" in r.out, r.err
     assert "warmth:campaign" not in casework(url, "timers", "run-due", "--once").out
+
+
+def test_next_years_campaign_set_in_december_after_this_years_ran(url: str, tmp_path: Any) -> None:
+    """送温暖 for a late-January Spring Festival starts in December: --year names the programme year."""
+    refs = office(url, 2)
+    year = today().year
+    assert casework(url, "campaign", "set", "warmth", "--on", today().isoformat(), "--as", "zhao").rc == 0
+    assert casework(url, "timers", "run-due", "--once").rc == 0
+    december = dt.date(year, 12, 31)
+    # the date's year is this year's, which ran: refused, and it says how to name next year's
+    r = casework(url, "campaign", "set", "warmth", "--on", december.isoformat(), "--as", "zhao")
+    assert r.rc == 1 and "already ran" in r.err, r.err
+    # a date outside the programme year's window: refused with what would be right, nothing changed
+    before = listed(url)
+    r = casework(
+        url, "campaign", "set", "warmth", "--on", december.isoformat(), "--year", str(year + 2), "--as", "zhao"
+    )
+    assert r.rc == 1, r.err
+    assert f"a {year + 2} campaign's date is between {year + 1}-11-01 and {year + 2}-12-31" in r.err, r.err
+    assert listed(url) == before
+    # next year's rate differs, so the opened cases show which row of the table they were priced by
+    source = (WORKFLOWS / "warmth.yaml").read_text(encoding="utf-8")
+    rates = '      - {year: ">= 2016", per_person: 1000}\n'
+    assert rates in source and "\nversion: 1\n" in source
+    source = source.replace("\nversion: 1\n", "\nversion: 2\n").replace(
+        rates,
+        f'      - {{year: "[2016..{year}]", per_person: 1000}}\n      - {{year: ">= {year + 1}", per_person: 1200}}\n',
+    )
+    source = source[: source.index("\ntests:")] + "\n"  # its examples price 2027 at the bundled rate
+    (tmp_path / "warmth.yaml").write_text(source, encoding="utf-8")
+    (tmp_path / "templates").symlink_to(WORKFLOWS / "templates")
+    r = casework(url, "workflow", "load", str(tmp_path / "warmth.yaml"))
+    assert r.rc == 0, r.err
+    r = casework(
+        url, "campaign", "set", "warmth", "--on", december.isoformat(), "--year", str(year + 1), "--as", "zhao"
+    )
+    assert r.rc == 0, r.err
+    assert r.out.startswith(f"春节送温暖 (warmth) {year + 1}: set for {december.isoformat()} by zhao\n"), r.out
+    assert [(c["year"], c["date"], c["status"]) for c in listed(url)] == [
+        (year, today().isoformat(), "ran"),
+        (year + 1, december.isoformat(), "pending"),
+    ]
+    # on 31 December the scheduler runs next year's campaign: its cases are of next year
+    engine = make_engine(url)
+    try:
+        clock = FixedClock(dt.datetime(year, 12, 31, 9, 0, tzinfo=SHANGHAI))
+        done = Casework(engine, clock).run_due_schedules()
+    finally:
+        engine.dispose()
+    ran = [(job, on) for job, on, _ in done if job.startswith("warmth:campaign")]
+    assert ran == [(f"warmth:campaign {year + 1}", december.isoformat())], done
+    cases = json.loads(casework(url, "case", "list", "--workflow", "warmth", "--json").out)
+    opened = [c["data"] for c in cases if c["data"]["year"] == year + 1]
+    assert sorted(d["archive_ref"] for d in opened) == sorted(refs)
+    assert {d["per_person"] for d in opened} == {"1200.00"}
+    assert sum(c["data"]["year"] == year for c in cases) == 2  # this year's untouched
+    assert [(c["year"], c["status"], c["opened"]) for c in listed(url)] == [(year, "ran", 2), (year + 1, "ran", 2)]
+    # cancel and list speak of the programme year
+    r = casework(url, "campaign", "cancel", "warmth", "--year", str(year + 1), "--as", "zhao")
+    assert r.rc == 1 and f"of {year + 1} already ran" in r.err, r.err

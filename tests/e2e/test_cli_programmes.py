@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import subprocess
 from typing import Any
 
+import pytest
+
 from db import make_engine
-from engine import Casework, FixedClock
+from engine import Casework, CaseworkError, FixedClock
 from tests.e2e.runner import ROOT, casework
 from tests.e2e.test_cli_campaign import SHANGHAI, office
 from tests.integration.test_publicity_period import through_publicity
@@ -142,21 +143,46 @@ def test_golden_autumn_grants_by_level_and_once_per_student_a_year(db_url: str) 
     assert "金秋助学公示名单" in html and ID_A not in html and "林小华" not in html
 
 
+def test_golden_autumn_counts_a_student_once_per_admission_year_across_new_year(db_url: str) -> None:
+    """Granted on 28 December and on 4 January: the same admission year, so the second is one too many."""
+    (a,) = office(db_url, 1)
+    year = dt.datetime.now(SHANGHAI).year + 1
+    engine = make_engine(db_url)
+    try:
+        clock = FixedClock(dt.datetime(year, 12, 1, 10, tzinfo=SHANGHAI))
+        svc = Casework(engine, clock)
+        refs = []
+        for admitted in (year, year, year - 1):
+            data = {"archive_ref": a, "student_name": "林小华", "student_id_number": ID_A, "school": "厦门大学",
+                    "level": "本科", "admission_year": admitted}  # fmt: skip
+            ref = svc.create_case("golden_autumn", "lin", data).ref
+            svc.fire(ref, "submit", "lin")
+            svc.fire(ref, "pass_review", "wu")
+            through_publicity(svc, ref)
+            svc.fire(ref, "end_publicity", "wu")
+            refs.append(ref)
+        clock.set(dt.datetime(year, 12, 28, 10, tzinfo=SHANGHAI))
+        svc.fire(refs[0], "grant", "su")
+        clock.set(dt.datetime(year + 1, 1, 4, 10, tzinfo=SHANGHAI))
+        before = svc.get_case(refs[1]).to_json()
+        with pytest.raises(CaseworkError) as refused:
+            svc.fire(refs[1], "grant", "su")
+        assert refused.value.code == "limit_reached"
+        assert svc.get_case(refs[1]).to_json() == before
+        # another admission year is another grant
+        assert svc.fire(refs[2], "grant", "su").state == "pay"
+    finally:
+        engine.dispose()
+
+
 # ----------------------------------------------------------------- 医疗互助 v2
 
 
 def test_medical_aid_version_2_loads_over_a_loaded_version_1(db_url: str, tmp_path: Any) -> None:
     assert casework(db_url, "init").rc == 0
-    v1 = subprocess.run(
-        ["git", "show", "HEAD:workflows/medical_aid.yaml"], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout
-    if "version: 1\n" not in v1:  # pragma: no cover - once v2 is committed, v1 is the commit before
-        v1 = (
-            (ROOT / "workflows" / "medical_aid.yaml")
-            .read_text(encoding="utf-8")
-            .replace("version: 2\n", "version: 1\n")
-        )
-        v1 = v1[: v1.index("# What the programmes report counts")] + v1[v1.index("publicity:\n") :]
+    # version 1 as released with issue 12 (before programme:), kept as a fixture
+    v1 = (ROOT / "tests" / "fixtures" / "workflows" / "medical_aid_v1.yaml").read_text(encoding="utf-8")
+    assert "version: 1\n" in v1
     folder = tmp_path / "workflows"
     folder.mkdir()
     (folder / "templates").symlink_to(ROOT / "workflows" / "templates")
@@ -265,6 +291,36 @@ def test_petition_deadlines_and_its_way_to_closed(db_url: str) -> None:
     before = shown(db_url, other)
     unchanged(db_url, other, fire(db_url, other, "decline", "lin"), "comment", before)
     assert fire(db_url, other, "decline", "lin", "--comment", "不属于工会受理范围，已告知").rc == 0
+
+
+def test_petition_extended_once_and_a_send_back_is_no_new_60_days(db_url: str) -> None:
+    """信访条例 art. 33: 60 days, extendable once by at most 30 with approval; a second extension is refused."""
+    office(db_url)
+    add_user(db_url, "he", ["handler"], "芗城区")
+    add_user(db_url, "zhou", ["supervisor"], "芗城区")
+    data = {"petitioner_name": "王某", "county": "芗城区", "channel": "来信", "persons": 1}
+    data |= {"matter": "工伤", "content": "工伤认定迟迟未办"}
+    ref = new(db_url, "petition", "lin", **data)
+    assert fire(db_url, ref, "accept", "lin").rc == 0
+    described = json.loads(casework(db_url, "workflow", "show", "petition", "--json").out)
+    assert described["states"]["handle_extended"]["deadline"] == "30 days"
+    before = shown(db_url, ref)
+    unchanged(db_url, ref, fire(db_url, ref, "extend", "zhou"), "comment", before)  # the approval is recorded
+    unchanged(db_url, ref, fire(db_url, ref, "extend", "he", "--comment", "申请延期"), "extend", before)
+    assert fire(db_url, ref, "extend", "zhou", "--comment", "经批准延期30日，已告知信访人").rc == 0
+    extended = shown(db_url, ref)
+    assert extended["state"] == "handle_extended"
+    # 30 days from now (a deadline on a public holiday moves to the next working day), not 60
+    days = (dt.date.fromisoformat(extended["deadline"][:10]) - dt.datetime.now(SHANGHAI).date()).days
+    assert 30 <= days <= 40, extended["deadline"]
+    # a second extension: refused, nothing changed
+    unchanged(db_url, ref, fire(db_url, ref, "extend", "zhou", "--comment", "再次延期"), "extend", extended)
+    # handled, then sent back: re-handling is not a fresh 60-day handle, and cannot be extended again
+    assert fire(db_url, ref, "handled", "he", "--set", "handling_result=已督促认定").rc == 0
+    assert fire(db_url, ref, "redo", "zhou", "--comment", "办理不到位").rc == 0
+    again = shown(db_url, ref)
+    assert again["state"] == "rehandle"
+    unchanged(db_url, ref, fire(db_url, ref, "extend", "zhou", "--comment", "再次延期"), "extend", again)
 
 
 # ----------------------------------------------------------------- 技能奖励

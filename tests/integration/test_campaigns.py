@@ -205,9 +205,15 @@ def test_a_linked_archive_outside_the_clerks_county_is_refused(office: Casework)
     (ref,) = filed(office, 1, county="龙文区", clerk="chen")
     error = refused(
         lambda: office.create_case("golden_autumn", "lin", {"archive_ref": ref, "student_name": "张小明"}),
-        Code.SCOPE_NOT_COVERED,
+        Code.LINKED_CASE_NOT_FOUND,
     )
-    assert "龙文区" in error.message and "filed" not in error.message
+    # the same answer as for a reference nobody has: neither its county nor that it exists is said
+    nobody = refused(
+        lambda: office.create_case("golden_autumn", "lin", {"archive_ref": "ZZ-2020-999999", "student_name": "张小明"}),
+        Code.LINKED_CASE_NOT_FOUND,
+    )
+    assert error.message == nobody.message.replace("ZZ-2020-999999", ref)
+    assert "龙文区" not in error.message and "filed" not in error.message
     assert office.list_cases(workflow="golden_autumn") == []
 
 

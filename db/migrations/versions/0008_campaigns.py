@@ -2,7 +2,8 @@
 
 A workflow's ``campaign:`` (送温暖 before the Spring Festival, whose date moves every year) runs on
 the date stored here, once: who set the date and when, whether it is pending, ran or was cancelled
-(and by whom), and what it opened. The table starts empty: no workflow could declare a campaign
+(and by whom), and what it opened. ``year`` is the programme year the campaign belongs to, kept apart from
+``on_date``: 送温暖 of 2027 may run in December 2026. The table starts empty: no workflow could declare a campaign
 before this revision.
 
 Revision ID: 0008

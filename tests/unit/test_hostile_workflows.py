@@ -45,7 +45,14 @@ TEN_THOUSAND_STATES = (
 
 
 def refused(load: Callable[[], object]) -> list[Problem]:
-    """Run ``load`` twice (timed, then traced); it must raise DefinitionError within the bounds."""
+    """Run ``load`` three times (to warm up, timed, traced); it must raise DefinitionError within the bounds.
+
+    The first run is not timed: the first load in a process imports and builds what every later one
+    reuses (the schema's validators, the sandbox), which under a loaded xdist worker took the timed run
+    past its bound once (1.09 s) with nothing wrong in the workflow's own cost.
+    """
+    with pytest.raises(DefinitionError):
+        load()
     start = time.process_time()
     with pytest.raises(DefinitionError) as info:
         load()

@@ -10,7 +10,7 @@ import contextlib
 import datetime as dt
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from sqlalchemy import Connection
 
@@ -40,7 +40,7 @@ from engine.store.tables import CaseRow
 from engine.suggest import close_match, did_you_mean
 from engine.users import declared_by, find_actor
 
-__all__ = ["HOUSEHOLD_TYPE", "MAX_SEARCH", "STREAM_BATCH", "Queries", "applicant_field", "overdue_for"]
+__all__ = ["HOUSEHOLD_TYPE", "MAX_SEARCH", "STREAM_BATCH", "CaseFilters", "Queries", "applicant_field", "overdue_for"]
 
 
 #: the longest text ``case list --search`` takes (a reference is at most 40 characters, a name 40)
@@ -49,6 +49,19 @@ MAX_SEARCH = 100
 STREAM_BATCH = 1000
 #: the field the household-type filter reads (困难类型 in the archive and the workflows built on it)
 HOUSEHOLD_TYPE = "household_type"
+
+
+class CaseFilters(TypedDict, total=False):
+    """What narrows a list of cases (:meth:`Queries.iter_cases` says what each does)."""
+
+    workflow: str | None
+    state: str | None
+    actor: str | None
+    limit: int | None
+    overdue: bool
+    counties: Sequence[str]
+    household_type: str | None
+    search: str | None
 
 
 class Queries:
@@ -77,18 +90,7 @@ class Queries:
             actions = self.steps.actions(wf, case, case_store.open_objections(conn, case.id), user)
             return self.steps.view(wf, case, actions)
 
-    def list_cases(
-        self,
-        *,
-        workflow: str | None = None,
-        state: str | None = None,
-        actor: str | None = None,
-        limit: int | None = None,
-        overdue: bool = False,
-        counties: Sequence[str] = (),
-        household_type: str | None = None,
-        search: str | None = None,
-    ) -> list[CaseView]:
+    def list_cases(self, **filters: Unpack[CaseFilters]) -> list[CaseView]:
         """Cases by reference order; with ``actor``, only those in their scopes.
 
         ``overdue``: only cases past their deadline (not paused), most overdue
@@ -96,18 +98,7 @@ class Queries:
         roles can take a step — their to-do list. ``counties``, ``household_type``
         and ``search`` narrow the list as :meth:`iter_cases` says.
         """
-        return list(
-            self.iter_cases(
-                workflow=workflow,
-                state=state,
-                actor=actor,
-                limit=limit,
-                overdue=overdue,
-                counties=counties,
-                household_type=household_type,
-                search=search,
-            )
-        )
+        return list(self.iter_cases(**filters))
 
     def iter_cases(
         self,

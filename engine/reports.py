@@ -55,6 +55,7 @@ __all__ = [
     "PETITION_WORKFLOW",
     "REPORTS",
     "archives",
+    "check_report",
     "check_year",
     "exit_rate",
     "overdue",
@@ -90,6 +91,18 @@ _SHANGHAI = ZoneInfo("Asia/Shanghai")
 # ------------------------------------------------------------------ entry point
 
 
+def check_report(name: str) -> Callable[..., Sheet]:
+    """The report called ``name``; refused (with a did-you-mean) if there is none."""
+    runner = REPORTS.get(name)
+    if runner is None:
+        raise InputError(
+            f"there is no report {name!r}{did_you_mean(name, REPORTS)} (reports: {', '.join(REPORTS)})",
+            option="report",
+            value=name,
+        )
+    return runner
+
+
 def run_report(
     conn: Connection,
     catalog: Catalog,
@@ -107,13 +120,7 @@ def run_report(
     exist and be enabled). ``county`` must be a county some loaded workflow
     declares, and one the actor covers.
     """
-    runner = REPORTS.get(name)
-    if runner is None:
-        raise InputError(
-            f"there is no report {name!r}{did_you_mean(name, REPORTS)} (reports: {', '.join(REPORTS)})",
-            option="report",
-            value=name,
-        )
+    runner = check_report(name)
     if as_of is not None and name != "archives":
         raise InputError(
             f"--as-of applies to the archives report only; {name} counts as of now"

@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 from sqlalchemy import Connection, Engine
 
@@ -62,7 +62,7 @@ from engine.models import (
 from engine.opening import KeyClash, Planned, plan_opening, unique_clashes, write_openings
 from engine.pauses import Pauses
 from engine.publicity import Publicity, Render
-from engine.queries import Queries
+from engine.queries import CaseFilters, Queries
 from engine.rules import clean_comment
 from engine.schedules import Schedules
 from engine.sheets import Sheet
@@ -366,53 +366,13 @@ class Casework:
         """The case; with ``actor``, only if they may see it, and with the steps they may take now."""
         return self.queries.get_case(ref, actor)
 
-    def list_cases(
-        self,
-        *,
-        workflow: str | None = None,
-        state: str | None = None,
-        actor: str | None = None,
-        limit: int | None = None,
-        overdue: bool = False,
-        counties: Sequence[str] = (),
-        household_type: str | None = None,
-        search: str | None = None,
-    ) -> list[CaseView]:
+    def list_cases(self, **filters: Unpack[CaseFilters]) -> list[CaseView]:
         """Cases (see :meth:`engine.queries.Queries.list_cases`)."""
-        return self.queries.list_cases(
-            workflow=workflow,
-            state=state,
-            actor=actor,
-            limit=limit,
-            overdue=overdue,
-            counties=counties,
-            household_type=household_type,
-            search=search,
-        )
+        return self.queries.list_cases(**filters)
 
-    def iter_cases(
-        self,
-        *,
-        workflow: str | None = None,
-        state: str | None = None,
-        actor: str | None = None,
-        limit: int | None = None,
-        overdue: bool = False,
-        counties: Sequence[str] = (),
-        household_type: str | None = None,
-        search: str | None = None,
-    ) -> Iterator[CaseView]:
+    def iter_cases(self, **filters: Unpack[CaseFilters]) -> Iterator[CaseView]:
         """The cases :meth:`list_cases` lists, streamed, for exports (see :meth:`engine.queries.Queries.iter_cases`)."""
-        return self.queries.iter_cases(
-            workflow=workflow,
-            state=state,
-            actor=actor,
-            limit=limit,
-            overdue=overdue,
-            counties=counties,
-            household_type=household_type,
-            search=search,
-        )
+        return self.queries.iter_cases(**filters)
 
     def waiting_for(self, actor: str, *, page: int = 1, per_page: int = 50, workflow: str | None = None) -> InboxPage:
         """What waits for ``actor``, soonest deadline first (see :meth:`engine.queries.Queries.waiting_for`)."""

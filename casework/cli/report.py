@@ -69,15 +69,9 @@ def report(
     The definitions are in docs/reports.md. Example: casework report exit-rate --year 2026 --format xlsx -o 2026.xlsx
     """
     from engine import InputError
-    from engine.reports import REPORTS
-    from engine.suggest import did_you_mean
+    from engine.reports import check_report
 
-    if name not in REPORTS:
-        raise InputError(
-            f"there is no report {name!r}{did_you_mean(name, REPORTS)} (reports: {', '.join(REPORTS)})",
-            option="report",
-            value=name,
-        )
+    check_report(name)  # before --format json takes over how a refusal is printed
     app.json = fmt == "json"
     target = output_file(output, fmt)
     when = _as_of(as_of) if as_of is not None else None

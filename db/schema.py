@@ -35,6 +35,7 @@ __all__ = [
     "inbox_messages",
     "job_runs",
     "limit_counts",
+    "login_failures",
     "metadata",
     "notice_cases",
     "notices",
@@ -43,6 +44,7 @@ __all__ = [
     "ref_counters",
     "timers",
     "users",
+    "web_sessions",
     "workflow_versions",
 ]
 
@@ -92,6 +94,9 @@ users = Table(
     _required("created_at", UTCDateTime),
     # a disabled user cannot act (and is kept: the trail names them)
     _optional("disabled_at", UTCDateTime),
+    # an Argon2id hash (None: the user cannot log in to the web application)
+    _optional("password_hash", String(200)),
+    _optional("password_set_at", UTCDateTime),
 )
 
 #: one case (an archive), pinned to the workflow version it started on. ``version`` is the
@@ -347,6 +352,37 @@ campaigns = Table(
 )
 
 #: who read full personal data through the operator's console, and what
+#: a login to the web application: the SHA-256 of the cookie's random token (the token itself
+#: is never stored), the form token (CSRF) of the session, and when it ends (whichever comes
+#: first: ``expires_at``, ``idle`` after ``seen_at``, logout, a disabled user)
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    _id(),
+    _required("token_hash", String(64), unique=True),
+    _required("username", String(63)),
+    _required("csrf", String(64)),
+    _required("client", String(64)),
+    _required("created_at", UTCDateTime),
+    _required("seen_at", UTCDateTime),
+    _required("expires_at", UTCDateTime),
+    _optional("ended_at", UTCDateTime),
+    _optional("ended_why", String(20)),
+    Index("ix_web_sessions_user", "username", "ended_at"),
+)
+
+#: a failed login, kept for the lockout window: by username and by client address
+login_failures = Table(
+    "login_failures",
+    metadata,
+    _id(),
+    _required("username", String(63)),
+    _required("client", String(64)),
+    _required("at", UTCDateTime),
+    Index("ix_login_failures_user", "username", "at"),
+    Index("ix_login_failures_client", "client", "at"),
+)
+
 access_log = Table(
     "access_log",
     metadata,

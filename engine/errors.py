@@ -62,6 +62,7 @@ __all__ = [
     "InputError",
     "InvalidCaseData",
     "InvalidTransition",
+    "LoginRefused",
     "MissingFields",
     "NotFound",
     "PermissionDenied",
@@ -148,6 +149,10 @@ class Code(StrEnum):
     # unusable input (exit 2)
     INVALID_INPUT = "invalid_input"
     INVALID_USER = "invalid_user"
+    # logins to the web application
+    LOGIN_FAILED = "login_failed"
+    LOGIN_LOCKED = "login_locked"
+    WEAK_PASSWORD = "weak_password"
     INVALID_DEFINITION = "invalid_definition"
     # the database itself (exit 3)
     DATABASE_UNUSABLE = "database_unusable"
@@ -376,6 +381,20 @@ CODES: dict[Code, CodeInfo] = {
         "one problem per field.",
         ("problems",),
     ),
+    Code.LOGIN_FAILED: CodeInfo(
+        "The username or password is wrong (or the user has no password yet); the same answer for each, so a "
+        "login form reveals no username. The attempt counts towards the lockout.",
+        ("user",),
+    ),
+    Code.LOGIN_LOCKED: CodeInfo(
+        "Too many failed logins for this user or from this address in a short time: no login is tried until "
+        "`retry_after` seconds have passed (`locked`: `user` or `client`).",
+        ("locked", "retry_after"),
+    ),
+    Code.WEAK_PASSWORD: CodeInfo(
+        "A new password is too short, contains the username, or is one character repeated.",
+        ("user", "min_length"),
+    ),
     Code.INVALID_DEFINITION: CodeInfo("A workflow file is wrong; every problem is located.", ("problems",)),
     Code.DATABASE_UNUSABLE: CodeInfo(
         "The database could not be used: the server is unreachable or refused, or the SQLite file is not a "
@@ -474,6 +493,12 @@ class RefusedError(CaseworkError):
     """The rules refuse the action; nothing was changed."""
 
     exit_code = 1
+
+
+class LoginRefused(RefusedError):
+    """A login or password change is refused: wrong password, locked out, or a weak new password."""
+
+    default_code = Code.LOGIN_FAILED
 
 
 class NotFound(RefusedError):

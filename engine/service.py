@@ -22,9 +22,10 @@ the version of a case seen first is pinned across retries
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 from sqlalchemy import Connection, Engine
 
@@ -73,6 +74,9 @@ from engine.sweeps import Sweeper
 from engine.users import Declared, Origin
 from engine.version_moves import DEFAULT_MOVE_BATCH, VersionMoves
 
+if TYPE_CHECKING:
+    from engine.logins import Logins
+
 __all__ = ["Casework"]
 
 logger = logging.getLogger(__name__)
@@ -116,6 +120,13 @@ class Casework:
         self.schedules = Schedules(*parts)
         self.publicity = Publicity(self.db, self.catalog, self.steps, self.clock)
         self.moves = VersionMoves(self.db, self.catalog, self.deadlines, self.clock, self.recorder)
+
+    @functools.cached_property
+    def logins(self) -> Logins:
+        """Passwords and web sessions (:mod:`engine.logins`; Argon2 is imported on first use)."""
+        from engine.logins import Logins
+
+        return Logins(self.db, self.clock, self._origin)
 
     @property
     def calendar(self) -> WorkingCalendar:

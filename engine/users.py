@@ -23,7 +23,7 @@ from engine.definition.model import SYSTEM_ROLE, WorkflowDef
 from engine.errors import AlreadyExists, Code, FieldProblem, InputError, PermissionDenied, UserNotFound
 from engine.fields import EMAIL, check_text
 from engine.models import AccessEntry, UserInfo, iso
-from engine.store import access as access_store, users as store
+from engine.store import access as access_store, logins as login_store, users as store
 from engine.store.access import AccessRow
 from engine.store.tables import UserRow
 from engine.suggest import did_you_mean
@@ -246,6 +246,9 @@ def set_disabled(
     updated = store.update_user(conn, username, {"disabled_at": now if disabled else None})
     assert updated is not None
     detail: dict[str, Any] = {"user": username}
+    if disabled:
+        # their web sessions end now, in the same transaction (every lookup also reads disabled_at)
+        detail["sessions_ended"] = login_store.end_sessions(conn, username, now, "disabled")
     if reason:
         detail["reason"] = reason
     if not disabled:

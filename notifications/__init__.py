@@ -25,7 +25,7 @@ from notifications.config import NotificationConfig, RelayConfig, SmtpConfig, We
 
 # ``notifications.inbox`` is the function from here on; the module of the same
 # name is still importable by name: ``from notifications.inbox import InboxView``
-from notifications.inbox import InboxView, inbox, mark_read
+from notifications.inbox import InboxView, inbox, mark_read, unread_count
 from notifications.relay import (
     NotRetryable,
     OutboxView,
@@ -61,5 +61,6 @@ __all__ = [
     "load_config",
     "mark_read",
     "retry",
+    "unread_count",
     "verify_signature",
 ]

@@ -9,12 +9,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, func, select, update
 
 from db import schema
 from engine import Clock, Code, NotFound, ReadModel, UserNotFound
 
-__all__ = ["InboxView", "inbox", "mark_read"]
+__all__ = ["InboxView", "inbox", "mark_read", "unread_count"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +49,13 @@ def inbox(engine: Engine, username: str, unread_only: bool = False) -> list[Inbo
             query = query.where(_inbox.c.read_at.is_(None))
         rows = conn.execute(query.order_by(_inbox.c.created_at.desc(), _inbox.c.id.desc()))
         return [InboxView(**r._mapping) for r in rows]
+
+
+def unread_count(engine: Engine, username: str) -> int:
+    """How many of ``username``'s messages are unread (0 for an unknown user)."""
+    with engine.connect() as conn:
+        query = select(func.count()).where(_inbox.c.username == username, _inbox.c.read_at.is_(None))
+        return int(conn.execute(query).scalar_one())
 
 
 def mark_read(engine: Engine, username: str, message_id: int, clock: Clock) -> InboxView:

@@ -22,6 +22,7 @@ from casework.cli.objection import objection
 from casework.cli.outbox import outbox
 from casework.cli.report import report
 from casework.cli.scheduler import scheduler
+from casework.cli.serve import serve
 from casework.cli.setup import demo, init
 from casework.cli.timers import timers
 from casework.cli.users import user
@@ -54,3 +55,4 @@ for command in (calendar, timers, scheduler, campaign):
 for command in (case_import, case_fire_many, case_inbox):
     case.add_command(command)
 cli.add_command(report)
+cli.add_command(serve)

@@ -13,9 +13,24 @@ import click
 
 from casework.cli.context import AppContext, pass_app
 
-__all__ = ["scheduler"]
+__all__ = ["scheduler", "sweep_once"]
 
 logger = logging.getLogger("casework.scheduler")
+
+
+def sweep_once(svc: Any, relay: Any, stopping: threading.Event) -> None:
+    """One tick of the clock: fire due timers, run due scheduled jobs and campaigns, relay the outbox."""
+    report = svc.sweep(should_stop=stopping.is_set)
+    svc.run_due_schedules()
+    relayed: Any = relay.run_once() if relay else None
+    logger.info(
+        "sweep: fired %s, held %s, discarded %s, failed %s%s",
+        report.fired,
+        report.held,
+        report.discarded,
+        report.failed,
+        f"; outbox: sent {relayed.sent}, retry {relayed.failed}, dead {relayed.dead}" if relayed else "",
+    )
 
 
 @click.command()
@@ -53,17 +68,7 @@ def scheduler(app: AppContext, interval: float, no_relay: bool) -> None:
     stopping = threading.Event()
 
     def tick() -> None:
-        report = svc.sweep(should_stop=stopping.is_set)
-        svc.run_due_schedules()
-        relayed: Any = relay.run_once() if relay else None
-        logger.info(
-            "sweep: fired %s, held %s, discarded %s, failed %s%s",
-            report.fired,
-            report.held,
-            report.discarded,
-            report.failed,
-            f"; outbox: sent {relayed.sent}, retry {relayed.failed}, dead {relayed.dead}" if relayed else "",
-        )
+        sweep_once(svc, relay, stopping)
 
     sched = BlockingScheduler(timezone="UTC")
     # misfire_grace_time=None: a late run still runs (APScheduler 3's default of 1 s would drop it);

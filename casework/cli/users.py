@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from casework.cli.context import AppContext, pass_app
@@ -129,3 +131,25 @@ def user_list(app: AppContext, as_json: bool) -> None:
         disabled = str(u.to_json()["disabled_at"]) if u.disabled_at is not None else ""
         table.add_row(u.username, u.name, ", ".join(u.roles), ", ".join(u.scopes), u.email or "", disabled)
     out.print(table)
+
+
+@user.command("passwd")
+@click.argument("username")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the new password from the first line of standard input (for scripts) instead of a prompt.",
+)
+@pass_app
+def user_passwd(app: AppContext, username: str, password_stdin: bool) -> None:
+    """Set USERNAME's password for the web application (stored as an Argon2id hash); their sessions end.
+
+    At least 10 characters, not containing the username. Without
+    --password-stdin the password is asked twice, without echo.
+    """
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("new password", hide_input=True, confirmation_prompt="again")
+    app.service().logins.set_password(username, password)
+    click.echo(f"password set for {username}; their earlier web sessions have ended")

@@ -28,19 +28,21 @@ __all__ = [
 ]
 
 _users = tables.users
+# the columns a UserRow holds, in its order (the password columns are read only by engine.logins)
+_ROW = select(*(_users.c[name] for name in UserRow._fields))
 
 
 def find_user(conn: Connection, username: str) -> UserRow | None:
     """The user called ``username``, or None."""
     if "\x00" in username:
         return None  # PostgreSQL refuses NUL in text outright (DataError): no such name can exist
-    row = conn.execute(select(_users).where(_users.c.username == username)).first()
+    row = conn.execute(_ROW.where(_users.c.username == username)).first()
     return UserRow._make(row) if row is not None else None
 
 
 def all_users(conn: Connection) -> list[UserRow]:
     """Every user, by username."""
-    return [UserRow._make(r) for r in conn.execute(select(_users).order_by(_users.c.username))]
+    return [UserRow._make(r) for r in conn.execute(_ROW.order_by(_users.c.username))]
 
 
 def add_user(

@@ -1,0 +1,9 @@
+"""Public notices: list, HTML view, PDF download, publish."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+__all__ = ["router"]
+
+router = APIRouter(include_in_schema=False)

@@ -1,0 +1,9 @@
+"""Reports as tables, with CSV/XLSX download."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+__all__ = ["router"]
+
+router = APIRouter(include_in_schema=False)

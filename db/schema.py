@@ -130,9 +130,10 @@ cases = Table(
     Index("ix_cases_workflow_state", "workflow", "state"),
     Index("ix_cases_scope_state", "scope", "state"),
     Index("ix_cases_deadline", "deadline_at"),
-    # the inbox (engine.store.inbox): one range per (version, state[, scope]), in deadline order
-    Index("ix_cases_inbox", "workflow_version_id", "state", "paused_at", "deadline_at", "id"),
-    Index("ix_cases_inbox_scope", "workflow_version_id", "state", "scope", "paused_at", "deadline_at", "id"),
+    # the inbox (engine.store.inbox): one range per (version, state[, scope]), in deadline order; ``ref``
+    # last, so a search for part of a reference is answered from the index without reading each row
+    Index("ix_cases_inbox", "workflow_version_id", "state", "paused_at", "deadline_at", "id", "ref"),
+    Index("ix_cases_inbox_scope", "workflow_version_id", "state", "scope", "paused_at", "deadline_at", "id", "ref"),
 )
 
 #: claims a unique field value (e.g. an ID number) for one case: the unique constraint, not a prior

@@ -40,6 +40,7 @@ about a file a supervisor wrote, the second about an action someone tried.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -58,6 +59,7 @@ __all__ = [
     "DefinitionError",
     "DuplicateCase",
     "FieldProblem",
+    "FieldValueError",
     "GuardFailed",
     "InputError",
     "InvalidCaseData",
@@ -546,16 +548,50 @@ class WorkflowNotFound(NotFound):
 
 @dataclass(frozen=True)
 class FieldProblem:
-    """What is wrong with one field's value."""
+    """What is wrong with one field's value.
+
+    ``message`` is the engine's plain words; ``kind`` (e.g. ``"not_integer"``,
+    ``"above_max"``, ``"id_check_digit"``) and ``params`` (e.g. ``{"max": 10}``)
+    say the same for a program, so a shell can word it in its own language.
+    A problem without a ``kind`` is shown with its message.
+    """
 
     field: str
     message: str
+    kind: str | None = None
+    params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def __str__(self) -> str:
         return f"{self.field}: {self.message}"
 
-    def to_json(self) -> dict[str, str]:
-        return {"field": self.field, "message": self.message}
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"field": self.field, "message": self.message}
+        if self.kind is not None:
+            out["kind"] = self.kind
+        if self.params:
+            out["params"] = dict(self.params)
+        return out
+
+    @classmethod
+    def of(cls, name: str, exc: ValueError, prefix: str = "") -> FieldProblem:
+        """The problem of field ``name`` from a validator's ``ValueError`` (its kind and params if it has them)."""
+        return cls(name, prefix + str(exc), getattr(exc, "kind", None), dict(getattr(exc, "params", None) or {}))
+
+
+class FieldValueError(ValueError):
+    """A value a field cannot take: the message, and the ``kind`` and ``params`` of :class:`FieldProblem`."""
+
+    def __init__(self, message: str, kind: str, **params: Any) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.params = params
+
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable although its constructor takes more than the message
+        return (_field_value_error, (str(self), self.kind, self.params))
+
+
+def _field_value_error(message: str, kind: str, params: dict[str, Any]) -> FieldValueError:
+    return FieldValueError(message, kind, **params)
 
 
 class InvalidCaseData(RefusedError):

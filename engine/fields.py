@@ -36,6 +36,7 @@ import unicodedata
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
+from engine.errors import FieldValueError
 from engine.idnumber import validate_id_number
 
 if TYPE_CHECKING:
@@ -98,11 +99,19 @@ def check_text(value: str, *, multiline: bool) -> str:
             continue
         code = f"U+{ord(ch):04X}"
         if ch == "\n":
-            raise ValueError(f"contains a line break ({code}) at position {position}; this field is one line")
+            raise FieldValueError(
+                f"contains a line break ({code}) at position {position}; this field is one line",
+                "line_break",
+                position=position,
+            )
         if ch == "\t":
-            raise ValueError(f"contains a tab ({code}) at position {position}; use spaces")
+            raise FieldValueError(
+                f"contains a tab ({code}) at position {position}; use spaces", "tab", position=position
+            )
         what = _REFUSED.get(category, "a character that is not text")
-        raise ValueError(f"contains {what} ({code}) at position {position}; remove it")
+        raise FieldValueError(
+            f"contains {what} ({code}) at position {position}; remove it", "bad_character", code=code, position=position
+        )
     return value  # spaces other than U+0020 (U+3000, NBSP) or allowed line breaks
 
 
@@ -138,43 +147,50 @@ def coerce_value(field: FieldDef, raw: Any, today: dt.date) -> Any:
         return _checklist(field, raw)
     if kind == "email":
         if not isinstance(raw, str) or len(raw.strip()) > 254 or not EMAIL.match(raw.strip()):
-            raise ValueError(f"expected an email address such as lin@example.org, got {shown(raw)}")
+            raise FieldValueError(f"expected an email address such as lin@example.org, got {shown(raw)}", "not_email")
         return raw.strip()
     if kind == "cn_id":
         if not isinstance(raw, str):
-            raise ValueError("an ID number must be written as text (18 characters)")
+            raise FieldValueError("an ID number must be written as text (18 characters)", "id_not_text")
         return validate_id_number(raw, today)
     raise ValueError(f"unknown field type {kind!r}")  # pragma: no cover - schema prevents it
 
 
 def _text(field: FieldDef, raw: Any) -> str:
     if not isinstance(raw, str):
-        raise ValueError(f"expected text, got {_kind(raw)}")
+        raise FieldValueError(f"expected text, got {_kind(raw)}", "not_text")
     # a line break is text where a field may run to several lines (a cause), but a bare CR would
     # let a terminal overwrite what was printed before it: CRLF becomes LF, a lone CR is refused
     value = check_text(raw, multiline=is_multiline(field))
     limit = int(field.max) if field.max is not None else DEFAULT_MAX_TEXT
     if len(value) > limit:
-        raise ValueError(f"is {len(value)} characters long; at most {limit} allowed")
+        raise FieldValueError(
+            f"is {len(value)} characters long; at most {limit} allowed", "too_long", length=len(value), max=limit
+        )
     if field.min is not None and len(value) < field.min:
-        raise ValueError(f"is {len(value)} characters long; at least {int(field.min)} needed")
+        raise FieldValueError(
+            f"is {len(value)} characters long; at least {int(field.min)} needed",
+            "too_short",
+            length=len(value),
+            min=int(field.min),
+        )
     return value
 
 
 def _integer(field: FieldDef, raw: Any) -> int:
     if isinstance(raw, float):
         if raw.is_integer() and abs(raw) <= _MAX_INT:
-            raise ValueError(f"{raw} has a decimal point; write {int(raw)}")
-        raise ValueError(f"expected a whole number such as 4, got {raw}")
+            raise FieldValueError(f"{raw} has a decimal point; write {int(raw)}", "not_integer", suggestion=int(raw))
+        raise FieldValueError(f"expected a whole number such as 4, got {raw}", "not_integer")
     if isinstance(raw, bool) or not isinstance(raw, (int, str)):
-        raise ValueError(f"expected a whole number such as 4, got {_kind(raw)}")
+        raise FieldValueError(f"expected a whole number such as 4, got {_kind(raw)}", "not_integer")
     if isinstance(raw, str):
         text = raw.strip()
         if not re.fullmatch(r"[-+]?[0-9]{1,16}", text):
-            raise ValueError(f"expected a whole number such as 4, got {shown(raw)}")
+            raise FieldValueError(f"expected a whole number such as 4, got {shown(raw)}", "not_integer")
         raw = int(text)
     if abs(raw) > _MAX_INT:
-        raise ValueError(f"{raw} is out of range")
+        raise FieldValueError(f"{raw} is out of range", "out_of_range")
     _bounds(field, raw)
     return int(raw)
 
@@ -182,10 +198,10 @@ def _integer(field: FieldDef, raw: Any) -> int:
 def _decimal(field: FieldDef, raw: Any) -> str:
     if isinstance(raw, (bool, float)) or not isinstance(raw, (int, str, Decimal)):
         hint = ' (write it as text, e.g. "612.50", so no cents are lost)' if isinstance(raw, float) else ""
-        raise ValueError(f"expected a decimal number, got {_kind(raw)}{hint}")
+        raise FieldValueError(f"expected a decimal number, got {_kind(raw)}{hint}", "not_decimal")
     text = str(raw).strip()
     if not re.fullmatch(r"[-+]?[0-9]{1,15}(\.[0-9]{1,6})?", text):
-        raise ValueError(f"expected a decimal number such as 612.50, got {shown(raw)}")
+        raise FieldValueError(f"expected a decimal number such as 612.50, got {shown(raw)}", "not_decimal")
     try:
         value = Decimal(text)
     except InvalidOperation as exc:  # pragma: no cover - regex above prevents it
@@ -203,19 +219,26 @@ def _date(raw: Any) -> str:
     if isinstance(raw, dt.date):
         return raw.isoformat()
     if not isinstance(raw, str) or not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", raw.strip()):
-        raise ValueError(f"expected a date as YYYY-MM-DD, got {shown(raw)}")
+        raise FieldValueError(f"expected a date as YYYY-MM-DD, got {shown(raw)}", "not_date")
     try:
         return dt.date.fromisoformat(raw.strip()).isoformat()
-    except ValueError as exc:
-        raise ValueError(f"{raw.strip()} is not a real date") from exc  # matched YYYY-MM-DD: short
+    except ValueError as exc:  # matched YYYY-MM-DD, so the value is short enough to quote
+        raise FieldValueError(f"{raw.strip()} is not a real date", "not_real_date", value=raw.strip()) from exc
 
 
 def _choice(field: FieldDef, raw: Any) -> str:
     if not isinstance(raw, str):
-        raise ValueError(f"expected one of {', '.join(field.choices)}, got {_kind(raw)}")
+        raise FieldValueError(
+            f"expected one of {', '.join(field.choices)}, got {_kind(raw)}", "not_a_choice", choices=list(field.choices)
+        )
     value = raw.strip()
     if value not in field.choices:
-        raise ValueError(f"{shown(value)} is not one of {', '.join(field.choices)}")
+        raise FieldValueError(
+            f"{shown(value)} is not one of {', '.join(field.choices)}",
+            "not_a_choice",
+            value=value,
+            choices=list(field.choices),
+        )
     return value
 
 
@@ -226,16 +249,21 @@ def _checklist(field: FieldDef, raw: Any) -> list[str]:
             try:
                 raw = json.loads(text)
             except ValueError as exc:
-                raise ValueError(f"not a valid JSON list: {exc}") from exc
+                raise FieldValueError(f"not a valid JSON list: {exc}", "not_a_list", items=list(field.items)) from exc
         else:
             raw = [p.strip() for p in re.split(r"[,，、]", text) if p.strip()]
     if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
-        raise ValueError(f"expected a list of items from {', '.join(field.items)}")
+        raise FieldValueError(
+            f"expected a list of items from {', '.join(field.items)}", "not_a_list", items=list(field.items)
+        )
     unknown = [x for x in raw if x not in field.items]
     if unknown:
-        raise ValueError(
+        raise FieldValueError(
             f"unknown item{'s' if len(unknown) > 1 else ''} {', '.join(map(shown, unknown[:5]))}; "
-            f"items are {', '.join(field.items)}"
+            f"items are {', '.join(field.items)}",
+            "not_an_item",
+            unknown=unknown[:5],
+            items=list(field.items),
         )
     chosen = set(raw)
     return [item for item in field.items if item in chosen]
@@ -243,9 +271,13 @@ def _checklist(field: FieldDef, raw: Any) -> list[str]:
 
 def _bounds(field: FieldDef, value: int | Decimal) -> None:
     if field.min is not None and value < Decimal(str(field.min)):
-        raise ValueError(f"must be at least {field.min}, got {value}")
+        raise FieldValueError(
+            f"must be at least {field.min}, got {value}", "below_min", min=str(field.min), value=str(value)
+        )
     if field.max is not None and value > Decimal(str(field.max)):
-        raise ValueError(f"must be at most {field.max}, got {value}")
+        raise FieldValueError(
+            f"must be at most {field.max}, got {value}", "above_max", max=str(field.max), value=str(value)
+        )
 
 
 def _kind(raw: Any) -> str:

@@ -25,6 +25,8 @@ from __future__ import annotations
 import datetime
 import operator
 
+from engine.errors import FieldValueError
+
 __all__ = ["birth_date", "check_digit", "gender", "validate_id_number"]
 
 #: Expected length of a current (post-1999) resident ID number.
@@ -107,9 +109,17 @@ def _parse_birth_date(number: str) -> datetime.date:
     try:
         born = datetime.date(int(year), int(month), int(day))
     except ValueError:
-        raise ValueError(f"birth date {year}-{month}-{day} in digits 7–14 is not a real date") from None
+        raise FieldValueError(
+            f"birth date {year}-{month}-{day} in digits 7–14 is not a real date",
+            "id_birth_date",
+            born=f"{year}-{month}-{day}",
+        ) from None
     if born < _EARLIEST_BIRTH:
-        raise ValueError(f"birth date {born.isoformat()} is before 1900-01-01; check digits 7–14")
+        raise FieldValueError(
+            f"birth date {born.isoformat()} is before 1900-01-01; check digits 7–14",
+            "id_birth_early",
+            born=born.isoformat(),
+        )
     return born
 
 
@@ -136,45 +146,69 @@ def validate_id_number(value: str, today: datetime.date) -> str:
             wrong check digit.
     """
     if value is None:
-        raise ValueError("ID number is missing; enter the 18-character resident ID number")
+        raise FieldValueError("ID number is missing; enter the 18-character resident ID number", "required")
     if not isinstance(value, str):
-        raise ValueError(f"ID number must be entered as text of 18 characters, not as a {type(value).__name__} value")
+        raise FieldValueError(
+            f"ID number must be entered as text of 18 characters, not as a {type(value).__name__} value", "id_not_text"
+        )
     number = value.strip()
     if not number:
-        raise ValueError("ID number is empty; enter the 18-character resident ID number")
+        raise FieldValueError("ID number is empty; enter the 18-character resident ID number", "required")
     if len(number) == _OLD_LENGTH and _DIGITS.issuperset(number):
-        raise ValueError("ID number has 15 digits: 15-digit numbers are the pre-1999 form; enter the 18-digit number")
+        raise FieldValueError(
+            "ID number has 15 digits: 15-digit numbers are the pre-1999 form; enter the 18-digit number", "id_old_form"
+        )
     if len(number) != _LENGTH:
         noun = "character" if len(number) == 1 else "characters"
-        raise ValueError(f"ID number has {len(number)} {noun}; it should have {_LENGTH}")
+        raise FieldValueError(
+            f"ID number has {len(number)} {noun}; it should have {_LENGTH}", "id_length", length=len(number)
+        )
     if number[-1] == "x":
         number = number[:-1] + "X"
 
     for position, char in enumerate(number[:17], start=1):
         if char not in _DIGITS:
-            raise ValueError(f"{_describe_char(position, char)}; the first 17 characters must be digits 0-9")
+            raise FieldValueError(
+                f"{_describe_char(position, char)}; the first 17 characters must be digits 0-9",
+                "id_character",
+                position=position,
+                character=char,
+                full_width="\uff10" <= char <= "\uff19",
+                space=char.isspace(),
+            )
     last = number[17]
     if last not in _DIGITS and last != "X":
-        raise ValueError(f"last character {last!r} is not allowed; it must be a digit 0-9 or X")
+        raise FieldValueError(
+            f"last character {last!r} is not allowed; it must be a digit 0-9 or X", "id_last_character", character=last
+        )
 
     province = number[:2]
     if province not in _PROVINCE_CODES:
-        raise ValueError(
+        raise FieldValueError(
             f"first two digits {province} are not a valid province code; "
-            "they must be a province code such as 35 (Fujian)"
+            "they must be a province code such as 35 (Fujian)",
+            "id_province",
+            province=province,
         )
 
     born = _parse_birth_date(number)
     if isinstance(today, datetime.datetime):
         today = today.date()
     if born > today:
-        raise ValueError(f"birth date {born.isoformat()} is in the future; check digits 7–14")
+        raise FieldValueError(
+            f"birth date {born.isoformat()} is in the future; check digits 7–14",
+            "id_birth_future",
+            born=born.isoformat(),
+        )
 
     expected = check_digit(number[:17])
     if last != expected:
-        raise ValueError(
+        raise FieldValueError(
             f"check digit should be {expected}, not {last}: the last character does not "
-            "match the first 17 digits, so one of them may be mistyped"
+            "match the first 17 digits, so one of them may be mistyped",
+            "id_check_digit",
+            expected=expected,
+            found=last,
         )
     return number
 

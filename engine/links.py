@@ -220,7 +220,7 @@ def fill_links(
             try:
                 out[f] = coerce_value(wf.fields[f], found.data.get(f), today)
             except ValueError as exc:
-                problems.append(FieldProblem(f, f"as {found.ref} holds it: {exc}"))
+                problems.append(FieldProblem.of(f, exc, prefix=f"as {found.ref} holds it: "))
             if out.get(f) is None:
                 out.pop(f, None)
         if problems:

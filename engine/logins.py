@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import math
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -280,9 +281,9 @@ class Logins:
             if len(times) >= limit:
                 # locked until the window has passed since the failure that reached the limit
                 until = times[limit - 1] + window
-                retry = max(1, int((until - now).total_seconds()) + 1)
+                retry = max(1, math.ceil((until - now).total_seconds()))
                 raise LoginRefused(
-                    f"too many failed logins; try again in {(retry + 59) // 60} minutes",
+                    f"too many failed logins; try again in {math.ceil(retry / 60)} minutes",
                     code=Code.LOGIN_LOCKED,
                     locked=locked,
                     retry_after=retry,

@@ -105,7 +105,9 @@ def plan_opening(
     if wf.scope_field:
         scope = values.get(wf.scope_field)
         if scope is None:
-            raise InvalidCaseData([FieldProblem(wf.scope_field, "is needed to open a case: it decides who may see it")])
+            raise InvalidCaseData(
+                [FieldProblem(wf.scope_field, "is needed to open a case: it decides who may see it", "required")]
+            )
         check_scope(user, None, scope)
     return Planned(values, scope, user.username, role)
 

@@ -50,7 +50,9 @@ class Pauses:
         """Stop the deadline clock of the case's current state (补正); audited. Returns the time left."""
         reason = clean_text("reason", reason) or ""
         if not reason:
-            raise InvalidCaseData([FieldProblem("reason", "is needed: say what is missing (补正 what?)")], case=ref)
+            raise InvalidCaseData(
+                [FieldProblem("reason", "is needed: say what is missing (补正 what?)", "required")], case=ref
+            )
         pin = VersionPin()
 
         def work(conn: Connection) -> Left:

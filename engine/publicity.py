@@ -32,11 +32,11 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from engine.access import SYSTEM_ACTOR, Actor, acting_role
+from engine.access import SYSTEM_ACTOR, Actor, acting_role, covers
 from engine.catalog import Catalog
 from engine.clock import Clock
 from engine.deadlines import publicity_timer
-from engine.definition.model import WorkflowDef
+from engine.definition.model import SYSTEM_ROLE, WorkflowDef
 from engine.errors import (
     Code,
     CommentRequired,
@@ -63,7 +63,7 @@ from engine.store.tables import CaseRow, ObjectionRow
 from engine.suggest import close_match, did_you_mean
 from engine.users import find_actor
 
-__all__ = ["Publicity", "Render"]
+__all__ = ["Publicity", "Render", "publishers"]
 
 # render(context) -> (title, html); context is masked and JSON-ready
 Render = Callable[[dict[str, Any]], tuple[str, str]]
@@ -102,7 +102,14 @@ class Publicity:
         except InvalidCaseData as exc:
             problems += exc.problems
         if channel not in OBJECTION_CHANNELS:
-            problems.append(FieldProblem("channel", f"{channel!r} is not one of {', '.join(OBJECTION_CHANNELS)}"))
+            problems.append(
+                FieldProblem(
+                    "channel",
+                    f"{channel!r} is not one of {', '.join(OBJECTION_CHANNELS)}",
+                    "not_a_choice",
+                    {"value": channel, "choices": list(OBJECTION_CHANNELS)},
+                )
+            )
         if problems:
             raise InvalidCaseData(problems, case=ref)
         pin = VersionPin()
@@ -263,7 +270,7 @@ class Publicity:
     # ------------------------------------------------------------------- notices
 
     def publish_list_notice(
-        self, workflow: str, scope: str, render: Render, on: dt.date | None = None
+        self, workflow: str, scope: str, render: Render, on: dt.date | None = None, *, by: str | None = None
     ) -> NoticeView | None:
         """Publish one numbered list (公示名单) of every case of ``scope`` awaiting publication.
 
@@ -275,11 +282,17 @@ class Publicity:
         today, in the workflow's timezone) is the notice's date and the
         period's start; it cannot be in the past.
 
+        ``by``: the person publishing (the web application). They must hold
+        one of :func:`publishers` and cover ``scope``; each listed case's
+        ``publicised`` event names them. Without ``by`` (the operator's
+        console) the events are by ``system``.
+
         Returns None when no case awaits publication, so running it again is a no-op.
         """
 
         def work(conn: Connection) -> NoticeView | None:
             wf = self.catalog.resolve(conn, workflow).definition
+            publisher = self._publisher(conn, wf, by, scope) if by is not None else (SYSTEM_ACTOR, None)
             if wf.publicity is None:
                 raise InputError(
                     f"{wf.name} has no 'publicity' section, so it publishes no lists",
@@ -314,10 +327,37 @@ class Publicity:
                 listed.append({"no": i, **case_context(version, c.ref, c.state, c.data)})
             key = f"list:{wf.name}:{scope}:{start.isoformat()}:{cases[0].id}"
             context = {"cases": listed, "scope": scope}
-            return self._publish(conn, wf, key, "list", scope, start, cases, context, render)
+            return self._publish(conn, wf, key, "list", scope, start, cases, context, render, publisher)
 
         # a concurrent publisher listing the same cases loses on their version check: ConflictError
         return self.db.transaction(work)
+
+    @staticmethod
+    def _publisher(conn: Connection, wf: WorkflowDef, username: str, scope: str) -> tuple[str, str | None]:
+        """(who publishes, with which role); refused unless they hold a publishing role and cover ``scope``."""
+        user = find_actor(conn, username)
+        needed = publishers(wf)
+        held = sorted(set(user.roles) & needed)
+        if wf.publicity is not None and not held:
+            raise PermissionDenied(
+                f"{username} ({', '.join(user.roles)}) may not publish {wf.name}'s list: "
+                f"that needs role {' or '.join(sorted(needed))}",
+                code=Code.ROLE_NEEDED,
+                user=username,
+                roles=list(user.roles),
+                needed=sorted(needed),
+                workflow=wf.name,
+            )
+        if not covers(user.scopes, scope):
+            raise PermissionDenied(
+                f"{username} covers {', '.join(user.scopes)}, not {scope}; "
+                "its list is published by someone who covers it",
+                code=Code.SCOPE_NOT_COVERED,
+                user=username,
+                scopes=list(user.scopes),
+                scope=scope,
+            )
+        return username, held[0] if held else None
 
     def notices(self, workflow: str | None = None) -> list[NoticeView]:
         """Every notice, newest first (of ``workflow`` only: :class:`WorkflowNotFound` if it is not loaded)."""
@@ -345,6 +385,7 @@ class Publicity:
         cases: list[CaseRow],
         extra: dict[str, Any],
         render: Render,
+        publisher: tuple[str, str | None] = (SYSTEM_ACTOR, None),
     ) -> NoticeView:
         assert wf.publicity is not None
         now = self.clock.now()
@@ -390,8 +431,8 @@ class Publicity:
                 c,
                 c.version,
                 now,
-                actor=SYSTEM_ACTOR,
-                role=None,
+                actor=publisher[0],
+                role=publisher[1],
                 action="publicised",
                 comment=f"公示 {number}：{title}；公示期 {period.start.isoformat()} 至 {period.end.isoformat()}",
                 changes={
@@ -444,3 +485,16 @@ def _objection_view(o: ObjectionRow, ref: str, tz: str) -> ObjectionView:
         comment=mask_id_numbers(o.comment) if o.comment else o.comment,
         timezone=tz,
     )
+
+
+def publishers(wf: WorkflowDef) -> set[str]:
+    """The roles that may publish ``wf``'s 公示名单: those that take a case into its publicity state.
+
+    Publishing starts the publicity those people's step asked for (e.g. the
+    reviewer's 审核通过), so it is theirs to do; empty for a workflow without
+    a ``publicity`` section.
+    """
+    if wf.publicity is None:
+        return set()
+    state = wf.publicity.state
+    return {r for t in wf.transitions.values() if t.dest == state for r in t.by} - {SYSTEM_ROLE}

@@ -25,12 +25,13 @@ from engine.errors import CaseNotFound, Code, InputError, PermissionDenied, Work
 from engine.evidence import examine
 from engine.limits import MAX_PER_PAGE
 from engine.masking import mask_id_numbers, mask_value
-from engine.models import AuditRecord, CaseView, InboxPage, InvariantReport, VerifyReport
+from engine.models import AuditRecord, CaseView, InboxPage, InvariantReport, TimerView, VerifyReport
 from engine.steps import Steps
 from engine.store import (
     audit as audit_store,
     cases as case_store,
     evidence as evidence_store,
+    timers as timer_store,
     versions as version_store,
 )
 from engine.store.database import Database
@@ -217,7 +218,17 @@ class Queries:
                     if limit and shown >= limit:
                         return
 
-    def waiting_for(self, actor: str, *, page: int = 1, per_page: int = 50, workflow: str | None = None) -> InboxPage:
+    def waiting_for(
+        self,
+        actor: str,
+        *,
+        page: int = 1,
+        per_page: int = 50,
+        workflow: str | None = None,
+        state: str | None = None,
+        scope: str | None = None,
+        ref: str | None = None,
+    ) -> InboxPage:
         """The user's inbox: open cases waiting for them, soonest deadline first.
 
         A case waits for ``actor`` when one of their roles may fire a step
@@ -228,8 +239,20 @@ class Queries:
         show no deadline). Pages are offset/limit (``page`` 1 is the first
         ``per_page`` cases); ``has_more`` says whether another page follows.
 
+        The filters narrow the inbox, never widen it: ``workflow``, only its
+        cases; ``state``, only cases in that state; ``scope``, only cases of
+        that county (cases of a workflow without a county drop out); ``ref``,
+        only cases whose reference holds that text, ignoring case (a whole
+        reference or a part, ``000041``). State and county narrow the index
+        ranges read; the reference is one more condition on each of them.
+
         Raises:
-            InputError: ``page`` below 1 or ``per_page`` outside 1..500.
+            InputError: ``page`` below 1 or ``per_page`` outside 1..500; a
+                ``state`` or ``scope`` no loaded version (of ``workflow``)
+                declares (with a did-you-mean ``suggestion``); ``ref`` empty
+                or longer than 100 characters.
+            PermissionDenied: ``scope`` is outside the user's scopes
+                (``scope_not_covered``).
             UserNotFound: no such user.
             WorkflowNotFound: ``workflow`` is given and not loaded.
         """
@@ -241,6 +264,14 @@ class Queries:
                 option="per_page",
                 value=per_page,
             )
+        if ref is not None:
+            ref = ref.strip()
+            if not ref or len(ref) > MAX_SEARCH:
+                raise InputError(
+                    f"search for a reference or a part of one of 1 to {MAX_SEARCH} characters, not {ref!r}",
+                    option="ref",
+                    value=ref,
+                )
         offset = (page - 1) * per_page
         with self.db.read() as conn:
             user = find_actor(conn, actor)
@@ -248,20 +279,27 @@ class Queries:
             if workflow and not loaded:
                 names = version_store.workflow_names(conn)
                 raise WorkflowNotFound(workflow, suggestion=close_match(workflow, names), known=names)
+            if state:
+                self._check_state_name(conn, state, workflow)
+            if scope:
+                _check_county(scope, [v.definition for v in loaded], workflow, user)
             roles = set(user.roles)
             ranges: list[Range] = []
             for version in loaded:
                 wf = version.definition
                 # final states have no steps out, so they never appear here; nor does a state where the user
                 # may only send the case back (a correction is something one may do, not what the case waits for)
-                states = sorted(s for s in wf.states if roles & waits_for(wf, s))
+                states = sorted(s for s in wf.states if roles & waits_for(wf, s) and (not state or s == state))
                 # A scoped version's cases always have a scope (it is required and cannot be cleared), an
                 # unscoped version's never do, and covers() lets everyone see the latter: filter only the former.
                 scopes: list[str | None] = (
                     list(sorted(user.scopes)) if wf.scope_field and ALL_SCOPES not in user.scopes else [None]
                 )
+                if scope:
+                    # _check_county has made sure the user covers it; a version without a county has none of its cases
+                    scopes = [scope] if wf.scope_field else []
                 ranges += [Range(version.id, st, sc) for st in states for sc in scopes]
-            ids = first_waiting(conn, ranges, offset + per_page + 1)[offset:]
+            ids = first_waiting(conn, ranges, offset + per_page + 1, ref)[offset:]
             rows = case_store.read_views(conn, ids)
             items = [
                 case_view(
@@ -315,6 +353,20 @@ class Queries:
             )
             for e in events
         ]
+
+    def timers_of(self, ref: str, actor: str | None = None, status: str | None = "pending") -> list[TimerView]:
+        """The case's timers (pending by default), soonest first; with ``actor``, only if they may see the case.
+
+        Reads the case's own rows, not every timer: a case page asks for it on every view.
+        """
+        from engine.sweeps import timer_view
+
+        with self.db.read() as conn:
+            user = find_actor(conn, actor) if actor else None
+            case = self.steps.case(conn, ref, user)
+            tz = self.catalog.get(conn, case.workflow_version_id).definition.timezone
+            rows = timer_store.case_timers(conn, case.id, status=status)
+        return [timer_view(t, case.ref).model_copy(update={"timezone": tz}) for t in rows]
 
     def checkpoint(self) -> dict[str, Any]:
         """A checkpoint of every trail head and notice now (see :func:`engine.audit.make_checkpoint`)."""

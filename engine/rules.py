@@ -191,16 +191,18 @@ def merge_data(
         if field is None:
             # the name is the caller's text: quoted with control characters escaped, and cut short
             label = name if name.isprintable() and len(name) <= 63 else shown(name)
-            problems.append(FieldProblem(label, f"no such field in {wf.name}{did_you_mean(name, wf.fields)}"))
+            problems.append(
+                FieldProblem(label, f"no such field in {wf.name}{did_you_mean(name, wf.fields)}", "unknown_field")
+            )
             continue
         if field.compute is not None:
             # worked out by the engine (engine.compute) on every path: open, import, edit, step, bulk step
-            problems.append(FieldProblem(name, f"is computed {computed_from(field)}; it cannot be typed"))
+            problems.append(FieldProblem(name, f"is computed {computed_from(field)}; it cannot be typed", "computed"))
             continue
         try:
             values[name] = coerce_value(field, value, today)
         except ValueError as exc:
-            problems.append(FieldProblem(name, str(exc)))
+            problems.append(FieldProblem.of(name, exc))
     if problems:
         raise InvalidCaseData(problems)
     values = {k: v for k, v in values.items() if v is not None}
@@ -220,7 +222,9 @@ def new_scope(
         return None
     after = values.get(wf.scope_field)
     if after is None:
-        raise InvalidCaseData([FieldProblem(wf.scope_field, "cannot be cleared: it decides who may see the case")])
+        raise InvalidCaseData(
+            [FieldProblem(wf.scope_field, "cannot be cleared: it decides who may see the case", "required")]
+        )
     if after != scope and not covers(user.scopes, after):
         raise PermissionDenied(
             f"{user.username} does not cover {after}; moving case {ref} there needs someone who does",
@@ -245,9 +249,15 @@ def clean_text(name: str, text: str | None, limit: int = MAX_COMMENT) -> str | N
     try:
         text = check_text(text, multiline=True)
     except ValueError as exc:
-        raise InvalidCaseData([FieldProblem(name, str(exc))]) from None
+        raise InvalidCaseData([FieldProblem.of(name, exc)]) from None
     if len(text) > limit:
-        raise InvalidCaseData([FieldProblem(name, f"is {len(text)} characters; at most {limit}")])
+        raise InvalidCaseData(
+            [
+                FieldProblem(
+                    name, f"is {len(text)} characters; at most {limit}", "too_long", {"length": len(text), "max": limit}
+                )
+            ]
+        )
     return text or None
 
 

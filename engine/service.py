@@ -211,17 +211,25 @@ class Casework:
     # ---------------------------------------------------------------------- users
 
     def add_user(
-        self, username: str, name: str, roles: list[str], scopes: list[str], email: str | None = None
+        self,
+        username: str,
+        name: str,
+        roles: list[str],
+        scopes: list[str],
+        email: str | None = None,
+        *,
+        by: str | None = None,
     ) -> UserInfo:
         """Add a user with roles, the scopes (e.g. counties; ``*`` = all) they cover, and an email address.
 
         The roles and scopes must be ones a loaded workflow declares
         (:data:`~engine.errors.Code.INVALID_USER` otherwise); the addition is
-        written to the access log with this process's OS user and host.
+        written to the access log with this process's OS user and host, and
+        ``by`` (the supervisor who added them in the web application), if given.
         """
         return self.db.transaction(
             lambda conn: users.add_user(
-                conn, username, name, roles, scopes, email, self.clock.now(), self._declared(conn), self._origin()
+                conn, username, name, roles, scopes, email, self.clock.now(), self._declared(conn), self._origin(by)
             )
         )
 
@@ -233,6 +241,7 @@ class Casework:
         email: str | None = None,
         roles: Sequence[str] | None = None,
         scopes: Sequence[str] | None = None,
+        by: str | None = None,
     ) -> tuple[UserInfo, dict[str, list[Any]]]:
         """Correct a user: the values given replace the old ones (``email=""`` removes it); (the user, old → new).
 
@@ -243,20 +252,23 @@ class Casework:
         changes = {k: v for k, v in given.items() if v is not None}
         return self.db.transaction(
             lambda conn: users.edit_user(
-                conn, username, changes, self.clock.now(), self._declared(conn), self._origin()
+                conn, username, changes, self.clock.now(), self._declared(conn), self._origin(by)
             )
         )
 
-    def disable_user(self, username: str, reason: str | None = None) -> tuple[UserInfo, bool]:
-        """Disable a user: they can no longer act and are sent nothing; (the user, whether it changed anything)."""
+    def disable_user(self, username: str, reason: str | None = None, *, by: str | None = None) -> tuple[UserInfo, bool]:
+        """Disable a user: they can no longer act, are sent nothing, and their web sessions end now.
+
+        (the user, whether it changed anything); ``by``: the supervisor who did it (the access log names them).
+        """
         return self.db.transaction(
-            lambda conn: users.set_disabled(conn, username, True, reason, self.clock.now(), self._origin())
+            lambda conn: users.set_disabled(conn, username, True, reason, self.clock.now(), self._origin(by))
         )
 
-    def enable_user(self, username: str, reason: str | None = None) -> tuple[UserInfo, bool]:
+    def enable_user(self, username: str, reason: str | None = None, *, by: str | None = None) -> tuple[UserInfo, bool]:
         """Enable a disabled user again; (the user, whether it changed anything)."""
         return self.db.transaction(
-            lambda conn: users.set_disabled(conn, username, False, reason, self.clock.now(), self._origin())
+            lambda conn: users.set_disabled(conn, username, False, reason, self.clock.now(), self._origin(by))
         )
 
     def log_access(self, action: str, detail: Mapping[str, Any], actor: str | None = None) -> None:
@@ -385,9 +397,25 @@ class Casework:
         """The cases :meth:`list_cases` lists, streamed, for exports (see :meth:`engine.queries.Queries.iter_cases`)."""
         return self.queries.iter_cases(**filters)
 
-    def waiting_for(self, actor: str, *, page: int = 1, per_page: int = 50, workflow: str | None = None) -> InboxPage:
-        """What waits for ``actor``, soonest deadline first (see :meth:`engine.queries.Queries.waiting_for`)."""
-        return self.queries.waiting_for(actor, page=page, per_page=per_page, workflow=workflow)
+    def waiting_for(
+        self,
+        actor: str,
+        *,
+        page: int = 1,
+        per_page: int = 50,
+        workflow: str | None = None,
+        state: str | None = None,
+        scope: str | None = None,
+        ref: str | None = None,
+    ) -> InboxPage:
+        """What waits for ``actor``, soonest deadline first (see :meth:`engine.queries.Queries.waiting_for`).
+
+        ``workflow``, ``state``, ``scope`` (a county) and ``ref`` (a whole
+        reference or a part of one) narrow it.
+        """
+        return self.queries.waiting_for(
+            actor, page=page, per_page=per_page, workflow=workflow, state=state, scope=scope, ref=ref
+        )
 
     def count_by(self, workflow: str | None = None) -> list[tuple[str, str | None, str, int]]:
         """(workflow, scope, state, count) rows, for summaries."""
@@ -481,10 +509,18 @@ class Casework:
         return self.publicity.objections(ref, actor)
 
     def publish_list_notice(
-        self, workflow: str, scope: str, render: Render, on: dt.date | None = None
+        self, workflow: str, scope: str, render: Render, on: dt.date | None = None, *, by: str | None = None
     ) -> NoticeView | None:
-        """Publish the 公示名单 of ``scope``, starting each listed case's publicity (None when none awaits it)."""
-        return self.publicity.publish_list_notice(workflow, scope, render, on)
+        """Publish the 公示名单 of ``scope``, starting each listed case's publicity (None when none awaits it).
+
+        ``by``: the person publishing, checked (a role that takes cases into publicity, a scope covering
+        ``scope``) and named on each case's trail; None for the operator's console (``system``).
+        """
+        return self._logged(
+            f"publish {workflow} {scope}",
+            by or SYSTEM_ACTOR,
+            lambda: self.publicity.publish_list_notice(workflow, scope, render, on, by=by),
+        )
 
     def notices(self, workflow: str | None = None) -> list[NoticeView]:
         """Every notice, newest first."""
@@ -507,6 +543,10 @@ class Casework:
     def timers(self, due_before: dt.datetime | None = None, status: str | None = "pending") -> list[TimerView]:
         """Timers (pending by default), soonest first."""
         return self.sweeper.timers(due_before, status)
+
+    def case_timers(self, ref: str, actor: str | None = None, status: str | None = "pending") -> list[TimerView]:
+        """One case's timers (pending by default), soonest first; with ``actor``, only if they may see the case."""
+        return self.queries.timers_of(ref, actor, status)
 
     def run_due_schedules(self) -> list[tuple[str, str, str]]:
         """Run the workflows' scheduled jobs that are due (see :class:`engine.schedules.Schedules`)."""

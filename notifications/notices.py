@@ -17,8 +17,9 @@ import re
 from typing import Any
 
 from engine import Casework, NoticeView, Render, WorkflowDef
+from engine.publicity import publishers
 
-__all__ = ["notice_pdf", "publish_list", "render_with"]
+__all__ = ["notice_pdf", "publish_list", "publishers", "render_with"]
 
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 
@@ -35,15 +36,20 @@ def render_with(wf: WorkflowDef, template: str) -> Render:
     return render
 
 
-def publish_list(svc: Casework, workflow: str, scope: str, on: dt.date | None = None) -> NoticeView | None:
+def publish_list(
+    svc: Casework, workflow: str, scope: str, on: dt.date | None = None, *, by: str | None = None
+) -> NoticeView | None:
     """Publish the 公示名单 of ``scope``: every case awaiting publication, whose publicity it starts; None if none.
 
     Rendered here, inside the engine's publishing transaction, from the data
-    as it is now; the stored page is never rendered again.
+    as it is now; the stored page is never rendered again. ``by``: the person
+    publishing (the web pages), whom the engine checks (:func:`engine.publicity.publishers`,
+    their scopes) and names on each case's trail; the CLI's ``notice publish``
+    is the operator's, on the server, and passes none.
     """
     wf = svc.workflow(workflow)
     template = wf.publicity.list_template if wf.publicity else None
-    return svc.publish_list_notice(workflow, scope, render_with(wf, template or ""), on)
+    return svc.publish_list_notice(workflow, scope, render_with(wf, template or ""), on, by=by)
 
 
 def notice_pdf(notice: NoticeView) -> bytes:

@@ -7,6 +7,13 @@ stopped, and the deadline it keeps is stale and would list it as overdue.
 Each group of each range is one range of ``ix_cases_inbox_scope`` (scope
 given) or ``ix_cases_inbox``, already in that order, so the cost depends on
 the page, not on how many cases there are.
+
+A reference search (``ref``) adds one condition to every read: a whole
+reference (``exact``) is ``ref = :ref``, which the unique index on ``ref``
+answers in one probe; a part of one is ``ref LIKE '%part%'`` tested on the
+rows of each range as its index walks them, in the same order (no sort, no
+read outside the ranges), so its cost grows with the ranges searched, not
+with the whole table.
 """
 
 from __future__ import annotations
@@ -50,8 +57,11 @@ class Range(NamedTuple):
     scope: str | None
 
 
-def first_waiting(conn: Connection, ranges: Sequence[Range], each: int) -> list[int]:
+def first_waiting(conn: Connection, ranges: Sequence[Range], each: int, ref: str | None = None) -> list[int]:
     """Ids of the first ``each`` cases over all ``ranges``, in inbox order.
+
+    ``ref``: only the cases whose reference holds it, ignoring case (a whole
+    reference finds that case alone, through the index on ``ref``).
 
     PostgreSQL gets the ranges as arrays joined LATERAL to the reads: one
     statement whatever their number (planning a UNION of dozens of branches
@@ -61,6 +71,11 @@ def first_waiting(conn: Connection, ranges: Sequence[Range], each: int) -> list[
     """
     if not ranges:
         return []
+    exact = False
+    if ref is not None:
+        whole = ref.upper()
+        exact = conn.execute(select(_cases.c.id).where(_cases.c.ref == whole)).first() is not None
+        ref = whole if exact else ref
     found: list[Any] = []
     if conn.dialect.name == "postgresql":
         scoped = [r for r in ranges if r.scope is not None]
@@ -72,20 +87,48 @@ def first_waiting(conn: Connection, ranges: Sequence[Range], each: int) -> list[
             "vids_u": [r.version_id for r in unscoped],
             "states_u": [r.state for r in unscoped],
             "each": each,
+            **_ref_params(ref, exact),
         }
-        found += conn.execute(_lateral(), values).all()
+        found += conn.execute(_lateral(_ref_kind(ref, exact)), values).all()
     else:
         for start in range(0, len(ranges), _RANGES_PER_QUERY):
             chunk = ranges[start : start + _RANGES_PER_QUERY]
-            params: dict[str, Any] = {"each": each}
+            params: dict[str, Any] = {"each": each, **_ref_params(ref, exact)}
             for i, r in enumerate(chunk):
                 params.update({f"v{i}": r.version_id, f"s{i}": r.state, **({f"c{i}": r.scope} if r.scope else {})})
-            found += conn.execute(_union(tuple(r.scope is not None for r in chunk)), params).all()
+            statement = _union(tuple(r.scope is not None for r in chunk), _ref_kind(ref, exact))
+            found += conn.execute(statement, params).all()
     found.sort(key=_order)
     return [int(r.id) for r in found[:each]]
 
 
-def _groups(vid: Any, state: Any, scope: Any | None) -> list[Select[Any]]:
+def _ref_kind(ref: str | None, exact: bool) -> str | None:
+    """Which reference condition the statement carries: None, "exact" or "part" (part of its cache key)."""
+    if ref is None:
+        return None
+    return "exact" if exact else "part"
+
+
+def _ref_params(ref: str | None, exact: bool) -> dict[str, str]:
+    if ref is None:
+        return {}
+    if exact:
+        return {"ref": ref}
+    # % and _ in what was typed match only themselves
+    escaped = ref.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return {"ref": f"%{escaped}%"}
+
+
+def _ref_condition(kind: str | None) -> list[Any]:
+    c = _cases.c
+    if kind == "exact":
+        return [c.ref == bindparam("ref", type_=String)]
+    if kind == "part":
+        return [func.lower(c.ref).like(bindparam("ref", type_=String), escape="\\")]
+    return []
+
+
+def _groups(vid: Any, state: Any, scope: Any | None, ref_kind: str | None = None) -> list[Select[Any]]:
     """Three SELECTs of (id, grp, k1, k2): the first ``each`` cases of one range, each group in inbox order.
 
     (One range for all three would need ``ORDER BY ... NULLS LAST``, which
@@ -95,6 +138,7 @@ def _groups(vid: Any, state: Any, scope: Any | None) -> list[Select[Any]]:
     where = [c.workflow_version_id == vid, c.state == state]
     if scope is not None:
         where.append(c.scope == scope)
+    where += _ref_condition(ref_kind)
     none = cast(null(), c.deadline_at.type)
     groups = (
         ([c.paused_at.is_(None), c.deadline_at.is_not(None)], c.deadline_at, none),
@@ -122,7 +166,7 @@ def _first(candidates: Any) -> Select[Any]:
 
 
 @functools.lru_cache(maxsize=256)
-def _union(scoped: tuple[bool, ...]) -> Select[Any]:
+def _union(scoped: tuple[bool, ...], ref_kind: str | None = None) -> Select[Any]:
     """The UNION ALL form: ``len(scoped)`` ranges bound as ``v{i}``/``s{i}``/``c{i}`` (scope if ``scoped[i]``).
 
     Built once per shape and kept: building it costs more than running it,
@@ -131,14 +175,14 @@ def _union(scoped: tuple[bool, ...]) -> Select[Any]:
     branches = []
     for i, has_scope in enumerate(scoped):
         scope = bindparam(f"c{i}", type_=String) if has_scope else None
-        for part in _groups(bindparam(f"v{i}", type_=Integer), bindparam(f"s{i}", type_=String), scope):
+        for part in _groups(bindparam(f"v{i}", type_=Integer), bindparam(f"s{i}", type_=String), scope, ref_kind):
             sub = part.subquery()  # SQLite takes no LIMIT on a bare member of a compound SELECT
             branches.append(select(sub.c.id, sub.c.grp, sub.c.k1, sub.c.k2))
     return _first(union_all(*branches))
 
 
-@functools.lru_cache(maxsize=1)
-def _lateral() -> Select[Any]:
+@functools.lru_cache(maxsize=3)
+def _lateral(ref_kind: str | None = None) -> Select[Any]:
     """The LATERAL form (PostgreSQL): the ranges bound as arrays (``vids_s``, ``states_s``, ``scopes_s``; ``*_u``).
 
     One statement for any number of ranges: planned in well under a
@@ -152,7 +196,7 @@ def _lateral() -> Select[Any]:
             arrays.append(bindparam(f"scopes_{suffix}", type_=ARRAY(String)))
             names.append("scope")
         r = func.unnest(*arrays).table_valued(*names).render_derived(name=f"ranges_{suffix}")
-        reads = union_all(*_groups(r.c.vid, r.c.state, r.c.scope if scoped else None))
+        reads = union_all(*_groups(r.c.vid, r.c.state, r.c.scope if scoped else None, ref_kind))
         x = reads.subquery(f"read_{suffix}").lateral()
         sides.append(select(x.c.id, x.c.grp, x.c.k1, x.c.k2).select_from(r).join(x, true()))
     return _first(union_all(*sides))

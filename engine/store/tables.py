@@ -93,6 +93,9 @@ class UserRow(NamedTuple):
     scopes: list[str]
     created_at: dt.datetime
     disabled_at: dt.datetime | None
+    #: read only by engine.logins (an Argon2id hash; None: no web login)
+    password_hash: str | None = None
+    password_set_at: dt.datetime | None = None
 
 
 class VersionRow(NamedTuple):

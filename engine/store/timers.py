@@ -11,7 +11,16 @@ from engine.store import tables
 from engine.store.tables import TimerRow
 from engine.store.writes import insert_rows
 
-__all__ = ["TimerListing", "add_timers", "cancel_pending", "claim_timer", "due_timer_ids", "list_timers", "mark_timer"]
+__all__ = [
+    "TimerListing",
+    "add_timers",
+    "cancel_pending",
+    "case_timers",
+    "claim_timer",
+    "due_timer_ids",
+    "list_timers",
+    "mark_timer",
+]
 
 _timers = tables.timers
 _cases = tables.cases
@@ -99,3 +108,14 @@ def list_timers(
         query = query.where(_timers.c.due_at <= due_before)
     n = len(_timers.columns)
     return [(TimerRow._make(r[:n]), r.ref) for r in conn.execute(query)]
+
+
+def case_timers(conn: Connection, case_id: int, *, status: str | None = "pending") -> list[TimerRow]:
+    """One case's timers (pending by default), soonest first: a read of the case's own rows (``ix_timers_case``)."""
+    query = select(_timers).where(_timers.c.case_id == case_id)
+    if status:
+        query = query.where(_timers.c.status == status)
+    # sorted here, not in SQL: an ORDER BY due_at leads SQLite (without ANALYZE statistics) to walk
+    # ix_timers_due over every pending timer of every case instead of the case's few rows
+    rows = [TimerRow._make(r) for r in conn.execute(query)]
+    return sorted(rows, key=lambda r: (r.due_at, r.id))

@@ -28,8 +28,7 @@ __all__ = [
 ]
 
 _users = tables.users
-# the columns a UserRow holds, in its order (the password columns are read only by engine.logins)
-_ROW = select(*(_users.c[name] for name in UserRow._fields))
+_ROW = select(_users)
 
 
 def find_user(conn: Connection, username: str) -> UserRow | None:

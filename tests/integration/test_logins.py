@@ -1,0 +1,159 @@
+"""Logins on both backends: Argon2id hashes, sessions in the database, idle timeout, lockout, disabled users."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from db import schema
+from engine import Casework, Code, LoginRefused, PermissionDenied, UserNotFound
+from engine.logins import LoginPolicy, Logins, hash_token
+
+PASSWORD = "correct-horse-7"
+
+
+@pytest.fixture
+def svc_pw(svc: Casework) -> Casework:
+    svc.logins.set_password("lin", PASSWORD)
+    return svc
+
+
+def test_the_password_is_stored_only_as_an_argon2id_hash(svc_pw: Casework) -> None:
+    with svc_pw.engine.connect() as conn:
+        stored = conn.execute(select(schema.users.c.password_hash).where(schema.users.c.username == "lin")).scalar_one()
+    assert stored.startswith("$argon2id$")
+    assert PASSWORD not in stored
+
+
+def test_a_login_opens_a_session_found_by_its_token_and_stored_only_as_its_hash(svc_pw: Casework) -> None:
+    token, session = svc_pw.logins.login("lin", PASSWORD, "10.0.0.1")
+    assert svc_pw.logins.session(token) == session
+    assert session.roles == ("clerk",) and session.scopes == ("芗城区",)
+    with svc_pw.engine.connect() as conn:
+        hashes = conn.execute(select(schema.web_sessions.c.token_hash)).scalars().all()
+    assert hashes == [hash_token(token)] and token not in hashes
+    assert [e.action for e in svc_pw.access_log(action="login")] == ["login"]
+
+
+def test_each_login_gets_a_new_token_and_ends_the_one_it_replaces(svc_pw: Casework) -> None:
+    first, _ = svc_pw.logins.login("lin", PASSWORD, "10.0.0.1")
+    second, _ = svc_pw.logins.login("lin", PASSWORD, "10.0.0.1", replaces=first)
+    assert first != second
+    assert svc_pw.logins.session(first) is None
+    assert svc_pw.logins.session(second) is not None
+
+
+def test_a_wrong_password_and_an_unknown_user_get_the_same_refusal(svc_pw: Casework) -> None:
+    refusals = []
+    for username, password in (("lin", "wrong-password-1"), ("nobody", "wrong-password-1"), ("chen", PASSWORD)):
+        with pytest.raises(LoginRefused) as caught:
+            svc_pw.logins.login(username, password, "10.0.0.2")
+        refusals.append((caught.value.code, caught.value.message))
+    assert {r for r in refusals} == {(Code.LOGIN_FAILED, "wrong username or password")}
+    assert len(svc_pw.access_log(action="login_failed")) == 3
+
+
+def test_five_failures_lock_the_user_even_with_the_right_password_until_the_window_passes(
+    svc_pw: Casework, clock: object
+) -> None:
+    for _ in range(5):
+        with pytest.raises(LoginRefused):
+            svc_pw.logins.login("lin", "wrong-password-1", "10.0.0.3")
+        clock.advance(seconds=10)  # type: ignore[attr-defined]
+    with pytest.raises(LoginRefused) as caught:
+        svc_pw.logins.login("lin", PASSWORD, "10.0.0.4")
+    assert caught.value.code == Code.LOGIN_LOCKED
+    assert caught.value.facts["locked"] == "user"
+    assert 0 < caught.value.facts["retry_after"] <= 15 * 60
+    # attempts while locked are not counted: the lock ends on time
+    clock.advance(seconds=caught.value.facts["retry_after"])  # type: ignore[attr-defined]
+    token, _ = svc_pw.logins.login("lin", PASSWORD, "10.0.0.4")
+    assert svc_pw.logins.session(token) is not None
+
+
+def test_too_many_failures_from_one_address_lock_that_address_for_every_user(svc_pw: Casework) -> None:
+    assert LoginPolicy().max_client_failures == 20  # the default; a smaller limit here keeps the test quick
+    logins = Logins(svc_pw.db, svc_pw.clock, svc_pw._origin, LoginPolicy(max_client_failures=6))
+    logins.set_password("chen", PASSWORD)
+    for i in range(6):
+        with pytest.raises(LoginRefused):
+            logins.login(f"guess{i}", "wrong-password-1", "10.9.9.9")
+    with pytest.raises(LoginRefused) as caught:
+        logins.login("chen", PASSWORD, "10.9.9.9")
+    assert caught.value.code == Code.LOGIN_LOCKED and caught.value.facts["locked"] == "client"
+    token, _ = logins.login("chen", PASSWORD, "10.9.9.10")  # another address is not locked
+    assert token
+
+
+def test_a_session_ends_after_its_idle_timeout_and_after_its_lifetime(svc_pw: Casework, clock: object) -> None:
+    token, _ = svc_pw.logins.login("lin", PASSWORD, "10.0.0.1")
+    clock.advance(minutes=29)  # type: ignore[attr-defined]
+    assert svc_pw.logins.session(token) is not None  # used: the idle clock starts again
+    clock.advance(minutes=29)  # type: ignore[attr-defined]
+    assert svc_pw.logins.session(token) is not None
+    clock.advance(minutes=31)  # type: ignore[attr-defined]
+    assert svc_pw.logins.session(token) is None
+    token, _ = svc_pw.logins.login("lin", PASSWORD, "10.0.0.1")
+    for _ in range(21):  # used every 29 minutes, still over after 10 hours
+        clock.advance(minutes=29)  # type: ignore[attr-defined]
+        svc_pw.logins.session(token)
+    assert svc_pw.logins.session(token) is None
+
+
+def test_disabling_a_user_ends_their_sessions_at_once_and_they_cannot_log_in(svc_pw: Casework) -> None:
+    token, _ = svc_pw.logins.login("lin", PASSWORD, "10.0.0.1")
+    svc_pw.disable_user("lin", "left the office")
+    assert svc_pw.logins.session(token) is None
+    with svc_pw.engine.connect() as conn:
+        why = conn.execute(select(schema.web_sessions.c.ended_why)).scalar_one()
+    assert why == "disabled"
+    with pytest.raises(PermissionDenied) as caught:
+        svc_pw.logins.login("lin", PASSWORD, "10.0.0.1")
+    assert caught.value.code == Code.USER_DISABLED
+
+
+def test_logout_ends_the_session_and_is_logged(svc_pw: Casework) -> None:
+    token, _ = svc_pw.logins.login("lin", PASSWORD, "10.0.0.1")
+    assert svc_pw.logins.logout(token) is True
+    assert svc_pw.logins.session(token) is None
+    assert svc_pw.logins.logout(token) is False
+    assert [e.action for e in svc_pw.access_log()][-2:] == ["login", "logout"]
+
+
+def test_changing_ones_password_needs_the_old_one_and_ends_the_other_sessions(svc_pw: Casework) -> None:
+    here, session = svc_pw.logins.login("lin", PASSWORD, "10.0.0.1")
+    elsewhere, _ = svc_pw.logins.login("lin", PASSWORD, "10.0.0.2")
+    with pytest.raises(LoginRefused) as caught:
+        svc_pw.logins.change_password(session, "wrong-password-1", "a-new-password-9")
+    assert caught.value.code == Code.LOGIN_FAILED
+    svc_pw.logins.change_password(session, PASSWORD, "a-new-password-9")
+    assert svc_pw.logins.session(here) is not None
+    assert svc_pw.logins.session(elsewhere) is None
+    with pytest.raises(LoginRefused):
+        svc_pw.logins.login("lin", PASSWORD, "10.0.0.1")
+    assert svc_pw.logins.login("lin", "a-new-password-9", "10.0.0.1")[0]
+
+
+@pytest.mark.parametrize(
+    ("password", "why"),
+    [("short-1", "at least 10"), ("xx-lin-xx-2026", "username"), ("aaaaaaaaaaaa", "repeated")],
+)
+def test_a_weak_password_is_refused_and_the_old_one_stays(svc_pw: Casework, password: str, why: str) -> None:
+    with pytest.raises(LoginRefused) as caught:
+        svc_pw.logins.set_password("lin", password)
+    assert caught.value.code == Code.WEAK_PASSWORD and why in caught.value.message
+    assert svc_pw.logins.login("lin", PASSWORD, "10.0.0.1")[0]
+
+
+def test_no_password_for_system_or_an_unknown_user(svc: Casework) -> None:
+    with pytest.raises(UserNotFound):
+        svc.logins.set_password("nobody", PASSWORD)
+    with pytest.raises(Exception) as caught:
+        svc.logins.set_password("system", PASSWORD)
+    assert getattr(caught.value, "code", None) is not None
+
+
+def test_a_user_without_a_password_cannot_log_in(svc: Casework) -> None:
+    with pytest.raises(LoginRefused) as caught:
+        svc.logins.login("chen", "", "10.0.0.1")
+    assert caught.value.code == Code.LOGIN_FAILED

@@ -24,8 +24,13 @@ $(STAMP): setup.cfg pyproject.toml scripts/system-packages | check-python
 bench: $(STAMP)
 	$(PY) -m bench $(BENCH) $(BENCH_ARGS)
 
+# The demo tour on casework.db, then the web application on it (Ctrl-C stops it);
+# PORT=8080 make run picks another port, HOST=0.0.0.0 listens beyond this machine.
+HOST ?= 127.0.0.1
+PORT ?= 8000
 run: $(STAMP)
 	$(VENV)/bin/casework demo
+	$(VENV)/bin/casework serve --host $(HOST) --port $(PORT)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -44,7 +44,7 @@ from engine.errors import Code
 if TYPE_CHECKING:
     from engine import NoticeView
 
-__all__ = ["BUNDLED_WORKFLOW", "PROGRAMME_USERS", "USERS", "StoryClock", "programme_year", "run_demo"]
+__all__ = ["BUNDLED_WORKFLOW", "DEMO_PASSWORD", "PROGRAMME_USERS", "USERS", "StoryClock", "programme_year", "run_demo"]
 
 BUNDLED_WORKFLOW = Path(__file__).resolve().parent.parent / "workflows" / "poverty_archive.yaml"
 WORKFLOW = "poverty_archive"
@@ -83,6 +83,8 @@ PROGRAMME_USERS = [
     ("tang", "唐俊杰", ["handler"], ["漳浦县", "龙海区"]),
     ("luo", "罗国平", ["supervisor"], list(COUNTIES)),  # 县级工会负责人: escalations reach someone
 ]
+#: the password of every demo user (printed by the demo: a trial database, never a real office's)
+DEMO_PASSWORD = "demo-password-2026"
 CLERK = {"芗城区": "lin", "龙文区": "chen", "漳浦县": "huang", "龙海区": "zheng"}
 REVIEWER = {"芗城区": "wu", "龙文区": "wu", "漳浦县": "cai", "龙海区": "cai"}
 HANDLER = {"芗城区": "peng", "龙文区": "peng", "漳浦县": "tang", "龙海区": "tang"}
@@ -186,6 +188,9 @@ def run_demo(svc: Casework, out: Console, *, seed: int | None = None, archives: 
     for username, name, roles, scopes in USERS + PROGRAMME_USERS:
         with contextlib.suppress(AlreadyExists):  # re-running the demo
             story.add_user(username, name, roles, scopes)
+    for username, *_ in USERS + PROGRAMME_USERS:
+        # a trial database: every demo user logs in to the web application with the one printed password
+        story.logins.set_password(username, DEMO_PASSWORD)
     out.print(
         f"{len(USERS) + len(PROGRAMME_USERS)} users across {len(COUNTIES)} counties (clerks, reviewers, city "
         "approvers; a campaign organiser, a legal-aid coordinator, petition handlers, a supervisor)"
@@ -242,7 +247,25 @@ def run_demo(svc: Casework, out: Console, *, seed: int | None = None, archives: 
     else:
         for b in report.breaks:
             out.print(f"[red]BROKEN[/] {b}")
+    _logins(out)
     return report.ok
+
+
+def _logins(out: Console) -> None:
+    """The demo's web logins: who to log in as to take a case through its five steps in the browser."""
+    out.rule("the web application (casework serve): log in as")
+    for username, role in (
+        ("lin", "clerk 经办人, 芗城区: 新建案件, 提交申请, 录入系统"),
+        ("wu", "reviewer 审核人, 芗城区 and 龙文区: 审核通过, 发布公示, 异议"),
+        ("su", "approver 审批人, every county: 审批通过"),
+        ("luo", "supervisor 负责人: 流程管理, 用户管理, 访问日志"),
+    ):
+        out.print(f"  {username:<5} {role}", markup=False)
+    out.print(
+        f"  every demo user's password: {DEMO_PASSWORD}  (a trial database only: set real ones with "
+        "'casework user passwd USER')",
+        markup=False,
+    )
 
 
 # ---------------------------------------------------------------------- the year before, and the yearly review

@@ -22,6 +22,7 @@ from starlette.staticfiles import StaticFiles
 
 from casework.web import auth
 from casework.web.errors import CsrfRejected, NotLoggedIn
+from casework.web.limits import BodyLimit
 from casework.web.pages import admin, cases, inbox, newcase, notices, reports
 from casework.web.render import page
 from casework.web.settings import WebSettings
@@ -39,6 +40,8 @@ def create_app(service: Casework, settings: WebSettings | None = None) -> FastAP
     app = FastAPI(title="casework", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.service = service
     app.state.settings = settings or WebSettings()
+    # the body limit runs inside the headers, so a 413 carries them too
+    app.add_middleware(BodyLimit, max_bytes=app.state.settings.max_upload_bytes + 100_000)
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(packages=[("casework.web", "static")]), name="static")
     for module in (auth, inbox, cases, newcase, notices, reports, admin):

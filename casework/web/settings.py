@@ -25,3 +25,5 @@ class WebSettings(BaseSettings):
     per_page: int = 50
     #: the largest upload (an import file, a workflow's YAML) the forms accept, in bytes
     max_upload_bytes: int = 5_000_000
+    #: Graphviz's ``dot`` (a path, or a name on PATH) that draws the workflow diagrams; without it, Mermaid text
+    dot: str = "dot"

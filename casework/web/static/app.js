@@ -48,3 +48,22 @@ document.addEventListener("input", function (event) {
   var note = document.getElementById(input.id + "-check");
   if (note) { note.textContent = problem; }
 });
+
+// numbers typed as text (inputmode + pattern, data-number): the workflow's min/max checked as typed, in Chinese;
+// the server checks again (pages/newcase.py, casework.web.forms)
+document.addEventListener("input", function (event) {
+  var input = event.target;
+  if (!input.hasAttribute || !input.hasAttribute("data-number")) { return; }
+  var value = input.value.trim(), problem = "";
+  var pattern = input.getAttribute("pattern");
+  if (value !== "" && pattern && !new RegExp("^(?:" + pattern + ")$").test(value)) {
+    problem = input.getAttribute("inputmode") === "numeric" ? "请填写整数，例如 3" : "请填写数字，例如 612.50（最多 6 位小数）";
+  } else if (value !== "") {
+    var n = Number(value), min = input.getAttribute("min"), max = input.getAttribute("max");
+    if (min !== null && n < Number(min)) { problem = "不能小于 " + min; }
+    if (max !== null && n > Number(max)) { problem = "不能大于 " + max; }
+  }
+  input.setCustomValidity(problem);
+  var note = input.parentNode && input.parentNode.querySelector('.field-problem[data-field="' + input.name + '"]');
+  if (note) { note.textContent = problem; }
+});

@@ -1,0 +1,68 @@
+"""The largest request body the application reads (an import file, a workflow's YAML, a form).
+
+Starlette's form parser limits the size of each text field but spools a file
+part of any size to disk; this middleware stops a request at
+``max_bytes`` before that: at once when its ``Content-Length`` says more, and
+while reading when a chunked body grows past it. Either way the answer is
+413 with a Chinese sentence, and nothing is done.
+"""
+
+from __future__ import annotations
+
+from starlette.responses import PlainTextResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["BodyLimit"]
+
+_TOO_LARGE = "提交的内容太大（超过 {mb:.1f} MB），未作任何更改。请拆分文件后分批导入。"
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """Refuse (413) a request whose body is larger than ``max_bytes``."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        refuse = PlainTextResponse(_TOO_LARGE.format(mb=self.max_bytes / 1_000_000), status_code=413)
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = 0
+                if declared > self.max_bytes:
+                    await refuse(scope, receive, send)
+                    return
+        seen = 0
+        started = False
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge()
+            return message
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted, watched)
+        except _TooLarge:
+            if started:
+                raise
+            await refuse(scope, receive, send)

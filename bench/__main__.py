@@ -12,7 +12,9 @@ the run when ``initdb``/``pg_ctl`` are installed; ``--no-postgres`` skips them.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
+import inspect
 import json
 import os
 import platform
@@ -22,12 +24,24 @@ from pathlib import Path
 
 from bench.harness import Scenario, render, run_scenario
 
-SCENARIOS = ("startup", "transition", "peer", "flat", "bulk", "inbox", "report")
+SCENARIOS = ("startup", "transition", "peer", "flat", "bulk", "inbox", "report", "web")
 
 
 def load(name: str) -> Scenario:
     """The ``SCENARIO`` of ``bench/<name>.py``."""
     return importlib.import_module(f"bench.{name}").SCENARIO
+
+
+def with_cases(scenario: Scenario, cases: int) -> Scenario:
+    """``scenario`` with ``cases`` cases for each variant whose function takes a ``cases`` (``--cases``)."""
+    variants = []
+    for v in scenario.variants:
+        module, name = v.run.split(":")
+        if "cases" in inspect.signature(getattr(importlib.import_module(module), name)).parameters:
+            v = dataclasses.replace(v, params={**v.params, "cases": cases})
+        variants.append(v)
+    quick = {**scenario.quick, "cases": cases} if "cases" in scenario.quick else scenario.quick
+    return dataclasses.replace(scenario, variants=tuple(variants), quick=quick)
 
 
 def machine() -> str:
@@ -60,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, help="rounds per variant (default: each scenario's own)")
     parser.add_argument("--quick", action="store_true", help="small sizes, one round: checks the harness, not speed")
     parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL variants")
+    parser.add_argument("--cases", type=int, help="cases in the database of the scenarios that populate one")
     parser.add_argument("--json", type=Path, help="also write every round's figures to this file")
     parser.add_argument("-v", "--verbose", action="store_true", help="say which round is running")
     args = parser.parse_args(argv)
@@ -68,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown scenario {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}")
     names = args.scenarios or list(SCENARIOS)
     scenarios = [load(n) for n in names]
+    if args.cases is not None:
+        scenarios = [with_cases(s, args.cases) for s in scenarios]
 
     def log(line: str) -> None:
         if args.verbose:

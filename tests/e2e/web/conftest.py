@@ -211,6 +211,8 @@ def chromium() -> Iterator[Any]:
 def browser_page(chromium: Any, live: str) -> Iterator[Any]:
     """A fresh browser context (no cookies) on the live server, in Chinese."""
     context = chromium.new_context(base_url=live, locale="zh-CN", viewport={"width": 1280, "height": 900})
+    # a page answers in well under a second: 10 s (not Playwright's 30) fails a missing element sooner
+    context.set_default_timeout(10_000)
     page = context.new_page()
     yield page
     context.close()

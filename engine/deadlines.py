@@ -169,7 +169,7 @@ def describe_left_zh(left: Left) -> str:
     if amount > 0:
         return f"剩余 {amount} {unit}"
     if amount == 0:
-        return "今日到期"
+        return "今日到期" if left["unit"] != "hours" else "一小时内到期"
     return f"已超期 {-amount} {unit}"
 
 

@@ -56,6 +56,12 @@ class LoginPolicy:
     min_password_length: int = 10
     #: a session's last use is written at most this often (not on every request)
     touch_every: dt.timedelta = dt.timedelta(seconds=60)
+    #: Argon2id's cost: argon2-cffi's defaults (RFC 9106's second recommendation: 3 passes over 64 MiB,
+    #: 4 lanes). Only tests lower it, to log in hundreds of times; a hash records its own parameters,
+    #: and one made with other parameters is rehashed at the next login.
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
+    argon2_parallelism: int = 4
 
 
 class SessionView(ReadModel):
@@ -77,14 +83,12 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-# argon2-cffi's defaults (RFC 9106's second recommendation): Argon2id, 64 MiB, 3 passes
-_hasher = PasswordHasher()
-
-
 @functools.cache
-def _dummy() -> str:
-    """Verified against when a user does not exist or has no password, so both cost what a real check costs."""
-    return _hasher.hash(secrets.token_urlsafe(16))
+def _hasher_for(time_cost: int, memory_kib: int, parallelism: int) -> tuple[PasswordHasher, str]:
+    """An Argon2id hasher with these costs, and a hash it verifies against when a user does not exist or
+    has no password, so that costs what a real check costs."""
+    hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism)
+    return hasher, hasher.hash(secrets.token_urlsafe(16))
 
 
 class Logins:
@@ -97,6 +101,12 @@ class Logins:
         self.clock = clock
         self.origin = origin
         self.policy = policy or LoginPolicy()
+
+    @property
+    def hasher(self) -> PasswordHasher:
+        """The Argon2id hasher of the policy's costs."""
+        p = self.policy
+        return _hasher_for(p.argon2_time_cost, p.argon2_memory_kib, p.argon2_parallelism)[0]
 
     # ------------------------------------------------------------------ passwords
 
@@ -116,15 +126,19 @@ class Logins:
     def set_password(self, username: str, password: str, *, by: str | None = None) -> None:
         """Set ``username``'s password (an operator or a supervisor's reset); every session of theirs ends.
 
+        ``by``: the person resetting it, who must hold :data:`engine.users.ADMIN_ROLE` (the CLI passes none).
+
         Raises:
             UserNotFound: no such user (``system`` included).
             LoginRefused: ``weak_password``.
         """
         users.refuse_system(username)
         self.check_password(username, password)
-        new_hash = _hasher.hash(password)
+        new_hash = self.hasher.hash(password)
 
         def work(conn: Connection) -> None:
+            if by is not None:
+                users.require_admin(conn, by)
             if store.find_credentials(conn, username) is None:
                 raise UserNotFound(username)
             now = self.clock.now()
@@ -143,7 +157,7 @@ class Logins:
         """
         self._verify_or_fail(session.username, old, session.client)
         self.check_password(session.username, new)
-        new_hash = _hasher.hash(new)
+        new_hash = self.hasher.hash(new)
 
         def work(conn: Connection) -> None:
             now = self.clock.now()
@@ -242,35 +256,50 @@ class Logins:
     # ------------------------------------------------------------------ internals
 
     def _verify_or_fail(self, username: str, password: str, client: str) -> None:
-        """Refuse while locked; check the password; record a failure and refuse when it is wrong."""
+        """Refuse while locked; count the attempt; check the password; refuse when it is wrong.
+
+        The attempt is written (as a failure) before the slow Argon2 check and removed when the
+        password is right, so parallel guesses cannot all pass the lockout check before any of
+        them is counted: on PostgreSQL the user's row is locked while counting, on SQLite the
+        write serialises the counting.
+        """
         now = self.clock.now()
-        with self.db.read() as conn:
+
+        def claim(conn: Connection) -> tuple[store.Credentials | None, int]:
+            found = store.find_credentials(conn, username, lock=True)
             self._refuse_locked(conn, username, client, now)
-            found = store.find_credentials(conn, username)
+            return found, store.add_failure(conn, username, client, now)
+
+        found, attempt = self.db.transaction(claim)
         stored = found.password_hash if found is not None else None
-        ok = _verify(stored or _dummy(), password) and stored is not None
-        if ok and found is not None and found.disabled_at is not None:
-            raise PermissionDenied(
-                f"{username} is disabled and cannot log in; a supervisor can enable them again",
-                code=Code.USER_DISABLED,
-                user=username,
-            )
+        p = self.policy
+        hasher, dummy = _hasher_for(p.argon2_time_cost, p.argon2_memory_kib, p.argon2_parallelism)
+        ok = _verify(hasher, stored or dummy, password) and stored is not None
         if ok:
-            if stored is not None and _hasher.check_needs_rehash(stored):
-                fresh = _hasher.hash(password)
-                self.db.transaction(lambda conn: store.set_password_hash(conn, username, fresh, now))
+            fresh = hasher.hash(password) if stored is not None and hasher.check_needs_rehash(stored) else None
+
+            def passed(conn: Connection) -> None:
+                store.remove_failure(conn, attempt)
+                if fresh is not None:
+                    store.set_password_hash(conn, username, fresh, now)
+
+            self.db.transaction(passed)
+            if found is not None and found.disabled_at is not None:
+                raise PermissionDenied(
+                    f"{username} is disabled and cannot log in; a supervisor can enable them again",
+                    code=Code.USER_DISABLED,
+                    user=username,
+                )
             return
 
         def record(conn: Connection) -> None:
-            store.add_failure(conn, username, client, now)
             detail = {"username": username[:63], "client": client}
             actor = username if found is not None else None
             users.log_access(conn, now, self.origin(actor), "login_failed", detail)
 
         self.db.transaction(record)
-        raise LoginRefused(
-            "wrong username or password", code=Code.LOGIN_FAILED, user=username[:63] if found is not None else None
-        )
+        # the same code, message and facts whether the user exists or not
+        raise LoginRefused("wrong username or password", code=Code.LOGIN_FAILED)
 
     def _refuse_locked(self, conn: Connection, username: str, client: str, now: dt.datetime) -> None:
         window = self.policy.failure_window
@@ -290,9 +319,9 @@ class Logins:
                 )
 
 
-def _verify(stored: str, password: str) -> bool:
+def _verify(hasher: PasswordHasher, stored: str, password: str) -> bool:
     try:
-        return _hasher.verify(stored, password)
+        return hasher.verify(stored, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

@@ -140,7 +140,12 @@ class Casework:
     # ------------------------------------------------------------------ workflows
 
     def load_workflow(
-        self, definition: WorkflowDef, *, loaded_by: str | None = None, accept_weaker: Iterable[str] = ()
+        self,
+        definition: WorkflowDef,
+        *,
+        loaded_by: str | None = None,
+        accept_weaker: Iterable[str] = (),
+        by: str | None = None,
     ) -> tuple[WorkflowInfo, bool]:
         """Store ``definition`` as an immutable version; (the version, whether it was new).
 
@@ -149,13 +154,19 @@ class Casework:
         A version that weakens a control of the latest one is refused unless
         ``accept_weaker`` names each weakened control (``not_by:grant``);
         who loads it (``loaded_by``; default: this process's OS user@host) and
-        what was accepted are stored with it.
+        what was accepted are stored with it. ``by``: a person loading it (the web
+        application's YAML editor), who must hold the administering role
+        (:data:`engine.users.ADMIN_ROLE`) and is stored as ``loaded_by``.
         """
         accepted = tuple(accept_weaker)
+        if by is not None:
+            loaded_by = by
         if loaded_by is None and self.recorder.source:
             loaded_by = f"{self.recorder.source['os_user']}@{self.recorder.source['host']}"[:200]
 
         def work(conn: Connection) -> tuple[WorkflowInfo, bool]:
+            if by is not None:
+                users.require_admin(conn, by)
             row, new = self.catalog.store(
                 conn, definition, self.clock.now(), loaded_by=loaded_by, accept_weaker=accepted
             )
@@ -227,11 +238,15 @@ class Casework:
         written to the access log with this process's OS user and host, and
         ``by`` (the supervisor who added them in the web application), if given.
         """
-        return self.db.transaction(
-            lambda conn: users.add_user(
+
+        def work(conn: Connection) -> UserInfo:
+            if by is not None:
+                users.require_admin(conn, by)
+            return users.add_user(
                 conn, username, name, roles, scopes, email, self.clock.now(), self._declared(conn), self._origin(by)
             )
-        )
+
+        return self.db.transaction(work)
 
     def edit_user(
         self,
@@ -250,26 +265,31 @@ class Casework:
         given = {"name": name, "email": email, "roles": None if roles is None else list(roles)}
         given["scopes"] = None if scopes is None else list(scopes)
         changes = {k: v for k, v in given.items() if v is not None}
-        return self.db.transaction(
-            lambda conn: users.edit_user(
-                conn, username, changes, self.clock.now(), self._declared(conn), self._origin(by)
-            )
-        )
+
+        def work(conn: Connection) -> tuple[UserInfo, dict[str, list[Any]]]:
+            if by is not None:
+                users.require_admin(conn, by)
+            return users.edit_user(conn, username, changes, self.clock.now(), self._declared(conn), self._origin(by))
+
+        return self.db.transaction(work)
 
     def disable_user(self, username: str, reason: str | None = None, *, by: str | None = None) -> tuple[UserInfo, bool]:
         """Disable a user: they can no longer act, are sent nothing, and their web sessions end now.
 
         (the user, whether it changed anything); ``by``: the supervisor who did it (the access log names them).
         """
-        return self.db.transaction(
-            lambda conn: users.set_disabled(conn, username, True, reason, self.clock.now(), self._origin(by))
-        )
+        return self.db.transaction(lambda conn: self._set_disabled(conn, username, True, reason, by))
 
     def enable_user(self, username: str, reason: str | None = None, *, by: str | None = None) -> tuple[UserInfo, bool]:
         """Enable a disabled user again; (the user, whether it changed anything)."""
-        return self.db.transaction(
-            lambda conn: users.set_disabled(conn, username, False, reason, self.clock.now(), self._origin(by))
-        )
+        return self.db.transaction(lambda conn: self._set_disabled(conn, username, False, reason, by))
+
+    def _set_disabled(
+        self, conn: Connection, username: str, disabled: bool, reason: str | None, by: str | None
+    ) -> tuple[UserInfo, bool]:
+        if by is not None:
+            users.require_admin(conn, by)
+        return users.set_disabled(conn, username, disabled, reason, self.clock.now(), self._origin(by))
 
     def log_access(self, action: str, detail: Mapping[str, Any], actor: str | None = None) -> None:
         """Record in the access log that full personal data was shown (``actor``: the named user, if any).

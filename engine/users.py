@@ -248,7 +248,9 @@ def set_disabled(
     detail: dict[str, Any] = {"user": username}
     if disabled:
         # their web sessions end now, in the same transaction (every lookup also reads disabled_at)
-        detail["sessions_ended"] = login_store.end_sessions(conn, username, now, "disabled")
+        ended = login_store.end_sessions(conn, username, now, "disabled")
+        if ended:
+            detail["sessions_ended"] = ended
     if reason:
         detail["reason"] = reason
     if not disabled:
@@ -263,6 +265,28 @@ def _existing(conn: Connection, username: str) -> UserRow:
     if row is None:
         raise UserNotFound(username)
     return row
+
+
+#: the role that administers users and loads workflows when a person (not the operator's console) does it
+ADMIN_ROLE = "supervisor"
+
+
+def require_admin(conn: Connection, username: str) -> None:
+    """Refuse (``role_needed``) unless ``username`` is an enabled user holding :data:`ADMIN_ROLE`.
+
+    The operator's console passes no person and is not asked: whoever holds the database URL is
+    trusted there. A person acting through the web application (or an API) is.
+    """
+    actor = find_actor(conn, username)
+    if ADMIN_ROLE not in actor.roles:
+        raise PermissionDenied(
+            f"{username} ({', '.join(actor.roles)}) may not manage users or load workflows: that needs role "
+            f"{ADMIN_ROLE}",
+            code=Code.ROLE_NEEDED,
+            user=username,
+            roles=list(actor.roles),
+            needed=[ADMIN_ROLE],
+        )
 
 
 def find_actor(conn: Connection, username: str) -> Actor:

@@ -35,6 +35,12 @@ __all__ = ["app_from_env", "create_app"]
 logger = logging.getLogger("casework.web")
 
 
+_HTTP_WORDS = {
+    405: "此地址只接受表单提交，不能直接打开。请回到上一页重新操作，未作任何更改。",
+    413: "提交的内容太大，未作任何更改。",
+}
+
+
 def create_app(service: Casework, settings: WebSettings | None = None) -> FastAPI:
     """The web application on ``service`` (one per process; it holds no state of its own but the engine)."""
     app = FastAPI(title="casework", docs_url=None, redoc_url=None, openapi_url=None)
@@ -69,7 +75,10 @@ def create_app(service: Casework, settings: WebSettings | None = None) -> FastAP
             return page(
                 request, "error.html", {"heading": "未找到", "message": "没有这个页面，或您无权查看。"}, status=404
             )
-        message = str(exc.detail) if exc.detail else "请求无法处理。"
+        # the pages' own HTTPExceptions carry Chinese text; Starlette's (405, 400 …) carry English: worded here
+        message = _HTTP_WORDS.get(exc.status_code) or (
+            str(exc.detail) if exc.detail and not str(exc.detail).isascii() else "请求无法处理，未作任何更改。"
+        )
         return page(request, "error.html", {"heading": "请求无法处理", "message": message}, status=exc.status_code)
 
     @app.exception_handler(RequestValidationError)

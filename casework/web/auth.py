@@ -80,13 +80,13 @@ def safe_next(target: str | None) -> str:
     return target
 
 
-def _login_page(request: Request, *, error: str | None = None, username: str = "", status: int = 200) -> Response:
+def _login_page(
+    request: Request, *, error: str | None = None, username: str = "", status: int = 200, target: str | None = None
+) -> Response:
     token = secrets.token_urlsafe(32)
+    target = safe_next(target if target is not None else request.query_params.get("next"))
     response = page(
-        request,
-        "login.html",
-        {"csrf": token, "error": error, "username": username, "next": safe_next(request.query_params.get("next"))},
-        status=status,
+        request, "login.html", {"csrf": token, "error": error, "username": username, "next": target}, status=status
     )
     response.set_cookie(
         LOGIN_COOKIE, token, httponly=True, samesite="strict", secure=settings(request).secure_cookies, path="/login"
@@ -120,7 +120,14 @@ async def login(request: Request) -> Response:
         )
     except CaseworkError as exc:
         locked = exc.code == Code.LOGIN_LOCKED
-        response = _login_page(request, error=word(exc), username=username, status=429 if locked else 401)
+        # a failed attempt keeps where the user was going
+        response = _login_page(
+            request,
+            error=word(exc),
+            username=username,
+            status=429 if locked else 401,
+            target=str(form.get("next") or "/"),
+        )
         if locked:
             response.headers["Retry-After"] = str(exc.facts.get("retry_after", 60))
         return response

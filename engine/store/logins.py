@@ -25,6 +25,8 @@ __all__ = [
     "find_credentials",
     "find_session",
     "forget_failures_before",
+    "live_sessions",
+    "remove_failure",
     "set_password_hash",
     "touch_session",
 ]
@@ -58,13 +60,16 @@ class SessionRow(NamedTuple):
     disabled_at: dt.datetime | None
 
 
-def find_credentials(conn: Connection, username: str) -> Credentials | None:
-    """The user's password hash and whether they are disabled; None if there is no such user."""
+def find_credentials(conn: Connection, username: str, *, lock: bool = False) -> Credentials | None:
+    """The user's password hash and whether they are disabled; None if there is no such user.
+
+    ``lock``: hold the user's row until the transaction ends (``FOR UPDATE`` on PostgreSQL; SQLite
+    serialises writers anyway), so logins of one user are counted one at a time.
+    """
     if "\x00" in username:
         return None
-    row = conn.execute(
-        select(_users.c.username, _users.c.password_hash, _users.c.disabled_at).where(_users.c.username == username)
-    ).first()
+    query = select(_users.c.username, _users.c.password_hash, _users.c.disabled_at).where(_users.c.username == username)
+    row = conn.execute(query.with_for_update() if lock else query).first()
     return Credentials._make(row) if row is not None else None
 
 
@@ -87,9 +92,15 @@ def failures_since(
     return [r[0] for r in conn.execute(query.order_by(_failures.c.at.desc()).limit(100))]
 
 
-def add_failure(conn: Connection, username: str, client: str, now: dt.datetime) -> None:
-    """Record a failed login."""
-    conn.execute(insert(_failures).values(username=username[:63], client=client[:64], at=now))
+def add_failure(conn: Connection, username: str, client: str, now: dt.datetime) -> int:
+    """Record a failed login (or an attempt, until its password is found right); its id."""
+    values = {"username": username[:63], "client": client[:64], "at": now}
+    return int(conn.execute(insert(_failures).values(**values).returning(_failures.c.id)).scalar_one())
+
+
+def remove_failure(conn: Connection, failure_id: int) -> None:
+    """Forget one recorded attempt (its password was right)."""
+    conn.execute(delete(_failures).where(_failures.c.id == failure_id))
 
 
 def clear_failures(conn: Connection, username: str) -> None:

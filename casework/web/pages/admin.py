@@ -34,13 +34,14 @@ from engine import CaseworkError, Code, DefinitionError, NotFound, load_definiti
 from engine.definition import WorkflowDef
 from engine.definition.loader import Limits, ParseFailed, parse_yaml
 from engine.logins import SessionView
+from engine.users import ADMIN_ROLE
 
 __all__ = ["ACTIONS", "router", "supervisor"]
 
 router = APIRouter(include_in_schema=False)
 
 #: the role that opens these pages
-SUPERVISOR = "supervisor"
+SUPERVISOR = ADMIN_ROLE  # the engine checks it again on every change these pages make
 #: access-log entries per page
 LOG_PAGE = 50
 #: the furthest page of the access log (the log is read newest first, up to this many pages' worth)
@@ -305,7 +306,7 @@ def load(request: Request, viewer: Supervisor, form: Form) -> Response:
         return _editor(request, source, status=422, problems=problems, about=about)
     accepted = [str(v) for v in form.getlist("accept_weaker") if str(v).strip()]
     try:
-        info, new = service(request).load_workflow(wf, loaded_by=viewer.username, accept_weaker=accepted)
+        info, new = service(request).load_workflow(wf, by=viewer.username, accept_weaker=accepted)
     except CaseworkError as exc:
         facts = exc.facts
         weakened: list[tuple[str, str]] = []

@@ -27,6 +27,7 @@ from casework.web.forms import field_problems, form_values, parse_form, typed_fi
 from casework.web.render import page
 from casework.web.wording import word
 from engine import CaseNotFound, CaseView, Casework, CaseworkError, Code, InputError, NotFound
+from engine.deadlines import describe_left_zh
 from engine.definition import WorkflowDef
 from engine.errors import (
     CommentRequired,
@@ -191,7 +192,10 @@ def _context(
         "title": wf.title,
         "fields": [(f, _value(view.data.get(f.name))) for f in wf.fields.values()],
         "diagram": f"/workflows/{wf.name}/v{wf.version}/diagram.svg?current={view.state}",
-        "left": _left_zh(view.time_left),
+        # the engine's own count on its calendar, in Chinese (as the inbox shows it); a paused clock's from the view
+        "left": _left_zh(view.time_left)
+        if view.paused or view.deadline is None
+        else describe_left_zh(svc.deadlines.left(wf, view.state, svc.clock.now(), view.deadline)),
         "timers": [_timer(wf, t) for t in timers],
         "timeline": [_event(wf, r, names) for r in history],
         "notices": list(dict.fromkeys(_notices(history))),
@@ -321,6 +325,20 @@ def _version(form: FormData) -> int | None:
     return int(text) if text.isdigit() else None
 
 
+def _no_version(request: Request, viewer: SessionView, ref: str) -> Response:
+    """A step or edit posted without the case version its page showed: refused, nothing changed.
+
+    Without it the engine could not tell a stale page from a fresh one, and would overwrite.
+    """
+    shown = Shown(
+        refusal="提交的表单缺少案件版本号，无法确认您看到的是最新内容，未作任何更改。请刷新页面后重试。",
+        where="version",
+        typed={},
+        problems={},
+    )
+    return _case_page(request, viewer, ref, shown, status=422)
+
+
 def _workflow_of(request: Request, viewer: SessionView, ref: str) -> WorkflowDef | None:
     """The workflow version of case ``ref`` as ``viewer`` may see it; None when they may not."""
     svc = service(request)
@@ -377,6 +395,8 @@ def take_step(request: Request, viewer: Viewer, form: Form, ref: str, trigger: s
         data = parse_form(wf, form)
         typed.update(form_values(wf, form, list(data)))
     version = _version(form)
+    if version is None:
+        return _no_version(request, viewer, ref)
     return _acting(
         request,
         viewer,
@@ -403,6 +423,8 @@ def edit_case(request: Request, viewer: Viewer, form: Form, ref: str) -> Respons
     names = [n for n in _form_text(form, "fields").split(",") if n in wf.fields]
     data = parse_form(wf, form, names) if names else parse_form(wf, form)
     version = _version(form)
+    if version is None:
+        return _no_version(request, viewer, ref)
     return _acting(
         request,
         viewer,

@@ -22,7 +22,7 @@ from starlette.responses import RedirectResponse, Response
 from casework.web.auth import Form, Viewer, service, settings
 from casework.web.render import page as render_page
 from casework.web.wording import word
-from engine import CaseView, Casework, CaseworkError, Code, NotFound, masked_applicant
+from engine import CaseNotFound, CaseView, Casework, CaseworkError, Code, NotFound, masked_applicant
 from engine.deadlines import describe_left_zh
 from engine.definition import WorkflowDef
 from engine.models import Refused
@@ -259,6 +259,10 @@ def refusal_text(refused: Refused, workflow: WorkflowDef | None = None) -> str:
         code = Code(refused.code)
     except ValueError:  # a code this version of the pages does not know: the engine's own words
         return f"未办理：{refused.reason}"
+    if code == Code.SCOPE_NOT_COVERED:
+        # a case of a county the viewer does not cover is answered as one nobody has: a bulk form must not
+        # tell which references exist elsewhere, nor their county (the case page answers 404 alike)
+        return word(CaseNotFound(refused.ref))
     facts: Mapping[str, Any] = {"case": refused.ref, **refused.facts}
     return word(CaseworkError(refused.reason, code=code, **facts), workflow)
 

@@ -79,7 +79,12 @@ def notices(request: Request, viewer: Viewer) -> Response:
     published = request.query_params.get("published")
     done = None
     if published:
-        done = f"已发布公示 {published}。名单中的案件已进入公示期。"
+        # only a notice that exists is announced: the page never repeats text a link put in its address
+        try:
+            number = service(request).notice(published).number
+        except CaseworkError:
+            number = None
+        done = f"已发布公示 {number}。名单中的案件已进入公示期。" if number else None
     elif request.query_params.get("none"):
         done = "没有等待公示的案件，未发布新的公示。"
     return _list_page(request, viewer, done=done)

@@ -29,6 +29,7 @@ import pytest
 
 from db import make_engine
 from engine import Casework, FixedClock, load_definition_file
+from engine.logins import LoginPolicy, Logins
 
 ROOT = Path(__file__).resolve().parents[3]
 BUNDLED = ROOT / "workflows" / "poverty_archive.yaml"
@@ -54,6 +55,17 @@ GOOD_ID = "350602198501012336"
 BAD_ID = "350602198501012337"
 
 
+#: Argon2id at its lowest costs: the pages' tests log in hundreds of times (the real costs are the
+#: engine's defaults, tested in tests/integration/test_logins.py)
+LIGHT = LoginPolicy(argon2_time_cost=1, argon2_memory_kib=8192, argon2_parallelism=1)
+
+
+def light_logins(svc: Casework) -> Casework:
+    """``svc`` with logins hashed at :data:`LIGHT` costs."""
+    svc.logins = Logins(svc.db, svc.clock, svc._origin, LIGHT)  # type: ignore[misc]
+    return svc
+
+
 def case_data(**overrides: Any) -> dict[str, Any]:
     """The data a clerk submits for a 芗城区 household (every field the submit step requires)."""
     data: dict[str, Any] = {
@@ -77,7 +89,7 @@ def web_template(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory
     path = tmp_path_factory.mktemp("web") / "web.db"
     shutil.copy(sqlite_template, path)
     engine = make_engine(f"sqlite:///{path}")
-    svc = Casework(engine, FixedClock(START))
+    svc = light_logins(Casework(engine, FixedClock(START)))
     svc.load_workflow(load_definition_file(BUNDLED))
     for username, name, roles, scopes in WEB_USERS:
         svc.add_user(username, name, roles, scopes)
@@ -109,7 +121,7 @@ def site(web_template: Path, tmp_path: Path) -> Iterator[Site]:
     url = f"sqlite:///{path}"
     engine = make_engine(url)
     clock = FixedClock(START)
-    svc = Casework(engine, clock)
+    svc = light_logins(Casework(engine, clock))
     from casework.web import create_app
 
     yield Site(url, svc, clock, create_app(svc))

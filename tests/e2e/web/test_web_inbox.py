@@ -262,8 +262,10 @@ def test_bulk_step_on_a_case_out_of_my_county_is_refused(web: WebClient, site: S
     inbox_of(web, "ye")
     result = web.post("/bulk", {"refs": [theirs], "trigger": "pass_review"})
     assert result.status_code == 409
-    assert "不在您负责的范围" in result.text  # the engine's scope_not_covered, worded; no data of the case
-    assert "王" not in result.text
+    # answered as a reference nobody has: nothing tells that it exists, nor its county
+    nobody = web.post("/bulk", {"refs": ["ZZ-2026-999999"], "trigger": "pass_review"})
+    assert result.text.replace(theirs, "REF") == nobody.text.replace("ZZ-2026-999999", "REF")
+    assert "龙文区" not in result.text.split("</header>")[1] and "王" not in result.text
     assert site.svc.get_case(theirs).state == "review"
 
 

@@ -18,12 +18,20 @@ __all__ = ["scheduler", "sweep_once"]
 logger = logging.getLogger("casework.scheduler")
 
 
-def sweep_once(svc: Any, relay: Any, stopping: threading.Event) -> None:
-    """One tick of the clock: fire due timers, run due scheduled jobs and campaigns, relay the outbox."""
+def sweep_once(svc: Any, relay: Any, stopping: threading.Event, *, quiet: bool = False) -> None:
+    """One tick of the clock: fire due timers, run due scheduled jobs and campaigns, relay the outbox.
+
+    ``quiet`` (the clock inside ``casework serve``): a tick that did nothing is logged at DEBUG, so the
+    server's output is its requests and what the clock did, not a line every few seconds.
+    """
     report = svc.sweep(should_stop=stopping.is_set)
     svc.run_due_schedules()
     relayed: Any = relay.run_once() if relay else None
-    logger.info(
+    idle = not (report.fired or report.held or report.discarded or report.failed) and not (
+        relayed and (relayed.sent or relayed.failed or relayed.dead)
+    )
+    logger.log(
+        logging.DEBUG if quiet and idle else logging.INFO,
         "sweep: fired %s, held %s, discarded %s, failed %s%s",
         report.fired,
         report.held,

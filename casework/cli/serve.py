@@ -93,7 +93,7 @@ def _start_clock(app: AppContext, interval: float) -> Callable[[], None]:
     stopping = threading.Event()
     sched = BackgroundScheduler(timezone="UTC")
     sched.add_job(
-        lambda: sweep_once(svc, relay, stopping),
+        lambda: sweep_once(svc, relay, stopping, quiet=True),
         "interval",
         seconds=interval,
         id="sweep",

@@ -168,6 +168,11 @@ class Logins:
 
         self.db.transaction(work)
 
+    def with_password(self) -> set[str]:
+        """The usernames that have a password (the hashes themselves never leave this module)."""
+        with self.db.read() as conn:
+            return store.usernames_with_password(conn)
+
     # ------------------------------------------------------------------- sessions
 
     def login(

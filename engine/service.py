@@ -204,6 +204,12 @@ class Casework:
         with self.db.read() as conn:
             return self.catalog.infos(conn)
 
+    def latest_workflows(self) -> list[WorkflowDef]:
+        """The latest version of every loaded workflow, by name (no case counts: cheap at any size)."""
+        with self.db.read() as conn:
+            found = [loaded.definition for loaded in self.catalog.latest(conn)]
+        return sorted(found, key=lambda wf: wf.name)
+
     def workflow(self, name: str, version: int | None = None) -> WorkflowDef:
         """The definition of ``name`` (its latest version unless ``version`` is given)."""
         with self.db.read() as conn:

@@ -29,6 +29,7 @@ __all__ = [
     "remove_failure",
     "set_password_hash",
     "touch_session",
+    "usernames_with_password",
 ]
 
 _users = schema.users
@@ -71,6 +72,11 @@ def find_credentials(conn: Connection, username: str, *, lock: bool = False) -> 
     query = select(_users.c.username, _users.c.password_hash, _users.c.disabled_at).where(_users.c.username == username)
     row = conn.execute(query.with_for_update() if lock else query).first()
     return Credentials._make(row) if row is not None else None
+
+
+def usernames_with_password(conn: Connection) -> set[str]:
+    """Every username whose password is set."""
+    return set(conn.execute(select(_users.c.username).where(_users.c.password_hash.is_not(None))).scalars())
 
 
 def set_password_hash(conn: Connection, username: str, password_hash: str, now: dt.datetime) -> None:

@@ -146,7 +146,7 @@ def _figure(request: Request, wf: WorkflowDef, current: str | None = None) -> di
 def workflows(request: Request, viewer: Supervisor) -> Response:
     """Every workflow and every stored version of it."""
     svc = service(request)
-    names = sorted({info.name for info in svc.workflows()})
+    names = [wf.name for wf in svc.latest_workflows()]
     histories = [(name, list(reversed(svc.workflow_history(name)))) for name in names]
     return page(request, "admin_workflows.html", {"histories": histories})
 
@@ -257,7 +257,7 @@ def _editor(
         "weakened": weakened or [],
         "done": done,
         "max_bytes": Limits.max_bytes,
-        "workflows": sorted({info.name for info in service(request).workflows()}),
+        "workflows": [wf.name for wf in service(request).latest_workflows()],
     }
     return page(request, "admin_editor.html", context, status=status)
 
@@ -338,12 +338,8 @@ def load(request: Request, viewer: Supervisor, form: Form) -> Response:
 
 def _has_password(request: Request, usernames: list[str]) -> dict[str, bool]:
     """Which users have a password set (the hash itself is never read out of engine.logins' store)."""
-    from engine.store import logins as login_store
-
-    svc = service(request)
-    with svc.db.read() as conn:
-        found = {u: login_store.find_credentials(conn, u) for u in usernames}
-    return {u: row is not None and row.password_hash is not None for u, row in found.items()}
+    having = service(request).logins.with_password()
+    return {u: u in having for u in usernames}
 
 
 def _users_page(request: Request, *, status: int = 200, error: str | None = None, **kept: Any) -> Response:
@@ -366,7 +362,7 @@ def _role_labels(request: Request) -> dict[str, str]:
     """Role → its Chinese name, as the latest version of each loaded workflow declares it."""
     svc = service(request)
     labels: dict[str, str] = {}
-    for name in sorted({info.name for info in svc.workflows()}):
+    for name in [wf.name for wf in svc.latest_workflows()]:
         for role, label in svc.workflow(name).roles.items():
             labels.setdefault(role, label)
     return labels

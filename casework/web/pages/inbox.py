@@ -113,9 +113,7 @@ def _latest(svc: Casework) -> list[WorkflowDef]:
     (Not ``svc.workflows()``: that counts each version's cases, which at a
     million cases would cost the inbox more than its own query.)
     """
-    with svc.db.read() as conn:
-        found = [loaded.definition for loaded in svc.catalog.latest(conn)]
-    return sorted(found, key=lambda wf: wf.name)
+    return svc.latest_workflows()
 
 
 def _options(svc: Casework, viewer_scopes: Sequence[str], workflow: str) -> dict[str, list[tuple[str, str]]]:

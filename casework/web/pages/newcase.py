@@ -44,7 +44,7 @@ def _actor(viewer: SessionView) -> Actor:
 def openable(request: Request, viewer: SessionView) -> list[WorkflowDef]:
     """The latest version of every workflow the viewer may open a case of (the engine's opening rule)."""
     svc = service(request)
-    names = sorted({info.name for info in svc.workflows()})
+    names = [wf.name for wf in svc.latest_workflows()]
     found = []
     for name in names:
         wf = svc.workflow(name)

@@ -40,7 +40,7 @@ def _publishable(request: Request, viewer: SessionView) -> list[tuple[WorkflowDe
 
     svc = service(request)
     found = []
-    for name in sorted({info.name for info in svc.workflows()}):
+    for name in [wf.name for wf in svc.latest_workflows()]:
         wf = svc.workflow(name)
         if not set(viewer.roles) & publishers(wf):
             continue
@@ -55,7 +55,7 @@ def _publishable(request: Request, viewer: SessionView) -> list[tuple[WorkflowDe
 def _list_page(request: Request, viewer: SessionView, *, status: int = 200, **context: Any) -> Response:
     svc = service(request)
     workflow = request.query_params.get("workflow") or context.pop("workflow", None) or None
-    titles = {info.name: info.title for info in svc.workflows()}
+    titles = {wf.name: wf.title for wf in svc.latest_workflows()}
     notices = svc.notices(workflow) if workflow is None or workflow in titles else []
     publishable = _publishable(request, viewer)
     base: dict[str, Any] = {

@@ -40,6 +40,7 @@ from casework.cli.wording import word
 from casework.synthetic import SyntheticPeople
 from engine import AlreadyExists, Casework, CaseworkError, load_definition_file
 from engine.errors import Code
+from engine.logins import LoginPolicy
 
 if TYPE_CHECKING:
     from engine import NoticeView
@@ -188,9 +189,11 @@ def run_demo(svc: Casework, out: Console, *, seed: int | None = None, archives: 
     for username, name, roles, scopes in USERS + PROGRAMME_USERS:
         with contextlib.suppress(AlreadyExists):  # re-running the demo
             story.add_user(username, name, roles, scopes)
+    # a trial database: every demo user logs in to the web application with the one printed password, hashed
+    # at Argon2's lowest costs (the password is public; each user's first login rehashes it at the real ones)
+    cheap = story.logins_with(LoginPolicy(argon2_time_cost=1, argon2_memory_kib=8192, argon2_parallelism=1))
     for username, *_ in USERS + PROGRAMME_USERS:
-        # a trial database: every demo user logs in to the web application with the one printed password
-        story.logins.set_password(username, DEMO_PASSWORD)
+        cheap.set_password(username, DEMO_PASSWORD)
     out.print(
         f"{len(USERS) + len(PROGRAMME_USERS)} users across {len(COUNTIES)} counties (clerks, reviewers, city "
         "approvers; a campaign organiser, a legal-aid coordinator, petition handlers, a supervisor)"

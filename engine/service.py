@@ -75,7 +75,7 @@ from engine.users import Declared, Origin
 from engine.version_moves import DEFAULT_MOVE_BATCH, VersionMoves
 
 if TYPE_CHECKING:
-    from engine.logins import Logins
+    from engine.logins import LoginPolicy, Logins
 
 __all__ = ["Casework"]
 
@@ -124,9 +124,17 @@ class Casework:
     @functools.cached_property
     def logins(self) -> Logins:
         """Passwords and web sessions (:mod:`engine.logins`; Argon2 is imported on first use)."""
+        return self.logins_with(None)
+
+    def logins_with(self, policy: LoginPolicy | None) -> Logins:
+        """Passwords and sessions under another :class:`~engine.logins.LoginPolicy` (the demo's cheap hashes).
+
+        A hash records its own costs: one made under cheaper ones is rehashed at the user's next login
+        through :attr:`logins`.
+        """
         from engine.logins import Logins
 
-        return Logins(self.db, self.clock, self._origin)
+        return Logins(self.db, self.clock, self._origin, policy)
 
     @property
     def calendar(self) -> WorkingCalendar:

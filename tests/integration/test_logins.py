@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from db import schema
 from engine import Casework, Code, LoginRefused, PermissionDenied, RefusedError, UserNotFound
-from engine.logins import LoginPolicy, Logins, hash_token
+from engine.logins import LoginPolicy, hash_token
 
 PASSWORD = "correct-horse-7"
 
@@ -77,7 +77,7 @@ def test_five_failures_lock_the_user_even_with_the_right_password_until_the_wind
 
 def test_too_many_failures_from_one_address_lock_that_address_for_every_user(svc_pw: Casework) -> None:
     assert LoginPolicy().max_client_failures == 20  # the default; a smaller limit here keeps the test quick
-    logins = Logins(svc_pw.db, svc_pw.clock, svc_pw._origin, LoginPolicy(max_client_failures=6))
+    logins = svc_pw.logins_with(LoginPolicy(max_client_failures=6))
     logins.set_password("chen", PASSWORD)
     for i in range(6):
         with pytest.raises(LoginRefused):
@@ -196,7 +196,7 @@ def test_a_person_administering_users_must_hold_the_supervisor_role_in_the_engin
 
 
 def test_a_hash_made_with_other_costs_is_rehashed_at_the_next_login(svc: Casework) -> None:
-    light = Logins(svc.db, svc.clock, svc._origin, LoginPolicy(argon2_time_cost=1, argon2_memory_kib=8192))
+    light = svc.logins_with(LoginPolicy(argon2_time_cost=1, argon2_memory_kib=8192))
     light.set_password("lin", PASSWORD)
     svc.logins.login("lin", PASSWORD, "10.0.0.1")
     with svc.engine.connect() as conn:

@@ -29,7 +29,7 @@ import pytest
 
 from db import make_engine
 from engine import Casework, FixedClock, load_definition_file
-from engine.logins import LoginPolicy, Logins
+from engine.logins import LoginPolicy
 
 ROOT = Path(__file__).resolve().parents[3]
 BUNDLED = ROOT / "workflows" / "poverty_archive.yaml"
@@ -62,7 +62,7 @@ LIGHT = LoginPolicy(argon2_time_cost=1, argon2_memory_kib=8192, argon2_paralleli
 
 def light_logins(svc: Casework) -> Casework:
     """``svc`` with logins hashed at :data:`LIGHT` costs."""
-    svc.logins = Logins(svc.db, svc.clock, svc._origin, LIGHT)  # type: ignore[misc]
+    svc.logins = svc.logins_with(LIGHT)  # type: ignore[misc]
     return svc
 
 

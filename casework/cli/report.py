@@ -9,8 +9,7 @@ written: a refused report writes no file.
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -21,7 +20,7 @@ from casework.cli.output import out, plain_table
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from engine.sheets import Column, Sheet
+    from engine.sheets import Sheet
 
 __all__ = ["report", "show_sheet"]
 
@@ -121,7 +120,7 @@ def show_sheet(sheet: Sheet, console: Console | None = None) -> None:
     """
     shown = console if console is not None else out
     table = plain_table(*(c.title for c in sheet.columns), title=sheet.title)
-    cells = [[_cell(row.get(c.key), c) for c in sheet.columns] for row in sheet.rows]
+    cells = [[c.shown(row.get(c.key)) for c in sheet.columns] for row in sheet.rows]
     for j, (c, column) in enumerate(zip(sheet.columns, table.columns, strict=True)):
         column.overflow = "fold"
         if c.kind != "text":
@@ -132,15 +131,3 @@ def show_sheet(sheet: Sheet, console: Console | None = None) -> None:
     shown.print(table)
     for note in sheet.notes:
         shown.print(f"注：{note}", markup=False)
-
-
-def _cell(value: Any, column: Column) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, Decimal) and column.kind == "percent":
-        return f"{value * 100:.2f}%".replace(".00%", "%")
-    if isinstance(value, Decimal):
-        return f"{value:,.2f}"
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value) if column.key == "year" else f"{value:,}"
-    return str(value)

@@ -7,13 +7,14 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import click
 
 from casework.cli.context import AppContext, pass_app
 
-__all__ = ["scheduler", "sweep_once"]
+__all__ = ["add_sweep", "scheduler", "sweep_once"]
 
 logger = logging.getLogger("casework.scheduler")
 
@@ -38,6 +39,24 @@ def sweep_once(svc: Any, relay: Any, stopping: threading.Event, *, quiet: bool =
         report.discarded,
         report.failed,
         f"; outbox: sent {relayed.sent}, retry {relayed.failed}, dead {relayed.dead}" if relayed else "",
+    )
+
+
+def add_sweep(sched: Any, tick: Callable[[], None], interval: float) -> None:
+    """Run ``tick`` every ``interval`` seconds on ``sched``, starting now.
+
+    misfire_grace_time=None: a late run still runs (APScheduler 3's default of 1 s would drop it);
+    coalesce: after a pause, one catch-up run, which fires everything due anyway.
+    """
+    sched.add_job(
+        tick,
+        "interval",
+        seconds=interval,
+        id="sweep",
+        next_run_time=dt.datetime.now(dt.UTC),
+        misfire_grace_time=None,
+        coalesce=True,
+        max_instances=1,
     )
 
 
@@ -79,18 +98,7 @@ def scheduler(app: AppContext, interval: float, no_relay: bool) -> None:
         sweep_once(svc, relay, stopping)
 
     sched = BlockingScheduler(timezone="UTC")
-    # misfire_grace_time=None: a late run still runs (APScheduler 3's default of 1 s would drop it);
-    # coalesce: after a pause, one catch-up run, which fires everything due anyway
-    sched.add_job(
-        tick,
-        "interval",
-        seconds=interval,
-        id="sweep",
-        next_run_time=dt.datetime.now(dt.UTC),
-        misfire_grace_time=None,
-        coalesce=True,
-        max_instances=1,
-    )
+    add_sweep(sched, tick, interval)
 
     def stop(signum: int, _frame: Any) -> None:
         # a signal handler does as little as possible: locks taken here could deadlock

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
 import sys
@@ -86,22 +85,13 @@ def _start_clock(app: AppContext, interval: float) -> Callable[[], None]:
     from apscheduler.schedulers.background import BackgroundScheduler
 
     from casework.cli.outbox import make_relay
-    from casework.cli.scheduler import sweep_once
+    from casework.cli.scheduler import add_sweep, sweep_once
 
     svc = app.service()
     relay = make_relay(app)
     stopping = threading.Event()
     sched = BackgroundScheduler(timezone="UTC")
-    sched.add_job(
-        lambda: sweep_once(svc, relay, stopping, quiet=True),
-        "interval",
-        seconds=interval,
-        id="sweep",
-        next_run_time=dt.datetime.now(dt.UTC),
-        misfire_grace_time=None,
-        coalesce=True,
-        max_instances=1,
-    )
+    add_sweep(sched, lambda: sweep_once(svc, relay, stopping, quiet=True), interval)
     sched.start()
     logger.info("the clock runs in this process: sweeping every %s s", interval)
 

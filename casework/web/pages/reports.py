@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import inspect
 import tempfile
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ from casework.web.render import page
 from casework.web.wording import word
 from engine import CaseworkError, Code, NotFound, WorkflowNotFound
 from engine.reports import FIRST_YEAR, REPORTS
-from engine.sheets import Column, Sheet
+from engine.sheets import Sheet
 
 __all__ = ["OPTION_LABELS", "REPORT_TITLES", "options_of", "router"]
 
@@ -130,19 +129,6 @@ def _refusal(name: str, exc: CaseworkError) -> str:
     return word(exc)
 
 
-def _cell(value: Any, column: Column) -> str:
-    """A value as the table shows it: rates as percentages, amounts with cents, counts with separators."""
-    if value is None:
-        return ""
-    if isinstance(value, Decimal) and column.kind == "percent":
-        return f"{value * 100:.2f}%".replace(".00%", "%")
-    if isinstance(value, Decimal):
-        return f"{value:,.2f}"
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value) if column.key == "year" else f"{value:,}"
-    return str(value)
-
-
 def _download(sheet: Sheet, name: str, fmt: str) -> Response:
     """The sheet as the CLI writes it to a file (``write_sheet`` to a temporary file, read back)."""
     from casework.export import write_sheet
@@ -201,5 +187,5 @@ def report_page(request: Request, viewer: Viewer, name: str) -> Response:
     if fmt != "html":
         return _download(sheet, name, fmt)
     context["sheet"] = sheet
-    context["cells"] = [[_cell(row.get(c.key), c) for c in sheet.columns] for row in sheet.rows]
+    context["cells"] = [[c.shown(row.get(c.key)) for c in sheet.columns] for row in sheet.rows]
     return page(request, "report.html", context)

@@ -37,13 +37,14 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-# Both cores; the real-process scenarios (kill -9, signals, scheduler fleets) and
-# the long ones are left to `make test-scenarios`, which CI runs after this.
+# Both cores; the real-process scenarios (kill -9, signals, scheduler fleets, a real
+# browser: Playwright driving Chromium) and the long ones are left to
+# `make test-scenarios`, which CI runs after this.
 test: $(STAMP) lint
-	$(PY) -m pytest -n auto -m "not slow and not scenario" --durations=15
+	$(PY) -m pytest -n auto -m "not slow and not scenario and not browser" --durations=15
 
 test-scenarios: $(STAMP)
-	$(PY) -m pytest -n auto -m "slow or scenario" --durations=15
+	$(PY) -m pytest -n auto -m "slow or scenario or browser" --durations=15
 
 # The reference pages in docs/ that are made from the code (tests check they are current).
 docs: $(STAMP)

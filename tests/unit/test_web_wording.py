@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import pickle
 import re
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 
 from casework.web.wording import FIELD_WORDS, WORDS, field_problem, field_problems, word
-from db import make_engine, upgrade
+from db import make_engine
 from engine import (
     CODES,
     Casework,
@@ -64,9 +65,10 @@ def data(**overrides: Any) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def svc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Casework]:
-    engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('wording') / 'w.db'}")
-    upgrade(engine)
+def svc(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Casework]:
+    path = tmp_path_factory.mktemp("wording") / "w.db"
+    shutil.copy(sqlite_template, path)  # a migrated copy: no migration run here
+    engine = make_engine(f"sqlite:///{path}")
     service = Casework(engine, FixedClock(NOW))
     service.load_workflow(load_definition_file(BUNDLED))
     for username, name, roles, scopes in USERS:

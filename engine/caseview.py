@@ -20,13 +20,15 @@ def case_view(
     actions: tuple[Action, ...] | None = None,
 ) -> CaseView:
     """The case as a user sees it at ``now`` (with the steps they may take, if ``actions`` is given)."""
-    deadline, provisional, paused, overdue, left = None, False, False, False, None
+    deadline, provisional, paused, overdue, left, remaining = None, False, False, False, None, None
     if row.paused_at is not None:
         paused = True
-        left = f"paused with {describe_left(row.paused_left or {'unit': 'working_days', 'amount': 0})}"
+        remaining = row.paused_left or {"unit": "working_days", "amount": 0}
+        left = f"paused with {describe_left(remaining)}"
     elif row.deadline_at is not None:
         deadline, provisional, overdue = row.deadline_at, row.deadline_provisional, now >= row.deadline_at
-        left = describe_left(deadlines.left(wf, row.state, now, row.deadline_at))
+        remaining = deadlines.left(wf, row.state, now, row.deadline_at)
+        left = describe_left(remaining)
     st = wf.states[row.state]
     return CaseView(
         ref=row.ref,
@@ -46,6 +48,7 @@ def case_view(
         deadline_provisional=provisional,
         paused=paused,
         time_left=left,
+        left=remaining,
         actions=actions,
         timezone=wf.timezone,
     )

@@ -153,6 +153,9 @@ class CaseView(ReadModel):
     deadline_provisional: bool = Field(default=False, serialization_alias="provisional")
     paused: bool = False
     time_left: str | None = None
+    #: the same as data ({"unit": "working_days", "amount": 3}; a paused clock's remainder), for a shell to
+    #: word in its own language (not in JSON: ``time_left`` says it there)
+    left: dict[str, Any] | None = Field(default=None, exclude=True)
     actions: tuple[Action, ...] | None = Field(default=None, exclude_if=lambda v: v is None)
 
 

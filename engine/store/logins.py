@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import NamedTuple
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from db import schema
 
@@ -25,7 +25,6 @@ __all__ = [
     "find_credentials",
     "find_session",
     "forget_failures_before",
-    "live_sessions",
     "remove_failure",
     "set_password_hash",
     "touch_session",
@@ -184,12 +183,3 @@ def end_sessions(conn: Connection, username: str, now: dt.datetime, why: str, *,
     if keep is not None:
         query = query.where(_sessions.c.id != keep)
     return conn.execute(query.values(ended_at=now, ended_why=why)).rowcount or 0
-
-
-def live_sessions(conn: Connection, username: str) -> int:
-    """How many sessions of ``username`` have not ended (expired ones count until they are next looked at)."""
-    return int(
-        conn.execute(
-            select(func.count()).where(_sessions.c.username == username, _sessions.c.ended_at.is_(None))
-        ).scalar_one()
-    )

@@ -7,7 +7,6 @@ from facts named as :data:`engine.CODES` documents them.
 
 from __future__ import annotations
 
-import datetime as dt
 import pickle
 import re
 import shutil
@@ -33,35 +32,14 @@ from engine import (
 )
 from engine.fields import check_text, coerce_value
 from engine.idnumber import validate_id_number
+from tests.conftest import USERS
+from tests.e2e.web.conftest import BUNDLED, PASSWORD, START, case_data
 
-ROOT = Path(__file__).resolve().parents[2]
-BUNDLED = ROOT / "workflows" / "poverty_archive.yaml"
-NOW = dt.datetime(2026, 11, 30, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
-PASSWORD = "correct-horse-7"
-GOOD_ID = "350602198501012336"
-USERS = [
-    ("lin", "林晓", ["clerk"], ["芗城区"]),
-    ("chen", "陈建华", ["clerk"], ["龙文区"]),
-    ("wu", "吴明辉", ["reviewer"], ["芗城区", "龙文区"]),
-    ("ye", "叶志远", ["clerk", "reviewer"], ["芗城区"]),
-    ("su", "苏文斌", ["approver"], ["*"]),
-]
+NOW = START
 FALLBACK = "操作未完成，未作任何更改："
 
 
-def data(**overrides: Any) -> dict[str, Any]:
-    values: dict[str, Any] = {
-        "applicant_name": "王秀英",
-        "id_number": GOOD_ID,
-        "household_type": "低保户",
-        "county": "芗城区",
-        "household_size": 3,
-        "income_per_capita": "650.00",
-        "cause": "因病致困",
-        "materials": ["申请表", "身份证", "户口簿", "收入证明"],
-    }
-    values.update(overrides)
-    return values
+data = case_data  # the submit step's data, as the web tests post it
 
 
 @pytest.fixture(scope="module")

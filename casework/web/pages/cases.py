@@ -12,7 +12,6 @@ changed.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -82,7 +81,6 @@ CHANGE_LABELS = {"deadline": "办理期限", "notice": "公示编号", "notice_s
 TIMER_KINDS = {"remind": "到期提醒", "escalate": "超期督办", "timeout": "自动办理"}
 OBJECTION_STATUS = {"open": "待处理", "upheld": "异议成立", "dismissed": "异议不成立"}
 OUTCOMES = (("upheld", "异议成立"), ("dismissed", "异议不成立"))
-_UNITS = {"working day": "个工作日", "day": "天", "hour": "小时"}
 
 
 def status_of(exc: CaseworkError) -> int:
@@ -192,10 +190,10 @@ def _context(
         "title": wf.title,
         "fields": [(f, _value(view.data.get(f.name))) for f in wf.fields.values()],
         "diagram": f"/workflows/{wf.name}/v{wf.version}/diagram.svg?current={view.state}",
-        # the engine's own count on its calendar, in Chinese (as the inbox shows it); a paused clock's from the view
-        "left": _left_zh(view.time_left)
-        if view.paused or view.deadline is None
-        else describe_left_zh(svc.deadlines.left(wf, view.state, svc.clock.now(), view.deadline)),
+        # the engine's own count on its calendar (a paused clock's remainder), in Chinese as the inbox shows it
+        "left": (f"已暂停（{describe_left_zh(view.left)}）" if view.paused else describe_left_zh(view.left))
+        if view.left is not None
+        else "",
         "timers": [_timer(wf, t) for t in timers],
         "timeline": [_event(wf, r, names) for r in history],
         "notices": list(dict.fromkeys(_notices(history))),
@@ -231,28 +229,6 @@ def _value(value: Any) -> str:
     if isinstance(value, list):
         return "、".join(str(v) for v in value)
     return str(value)
-
-
-_LEFT = re.compile(r"(?P<n>\d+) (?P<unit>working day|day|hour)s?")
-
-
-def _left_zh(left: str | None) -> str:
-    """The engine's time left (``3 working days left``, ``overdue by 2 days``, ``paused with …``) in Chinese."""
-    if not left:
-        return ""
-    paused = left.startswith("paused with ")
-    text = left.removeprefix("paused with ")
-    if text.startswith("due today"):
-        out = "今日到期"
-    elif text.startswith("due within the hour"):
-        out = "一小时内到期"
-    else:
-        found = _LEFT.search(text)
-        if found is None:
-            return left
-        amount = f"{found['n']} {_UNITS[found['unit']]}"
-        out = f"已超期 {amount}" if text.startswith("overdue") else f"剩余 {amount}"
-    return f"已暂停（{out}）" if paused else out
 
 
 def _label_of_state(wf: WorkflowDef, state: str | None) -> str:

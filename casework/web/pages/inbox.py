@@ -90,9 +90,9 @@ def _row(svc: Casework, wf: WorkflowDef, view: CaseView) -> Row:
     left = ""
     if view.paused:
         left = "已暂停计时"
-    elif view.deadline is not None:
-        # the engine's own count of working days on its calendar, in Chinese
-        left = describe_left_zh(svc.deadlines.left(wf, view.state, svc.clock.now(), view.deadline))
+    elif view.left is not None:
+        # the engine's own count of working days on its calendar (already in the view), in Chinese
+        left = describe_left_zh(view.left)
     return Row(
         ref=view.ref,
         workflow=wf.title or wf.name,

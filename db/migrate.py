@@ -21,7 +21,7 @@ __all__ = ["SCHEMA_HEAD", "current_revision", "head_revision", "upgrade"]
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 #: The newest migration's revision: what ``casework init`` upgrades to.
-SCHEMA_HEAD = "0009"
+SCHEMA_HEAD = "0010"
 
 
 def _config() -> Config:

@@ -28,10 +28,12 @@ from db.types import JSONType, UTCDateTime
 
 __all__ = [
     "access_log",
+    "api_tokens",
     "audit_events",
     "campaigns",
     "case_keys",
     "cases",
+    "idempotency_keys",
     "inbox_messages",
     "job_runs",
     "limit_counts",
@@ -382,6 +384,39 @@ login_failures = Table(
     _required("at", UTCDateTime),
     Index("ix_login_failures_user", "username", "at"),
     Index("ix_login_failures_client", "client", "at"),
+)
+
+#: a token of the HTTP API: acts as its user (with at most the user's roles and scopes); stored only
+#: as the SHA-256 of the secret; ``window_*`` count its requests for the rate limit across workers
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    _id(),
+    _required("token_hash", String(64), unique=True),
+    _required("username", String(63)),
+    _required("name", String(63)),
+    _optional("roles", JSONType),
+    _optional("scopes", JSONType),
+    _required("created_at", UTCDateTime),
+    _optional("created_by", String(63)),
+    _optional("expires_at", UTCDateTime),
+    _optional("revoked_at", UTCDateTime),
+    _optional("last_used_at", UTCDateTime),
+    _optional("window_start", UTCDateTime),
+    _required("window_count", Integer, server_default="0"),
+    Index("ix_api_tokens_user_name", "username", "name"),
+)
+
+#: an ``Idempotency-Key`` a user sent with a create or a step, written in the same transaction as the
+#: change: a retried request finds it and is answered with the case it made, never makes a second one
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    _required("username", String(63), primary_key=True),
+    _required("key", String(255), primary_key=True),
+    _required("fingerprint", String(64)),
+    _required("ref", String(40)),
+    _required("created_at", UTCDateTime),
 )
 
 access_log = Table(

@@ -23,6 +23,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from engine.acting import current
 from engine.errors import InputError
 from engine.models import ChainBreak
 from engine.store.tables import EventRow
@@ -209,7 +210,11 @@ class Recorder:
 
     def context(self, **extra: Any) -> dict[str, Any] | None:
         """The event's context: the process's origin, plus ``extra`` (e.g. the workflow a case opens on)."""
-        found = {**({"origin": dict(self.source)} if self.source else {}), **extra}
+        source = dict(self.source)
+        acting = current()
+        if acting is not None:  # an API token: the channel and the token's name, beside the process
+            source.update(via=acting.channel, token=acting.token)
+        found = {**({"origin": source} if source else {}), **extra}
         return found or None
 
     def seal(self, ref: str, seq: int, head: str) -> str | None:

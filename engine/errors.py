@@ -72,6 +72,7 @@ __all__ = [
     "RefusedError",
     "SameActorForbidden",
     "StorageError",
+    "TokenRefused",
     "TransitionRefused",
     "UserNotFound",
     "WorkflowNotFound",
@@ -89,6 +90,7 @@ class Code(StrEnum):
     NOTICE_NOT_FOUND = "notice_not_found"
     MESSAGE_NOT_FOUND = "message_not_found"
     OUTBOX_NOT_FOUND = "outbox_not_found"
+    TOKEN_NOT_FOUND = "token_not_found"
     # data
     INVALID_DATA = "invalid_data"
     DUPLICATE = "duplicate"
@@ -155,6 +157,12 @@ class Code(StrEnum):
     LOGIN_FAILED = "login_failed"
     LOGIN_LOCKED = "login_locked"
     WEAK_PASSWORD = "weak_password"
+    # the HTTP API
+    TOKEN_INVALID = "token_invalid"
+    TOKEN_EXISTS = "token_exists"
+    RATE_LIMITED = "rate_limited"
+    IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
+    PRECONDITION_REQUIRED = "precondition_required"
     INVALID_DEFINITION = "invalid_definition"
     # the database itself (exit 3)
     DATABASE_UNUSABLE = "database_unusable"
@@ -179,6 +187,7 @@ CODES: dict[Code, CodeInfo] = {
     Code.NOTICE_NOT_FOUND: CodeInfo("No public notice has that number or id.", ("notice",)),
     Code.MESSAGE_NOT_FOUND: CodeInfo("The user's inbox has no message with that id.", ("user", "message")),
     Code.OUTBOX_NOT_FOUND: CodeInfo("No outbox message has that id.", ("outbox",)),
+    Code.TOKEN_NOT_FOUND: CodeInfo("The user has no live API token of that name.", ("user", "token")),
     Code.INVALID_DATA: CodeInfo(
         "Values given for a case (or a comment, reason or objection) are invalid; one problem per field.",
         ("problems",),
@@ -397,6 +406,30 @@ CODES: dict[Code, CodeInfo] = {
         "A new password is too short, contains the username, or is one character repeated.",
         ("user", "min_length"),
     ),
+    Code.TOKEN_INVALID: CodeInfo(
+        "The request's API token is missing, unknown, expired or revoked, or its user is disabled "
+        "(HTTP 401; `why` says which).",
+        ("why",),
+    ),
+    Code.TOKEN_EXISTS: CodeInfo(
+        "The user already has a live API token of that name: revoke it first or choose another name.",
+        ("user", "token"),
+    ),
+    Code.RATE_LIMITED: CodeInfo(
+        "The token sent more than `limit` requests in `window` seconds: nothing was done; retry after "
+        "`retry_after` seconds (HTTP 429 with Retry-After).",
+        ("token", "limit", "window", "retry_after"),
+    ),
+    Code.IDEMPOTENCY_KEY_REUSED: CodeInfo(
+        "The Idempotency-Key was already used by this user for a different request (another workflow, case, "
+        "step or data): nothing was done; send a new key for a new request.",
+        ("key", "case"),
+    ),
+    Code.PRECONDITION_REQUIRED: CodeInfo(
+        "A change to a case must say which version it was decided on (If-Match with the case's ETag; HTTP 428): "
+        "nothing was done; read the case and send its ETag.",
+        ("case",),
+    ),
     Code.INVALID_DEFINITION: CodeInfo("A workflow file is wrong; every problem is located.", ("problems",)),
     Code.DATABASE_UNUSABLE: CodeInfo(
         "The database could not be used: the server is unreachable or refused, or the SQLite file is not a "
@@ -501,6 +534,12 @@ class LoginRefused(RefusedError):
     """A login or password change is refused: wrong password, locked out, or a weak new password."""
 
     default_code = Code.LOGIN_FAILED
+
+
+class TokenRefused(RefusedError):
+    """An API request's token is unusable, or the token sent too many requests; nothing was done."""
+
+    default_code = Code.TOKEN_INVALID
 
 
 class NotFound(RefusedError):

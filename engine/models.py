@@ -157,6 +157,9 @@ class CaseView(ReadModel):
     #: word in its own language (not in JSON: ``time_left`` says it there)
     left: dict[str, Any] | None = Field(default=None, exclude=True)
     actions: tuple[Action, ...] | None = Field(default=None, exclude_if=lambda v: v is None)
+    #: this is the answer to a retried request (the same Idempotency-Key): the case as it is now, not changed
+    #: again (not in JSON)
+    replayed: bool = Field(default=False, exclude=True)
 
 
 class AuditRecord(ReadModel):

@@ -46,14 +46,17 @@ class Pauses:
         self.deadlines = deadlines
         self.clock = clock
 
-    def pause(self, ref: str, actor: str, reason: str) -> Left:
-        """Stop the deadline clock of the case's current state (补正); audited. Returns the time left."""
+    def pause(self, ref: str, actor: str, reason: str, *, expected_version: int | None = None) -> Left:
+        """Stop the deadline clock of the case's current state (补正); audited. Returns the time left.
+
+        ``expected_version``: refuse (``conflict``) unless the case is still at that version.
+        """
         reason = clean_text("reason", reason) or ""
         if not reason:
             raise InvalidCaseData(
                 [FieldProblem("reason", "is needed: say what is missing (补正 what?)", "required")], case=ref
             )
-        pin = VersionPin()
+        pin = VersionPin(expected_version)
 
         def work(conn: Connection) -> Left:
             case, wf, role, seen = self._clock_of(conn, ref, actor, pin)
@@ -96,10 +99,12 @@ class Pauses:
 
         return self.db.transaction(work)
 
-    def resume(self, ref: str, actor: str, comment: str | None = None) -> dt.datetime:
+    def resume(
+        self, ref: str, actor: str, comment: str | None = None, *, expected_version: int | None = None
+    ) -> dt.datetime:
         """Restart the clock with the time that was left; returns the new deadline."""
         comment = clean_text("comment", comment)
-        pin = VersionPin()
+        pin = VersionPin(expected_version)
 
         def work(conn: Connection) -> dt.datetime:
             case, wf, role, seen = self._clock_of(conn, ref, actor, pin)

@@ -88,7 +88,9 @@ class Publicity:
 
     # ---------------------------------------------------------------- objections
 
-    def add_objection(self, ref: str, actor: str, text: str, channel: str = "电话") -> ObjectionView:
+    def add_objection(
+        self, ref: str, actor: str, text: str, channel: str = "电话", *, expected_version: int | None = None
+    ) -> ObjectionView:
         """Record an objection (异议) received during publicity; audited on the case."""
         if not (text or "").strip():
             raise RefusedError(
@@ -112,7 +114,7 @@ class Publicity:
             )
         if problems:
             raise InvalidCaseData(problems, case=ref)
-        pin = VersionPin()
+        pin = VersionPin(expected_version)
 
         def work(conn: Connection) -> ObjectionView:
             user = find_actor(conn, actor)
@@ -147,7 +149,14 @@ class Publicity:
         return self.db.transaction(work)
 
     def resolve_objection(
-        self, ref: str, objection_id: int, actor: str, outcome: str, comment: str | None
+        self,
+        ref: str,
+        objection_id: int,
+        actor: str,
+        outcome: str,
+        comment: str | None,
+        *,
+        expected_version: int | None = None,
     ) -> ObjectionView:
         """Close an open objection: ``upheld`` fires the uphold step (back to review), ``dismissed`` releases the hold.
 
@@ -165,7 +174,7 @@ class Publicity:
                 objection=objection_id,
                 outcome=outcome,
             )
-        pin = VersionPin()
+        pin = VersionPin(expected_version)
 
         def work(conn: Connection) -> ObjectionView:
             user = find_actor(conn, actor)

@@ -7,6 +7,7 @@ visibility rule as changes (a user sees the cases in their scopes).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -63,6 +64,7 @@ class CaseFilters(TypedDict, total=False):
     counties: Sequence[str]
     household_type: str | None
     search: str | None
+    after: str | None
 
 
 class Queries:
@@ -112,6 +114,7 @@ class Queries:
         counties: Sequence[str] = (),
         household_type: str | None = None,
         search: str | None = None,
+        after: str | None = None,
         batch: int = STREAM_BATCH,
     ) -> Iterator[CaseView]:
         """The cases :meth:`list_cases` lists, read ``batch`` rows at a time: a long list is never held whole.
@@ -130,12 +133,15 @@ class Queries:
         cases whose full data, names included, they may read — so a search by
         a name they may not see finds nothing, and its count says nothing.
 
+        ``after``: only the cases opened after the case of that reference (by
+        id): the next page of a list whose last case it was (not with ``overdue``).
+
         The cases are read on a connection held until the iterator is done;
         finish (or close) it before writing anything.
         """
         with self.db.read() as conn:
             wanted = self._wanted(conn, workflow, state, actor, overdue, counties, household_type, search)
-        return self._stream(wanted, limit, batch)
+        return self._stream(dataclasses.replace(wanted, after=after), limit, batch)
 
     def _wanted(
         self,
@@ -201,6 +207,7 @@ class Queries:
                 counties=wanted.counties,
                 household_type=wanted.household_type,
                 search=wanted.search,
+                after=wanted.after,
                 overdue_at=self.clock.now() if wanted.overdue else None,
                 limit=None if roles is not None else limit,
                 batch=batch,
@@ -434,6 +441,7 @@ class _Wanted:
     counties: tuple[str, ...]
     household_type: str | None
     search: case_store.NameSearch | None
+    after: str | None = None
 
 
 def applicant_field(wf: WorkflowDef) -> str | None:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 from sqlalchemy import Connection, Engine
 
-from engine import users
+from engine import idempotency, users
 from engine.access import SYSTEM, SYSTEM_ACTOR, Actor, covers
 from engine.audit import Recorder, load_key, origin
 from engine.bulk import Bulk, Progress
@@ -76,6 +76,7 @@ from engine.version_moves import DEFAULT_MOVE_BATCH, VersionMoves
 
 if TYPE_CHECKING:
     from engine.logins import LoginPolicy, Logins
+    from engine.tokens import TokenPolicy, Tokens
 
 __all__ = ["Casework"]
 
@@ -125,6 +126,17 @@ class Casework:
     def logins(self) -> Logins:
         """Passwords and web sessions (:mod:`engine.logins`; Argon2 is imported on first use)."""
         return self.logins_with(None)
+
+    @functools.cached_property
+    def tokens(self) -> Tokens:
+        """The HTTP API's tokens (:mod:`engine.tokens`)."""
+        return self.tokens_with(None)
+
+    def tokens_with(self, policy: TokenPolicy | None) -> Tokens:
+        """API tokens under another :class:`~engine.tokens.TokenPolicy` (another rate limit)."""
+        from engine.tokens import Tokens
+
+        return Tokens(self.db, self.clock, self._origin, policy)
 
     def logins_with(self, policy: LoginPolicy | None) -> Logins:
         """Passwords and sessions under another :class:`~engine.logins.LoginPolicy` (the demo's cheap hashes).
@@ -336,15 +348,25 @@ class Casework:
 
     # ---------------------------------------------------------------------- cases
 
-    def create_case(self, workflow: str, actor: str, data: Mapping[str, Any]) -> CaseView:
+    def create_case(
+        self, workflow: str, actor: str, data: Mapping[str, Any], *, idempotency_key: str | None = None
+    ) -> CaseView:
         """Open a case on the latest version of ``workflow``; returns it with its new ref.
 
         The actor needs a role that may act in the initial state and a scope
-        covering the case's scope field, which must be given.
+        covering the case's scope field, which must be given. ``idempotency_key``:
+        a retry with the same key and data gets the case the first request opened
+        (``replayed``), never a second one (:mod:`engine.idempotency`).
         """
+        key = idempotency.check_key(idempotency_key) if idempotency_key is not None else None
+        print_ = idempotency.fingerprint("create", workflow, dict(data)) if key is not None else ""
 
-        def work(conn: Connection) -> CaseView:
+        def work(conn: Connection) -> CaseView | str:
             user = users.find_actor(conn, actor)
+            if key is not None:
+                earlier = idempotency.claim(conn, user.username, key, print_, self.clock.now())
+                if earlier is not None:
+                    return earlier
             loaded = self.catalog.resolve(conn, workflow)
             wf = loaded.definition
             now = self.clock.now()
@@ -357,9 +379,17 @@ class Casework:
                 # a case claimed the value between our check and our insert: name it if it is visible by now
                 self._refuse_duplicate(conn, wf, planned, user)
                 raise DuplicateCase(", ".join(wf.unique_fields), None, None) from None
+            if key is not None:
+                idempotency.settle(conn, user.username, key, opened.ref)
             return self.steps.view(wf, opened.row())
 
-        return self._logged(f"create {workflow}", actor, lambda: self.db.transaction(work))
+        return self._answer(self._logged(f"create {workflow}", actor, lambda: self.db.transaction(work)), actor)
+
+    def _answer(self, done: CaseView | str, actor: str) -> CaseView:
+        """The view a change returned, or (a retried request's ref) the case as it is now, marked ``replayed``."""
+        if isinstance(done, CaseView):
+            return done
+        return self.get_case(done, actor).model_copy(update={"replayed": True})
 
     @staticmethod
     def _refuse_duplicate(conn: Connection, wf: WorkflowDef, planned: Planned, user: Actor) -> None:
@@ -391,6 +421,7 @@ class Casework:
         comment: str | None = None,
         data: Mapping[str, Any] | None = None,
         expected_version: int | None = None,
+        idempotency_key: str | None = None,
     ) -> CaseView:
         """Take the step ``trigger`` on case ``ref`` as ``actor``.
 
@@ -398,15 +429,26 @@ class Casework:
         exists; the actor holds a role in its ``by``; it leaves the current
         state; four-eyes (``not_by``); the comment; the data given with it;
         required fields; the ``when``/``unless`` guard. Then moves the state
-        and appends the audit event in one transaction.
+        and appends the audit event in one transaction. ``idempotency_key``: a
+        retry with the same key and request is answered with the case as it is
+        now (``replayed``) and not moved again.
         """
         comment = clean_comment(comment)
         pin = VersionPin(expected_version)
-        return self._logged(
-            f"{trigger} on {ref}",
-            actor,
-            lambda: self.db.transaction(lambda conn: self.steps.fire(conn, ref, trigger, actor, comment, data, pin)),
-        )
+        key = idempotency.check_key(idempotency_key) if idempotency_key is not None else None
+        print_ = idempotency.fingerprint("fire", ref, trigger, comment, dict(data or {})) if key is not None else ""
+
+        def work(conn: Connection) -> CaseView | str:
+            if key is not None:
+                earlier = idempotency.claim(conn, actor, key, print_, self.clock.now())
+                if earlier is not None:
+                    return earlier
+            view = self.steps.fire(conn, ref, trigger, actor, comment, data, pin)
+            if key is not None:
+                idempotency.settle(conn, actor, key, view.ref)
+            return view
+
+        return self._answer(self._logged(f"{trigger} on {ref}", actor, lambda: self.db.transaction(work)), actor)
 
     def fire_as_system(self, ref: str, trigger: str, *, comment: str | None = None) -> CaseView:
         """Fire as the scheduler (``system``): for timers only, never from user input."""
@@ -522,20 +564,33 @@ class Casework:
 
     # ------------------------------------------------------------------ publicity
 
-    def add_objection(self, ref: str, actor: str, text: str, channel: str = "电话") -> ObjectionView:
+    def add_objection(
+        self, ref: str, actor: str, text: str, channel: str = "电话", *, expected_version: int | None = None
+    ) -> ObjectionView:
         """Record an objection received during publicity (see :class:`engine.publicity.Publicity`)."""
         return self._logged(
-            f"objection on {ref}", actor, lambda: self.publicity.add_objection(ref, actor, text, channel)
+            f"objection on {ref}",
+            actor,
+            lambda: self.publicity.add_objection(ref, actor, text, channel, expected_version=expected_version),
         )
 
     def resolve_objection(
-        self, ref: str, objection_id: int, actor: str, outcome: str, comment: str | None
+        self,
+        ref: str,
+        objection_id: int,
+        actor: str,
+        outcome: str,
+        comment: str | None,
+        *,
+        expected_version: int | None = None,
     ) -> ObjectionView:
         """Close an open objection as ``upheld`` or ``dismissed``."""
         return self._logged(
             f"resolve objection {objection_id} on {ref}",
             actor,
-            lambda: self.publicity.resolve_objection(ref, objection_id, actor, outcome, comment),
+            lambda: self.publicity.resolve_objection(
+                ref, objection_id, actor, outcome, comment, expected_version=expected_version
+            ),
         )
 
     def objections(self, ref: str, actor: str | None = None) -> list[ObjectionView]:
@@ -615,13 +670,19 @@ class Casework:
         """Every loaded workflow's campaign, with each year's date and outcome."""
         return self.schedules.campaigns.views()
 
-    def pause(self, ref: str, actor: str, reason: str) -> Left:
+    def pause(self, ref: str, actor: str, reason: str, *, expected_version: int | None = None) -> Left:
         """Stop the case's deadline clock (补正); returns the time left."""
-        return self._logged(f"pause {ref}", actor, lambda: self.pauses.pause(ref, actor, reason))
+        return self._logged(
+            f"pause {ref}", actor, lambda: self.pauses.pause(ref, actor, reason, expected_version=expected_version)
+        )
 
-    def resume(self, ref: str, actor: str, comment: str | None = None) -> dt.datetime:
+    def resume(
+        self, ref: str, actor: str, comment: str | None = None, *, expected_version: int | None = None
+    ) -> dt.datetime:
         """Restart the case's deadline clock; returns the new deadline."""
-        return self._logged(f"resume {ref}", actor, lambda: self.pauses.resume(ref, actor, comment))
+        return self._logged(
+            f"resume {ref}", actor, lambda: self.pauses.resume(ref, actor, comment, expected_version=expected_version)
+        )
 
     def provisional_refs(self) -> list[str]:
         """Refs of the cases whose current deadline is provisional."""

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection
 
 from engine.access import ALL_SCOPES, SYSTEM_ACTOR, Actor
+from engine.acting import narrowed
 from engine.definition.model import SYSTEM_ROLE, WorkflowDef
 from engine.errors import AlreadyExists, Code, FieldProblem, InputError, PermissionDenied, UserNotFound
 from engine.fields import EMAIL, check_text
@@ -303,7 +304,8 @@ def find_actor(conn: Connection, username: str) -> Actor:
             user=username,
             disabled_at=iso(row.disabled_at),
         )
-    return Actor(row.username, tuple(row.roles), tuple(row.scopes))
+    # a request through an API token acts with at most the token's roles and scopes (engine.acting)
+    return narrowed(Actor(row.username, tuple(row.roles), tuple(row.scopes)))
 
 
 def refuse_system(username: str) -> None:

@@ -67,6 +67,7 @@ from engine import (
     TemplateRenderError,
     WorkflowDef,
 )
+from engine.users import require_admin
 from notifications.channels.base import Channel, Delivery, DeliveryError
 from notifications.config import NotificationConfig
 
@@ -451,11 +452,17 @@ def _views(conn: Connection, where: Any, limit: int) -> list[OutboxView]:
     return [OutboxView(**r._mapping) for r in conn.execute(query)]
 
 
-def list_outbox(engine: Engine, status: str | None = None, limit: int = 200) -> list[OutboxView]:
+def list_outbox(
+    engine: Engine, status: str | None = None, limit: int = 200, *, by: str | None = None
+) -> list[OutboxView]:
     """The outbox, newest first, optionally only rows in ``status``.
+
+    ``by``: a person asking (through the API), who must hold :data:`engine.users.ADMIN_ROLE`: the
+    outbox names every recipient. The operator's console passes none.
 
     Raises:
         InputError: ``status`` is not one of pending, sending, sent, failed, dead; or ``limit`` < 1.
+        PermissionDenied: ``by`` is not a supervisor.
     """
     if status is not None and status not in OUTBOX_STATUS:
         raise InputError(
@@ -464,6 +471,8 @@ def list_outbox(engine: Engine, status: str | None = None, limit: int = 200) -> 
     if limit < 1:
         raise InputError(f"limit must be at least 1, not {limit}", option="limit", value=limit)
     with engine.connect() as conn:
+        if by is not None:
+            require_admin(conn, by)
         return _views(conn, _outbox.c.status == status if status else true(), limit)
 
 

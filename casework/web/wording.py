@@ -385,6 +385,7 @@ WORDS: dict[Code, Wording] = {
     Code.NOTICE_NOT_FOUND: _f("没有编号为 {notice} 的公示。请核对公示编号。"),
     Code.MESSAGE_NOT_FOUND: _f("您的消息中没有这一条（编号 {message}）。请刷新消息列表。"),
     Code.OUTBOX_NOT_FOUND: _f("没有编号为 {outbox} 的待发消息。请刷新列表。"),
+    Code.TOKEN_NOT_FOUND: _f("用户 {user} 没有名为 {token} 的有效接口令牌。"),
     # data
     Code.INVALID_DATA: _problems,
     Code.DUPLICATE: _duplicate,
@@ -494,6 +495,14 @@ WORDS: dict[Code, Wording] = {
     Code.LOGIN_LOCKED: _locked,
     Code.WEAK_PASSWORD: _f(
         "新密码太弱：至少 {min_length} 个字符，不能包含用户名，也不能是同一个字符重复。密码未修改，请换一个密码。"
+    ),
+    # the HTTP API (its answers are JSON; these words serve a page that shows the same refusal)
+    Code.TOKEN_INVALID: lambda s: "接口令牌无效（缺少、未知、已过期或已吊销），未作任何更改。",
+    Code.TOKEN_EXISTS: _f("用户 {user} 已有名为 {token} 的有效接口令牌。请先吊销它，或换一个名称。"),
+    Code.RATE_LIMITED: _f("请求过于频繁，未作任何更改。请在 {retry_after} 秒后重试。"),
+    Code.IDEMPOTENCY_KEY_REUSED: lambda s: "这个幂等键已用于另一项请求，未作任何更改。新的请求请使用新的幂等键。",
+    Code.PRECONDITION_REQUIRED: lambda s: (
+        "修改案件时须说明所依据的版本（If-Match），未作任何更改。请重新读取案件后再提交。"
     ),
     Code.INVALID_DEFINITION: _definition,
     Code.DATABASE_UNUSABLE: lambda s: "数据库暂时无法使用，未作任何更改。请稍后重试；如仍不行，请联系管理员。",

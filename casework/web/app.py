@@ -50,6 +50,10 @@ def create_app(service: Casework, settings: WebSettings | None = None) -> FastAP
     app.add_middleware(BodyLimit, max_bytes=app.state.settings.max_upload_bytes + 100_000)
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(packages=[("casework.web", "static")]), name="static")
+    # the HTTP API: its own application (bearer tokens, JSON problems, its own OpenAPI document)
+    from casework.api import PREFIX, create_api
+
+    app.mount(PREFIX, create_api(service, app.state.settings), name="api")
     for module in (auth, inbox, cases, newcase, notices, reports, admin):
         app.include_router(module.router)
 

@@ -27,3 +27,5 @@ class WebSettings(BaseSettings):
     max_upload_bytes: int = 5_000_000
     #: Graphviz's ``dot`` (a path, or a name on PATH) that draws the workflow diagrams; without it, Mermaid text
     dot: str = "dot"
+    #: requests an API token may send per minute (over every worker: counted in the database)
+    api_requests_per_minute: int = 600

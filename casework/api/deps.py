@@ -1,0 +1,118 @@
+"""Who is calling (the bearer token) and how a call reaches the engine.
+
+Every operation depends on :data:`Caller`: the request's ``Authorization:
+Bearer`` token, checked, counted and rate-limited by the engine
+(:mod:`engine.tokens`). Cookies are never read here, so the web
+application's session is no key to the API. Engine calls run inside
+:meth:`Call.run`, under the token's narrowing and with its name on every
+audit event (:mod:`engine.acting`); a case outside the caller's counties
+answers exactly as a case that does not exist.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, TypeVar
+
+from fastapi import Depends, Header, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from engine import CaseNotFound, Casework, Code, InputError, RefusedError
+from engine.acting import Acting, acting_through
+
+__all__ = ["Call", "Caller", "IdempotencyKey", "IfMatch", "etag", "expected_version"]
+
+T = TypeVar("T")
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="token",
+    description="An API token: `casework token create USER --name NAME` prints it once.",
+)
+
+
+@dataclass(frozen=True)
+class Call:
+    """An authenticated request: the engine, and the token it acts through."""
+
+    service: Casework
+    acting: Acting
+
+    @property
+    def user(self) -> str:
+        """The token's user."""
+        return self.acting.username
+
+    def run(self, work: Callable[[Casework], T], *, ref: str | None = None) -> T:
+        """``work(engine)`` as the token; a case ``ref`` outside the caller's counties is "not found"."""
+        try:
+            with acting_through(self.acting):
+                return work(self.service)
+        except RefusedError as exc:
+            if ref is not None and exc.code is Code.SCOPE_NOT_COVERED and exc.facts.get("case") == ref:
+                # the same answer as for a reference that does not exist: no county's cases leak
+                raise CaseNotFound(ref) from None
+            raise
+
+
+def _call(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Call:
+    service: Casework = request.app.state.service
+    tokens = request.app.state.tokens
+    secret = credentials.credentials if credentials is not None else None
+    acting = tokens.authenticate(secret, request.method, request.url.path)
+    return Call(service, acting)
+
+
+#: the authenticated caller of an operation
+Caller = Annotated[Call, Depends(_call)]
+
+_ETAG = re.compile(r'^\s*(?:W/)?"?(\d{1,9})"?\s*$')
+
+
+def etag(version: int) -> str:
+    """The ``ETag`` of a case at ``version`` (its version number, quoted)."""
+    return f'"{version}"'
+
+
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        description='The case\'s ETag as last read (e.g. `"3"`): the change is made only if the case is still '
+        "at that version (412 otherwise; 428 without it).",
+    ),
+]
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="Any unique string (a UUID): a retry with the same key and request is answered with the case "
+        "the first one made or moved, and changes nothing again.",
+        max_length=255,
+    ),
+]
+
+
+def expected_version(if_match: str | None, ref: str) -> int | None:
+    """The version ``If-Match`` names (None for ``*``); refuses a change without one (428) or with a bad one."""
+    if if_match is None or not if_match.strip():
+        raise RefusedError(
+            f"a change to case {ref} needs the header If-Match with the case's ETag (read the case first: "
+            'GET /api/v1/cases/{ref} answers ETag: "<version>"); nothing was done',
+            code=Code.PRECONDITION_REQUIRED,
+            case=ref,
+        )
+    if if_match.strip() == "*":
+        return None
+    found = _ETAG.match(if_match)
+    if found is None:
+        raise InputError(
+            f'If-Match must be the case\'s ETag, e.g. "3", not {if_match[:40]!r}; nothing was done',
+            code=Code.INVALID_INPUT,
+            option="If-Match",
+            value=if_match[:40],
+        )
+    return int(found.group(1))

@@ -140,8 +140,9 @@ def claim_key(conn: Connection, username: str, key: str, fingerprint: str, now: 
         dialect.insert(_keys)
         .values(username=username, key=key, fingerprint=fingerprint, ref="", created_at=now)
         .on_conflict_do_nothing()
+        .returning(_keys.c.key)  # a row back: ours (rowcount is not reliable for ON CONFLICT on every driver)
     )
-    return bool(conn.execute(claim).rowcount == 1)
+    return conn.execute(claim).first() is not None
 
 
 def set_key_ref(conn: Connection, username: str, key: str, ref: str) -> None:

@@ -20,6 +20,7 @@ from starlette.staticfiles import StaticFiles
 
 from casework.api.problems import FieldError, Problem, problem, problem_response
 from casework.api.routes import cases, inbox, notices, reports, workflows
+from casework.web.limits import BodyLimit
 from casework.web.settings import WebSettings
 from engine import Casework, CaseworkError, Code
 from engine.tokens import TokenPolicy
@@ -65,6 +66,8 @@ def create_api(service: Casework, settings: WebSettings | None = None) -> FastAP
     api.state.tokens = service.tokens_with(TokenPolicy(requests_per_window=settings.api_requests_per_minute))
     for module in (cases, workflows, inbox, notices, reports):
         api.include_router(module.router)
+    # JSON bodies are small: a larger one is refused before it is read, as a problem
+    api.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes, respond=_too_large)
     api.mount("/docs/assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-assets")
     _handlers(api)
 
@@ -96,6 +99,18 @@ _DOCS_PAGE = f"""<!doctype html>
 <script src="{PREFIX}/docs/assets/swagger-ui-bundle.js"></script>
 <script src="{PREFIX}/docs/init.js"></script></body></html>
 """
+
+
+def _too_large(limit: int) -> Response:
+    doc = Problem(
+        type=f"urn:casework:problem:{Code.INVALID_INPUT}",
+        title="request too large",
+        status=413,
+        detail=f"the request body is larger than {limit} bytes; nothing was done",
+        code=str(Code.INVALID_INPUT),
+        facts={"option": "body", "limit": limit},
+    )
+    return problem_response(doc)
 
 
 def _handlers(api: FastAPI) -> None:

@@ -31,6 +31,7 @@ CHANGE = _problems(
     (409, "The case's state or data does not allow it now (`code` says why)."),
     (412, "If-Match names a version the case is no longer at: read it again."),
     (428, "If-Match is missing: send the case's ETag."),
+    (413, "The body is larger than the API reads (1 MB by default)."),
 )
 
 

@@ -47,7 +47,7 @@ def create_app(service: Casework, settings: WebSettings | None = None) -> FastAP
     app.state.service = service
     app.state.settings = settings or WebSettings()
     # the body limit runs inside the headers, so a 413 carries them too
-    app.add_middleware(BodyLimit, max_bytes=app.state.settings.max_upload_bytes + 100_000)
+    app.add_middleware(BodyLimit, max_bytes=app.state.settings.max_upload_bytes + 100_000, skip=("/api/",))
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(packages=[("casework.web", "static")]), name="static")
     # the HTTP API: its own application (bearer tokens, JSON problems, its own OpenAPI document)

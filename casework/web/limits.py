@@ -9,7 +9,9 @@ while reading when a chunked body grows past it. Either way the answer is
 
 from __future__ import annotations
 
-from starlette.responses import PlainTextResponse
+from collections.abc import Callable, Sequence
+
+from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["BodyLimit"]
@@ -22,17 +24,31 @@ class _TooLarge(Exception):
 
 
 class BodyLimit:
-    """Refuse (413) a request whose body is larger than ``max_bytes``."""
+    """Refuse (413) a request whose body is larger than ``max_bytes``.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    ``respond``: the refusal (default: the pages' Chinese sentence); ``skip``: path prefixes left to a
+    limit of their own (the API answers in JSON, with a smaller limit).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        respond: Callable[[int], Response] | None = None,
+        skip: Sequence[str] = (),
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.respond = respond or (
+            lambda limit: PlainTextResponse(_TOO_LARGE.format(mb=limit / 1_000_000), status_code=413)
+        )
+        self.skip = tuple(skip)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or (self.skip and scope["path"].startswith(self.skip)):
             await self.app(scope, receive, send)
             return
-        refuse = PlainTextResponse(_TOO_LARGE.format(mb=self.max_bytes / 1_000_000), status_code=413)
+        refuse = self.respond(self.max_bytes)
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:

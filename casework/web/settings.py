@@ -29,3 +29,5 @@ class WebSettings(BaseSettings):
     dot: str = "dot"
     #: requests an API token may send per minute (over every worker: counted in the database)
     api_requests_per_minute: int = 600
+    #: the largest JSON body the API reads, in bytes (413 above it)
+    api_max_body_bytes: int = 1_000_000

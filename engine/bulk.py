@@ -29,7 +29,7 @@ from engine.catalog import Catalog, Loaded
 from engine.clock import Clock
 from engine.deadlines import Deadlines
 from engine.definition import WorkflowDef
-from engine.errors import Code, DuplicateCase, InputError, InvalidCaseData, RefusedError
+from engine.errors import Code, ConflictError, DuplicateCase, InputError, InvalidCaseData, RefusedError
 from engine.limits import DEFAULT_BATCH, MAX_BATCH
 from engine.links import Linked, LinkReader, link_reader
 from engine.models import FireManyReport, ImportReport, Refused, RowProblem
@@ -208,12 +208,15 @@ class Bulk:
         comment: str | None = None,
         batch: int = DEFAULT_BATCH,
         progress: Progress | None = None,
+        versions: Mapping[str, int] | None = None,
     ) -> FireManyReport:
         """Take the step ``trigger`` on every case in ``refs`` as ``actor``.
 
         Each case gets every check a single step makes; a refused case is
         reported with its reason and the rest go ahead. Cases are read and
         written ``batch`` per transaction. A ref given twice is fired once.
+        ``versions``: a case whose version is not the one given for it is
+        refused (``conflict``), as a single step with ``expected_version`` is.
         """
         check_batch(batch)
         comment = clean_comment(comment)
@@ -224,7 +227,9 @@ class Bulk:
         for start in range(0, len(unique), batch):
             chunk = unique[start : start + batch]
             fired, refused = self.db.transaction(
-                partial(self._fire_batch, chunk=chunk, trigger=trigger, user=user, comment=comment)
+                partial(
+                    self._fire_batch, chunk=chunk, trigger=trigger, user=user, comment=comment, versions=versions or {}
+                )
             )
             report.fired += fired
             report.refused += refused
@@ -233,7 +238,13 @@ class Bulk:
         return report
 
     def _fire_batch(
-        self, conn: Connection, chunk: list[str], trigger: str, user: Actor, comment: str | None
+        self,
+        conn: Connection,
+        chunk: list[str],
+        trigger: str,
+        user: Actor,
+        comment: str | None,
+        versions: Mapping[str, int],
     ) -> tuple[list[str], list[Refused]]:
         now = self.clock.now()
         rows = read_batch(conn, chunk)
@@ -261,6 +272,14 @@ class Bulk:
             case, open_objections = found
             try:
                 check_scope(user, ref, case.scope)
+                expected = versions.get(ref)
+                if expected is not None and expected != case.version:
+                    raise ConflictError(
+                        ref,
+                        f"version {case.version}, expected {expected}",
+                        expected_version=expected,
+                        found_version=case.version,
+                    )
                 loaded = self.catalog.get(conn, case.workflow_version_id)
                 if _acts_on_another(loaded.definition, trigger):
                     # a step with a then: acts on a linked case: the single-case way, after the batch

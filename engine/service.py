@@ -558,9 +558,12 @@ class Casework:
         comment: str | None = None,
         batch: int = DEFAULT_BATCH,
         progress: Progress | None = None,
+        versions: Mapping[str, int] | None = None,
     ) -> FireManyReport:
         """Take one step on many cases (see :meth:`engine.bulk.Bulk.fire_many`)."""
-        return self.bulk.fire_many(refs, trigger, actor, comment=comment, batch=batch, progress=progress)
+        return self.bulk.fire_many(
+            refs, trigger, actor, comment=comment, batch=batch, progress=progress, versions=versions
+        )
 
     # ------------------------------------------------------------------ publicity
 

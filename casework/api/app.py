@@ -19,7 +19,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from casework.api.problems import FieldError, Problem, problem, problem_response
-from casework.api.routes import cases, inbox, notices, reports, workflows
+from casework.api.routes import bulk, cases, inbox, notices, reports, workflows
 from casework.web.limits import BodyLimit
 from casework.web.settings import WebSettings
 from engine import Casework, CaseworkError, Code
@@ -64,7 +64,7 @@ def create_api(service: Casework, settings: WebSettings | None = None) -> FastAP
     api.state.service = service
     api.state.settings = settings
     api.state.tokens = service.tokens_with(TokenPolicy(requests_per_window=settings.api_requests_per_minute))
-    for module in (cases, workflows, inbox, notices, reports):
+    for module in (cases, bulk, workflows, inbox, notices, reports):
         api.include_router(module.router)
     # JSON bodies are small: a larger one is refused before it is read, as a problem
     api.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes, respond=_too_large)

@@ -8,7 +8,17 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from engine.limits import OBJECTION_CHANNELS
 
-__all__ = ["CaseChange", "CaseOpen", "ObjectionNew", "ObjectionResolution", "PauseBody", "ResumeBody", "StepBody"]
+__all__ = [
+    "BulkStep",
+    "CaseAt",
+    "CaseChange",
+    "CaseOpen",
+    "ObjectionNew",
+    "ObjectionResolution",
+    "PauseBody",
+    "ResumeBody",
+    "StepBody",
+]
 
 Channel = Literal[OBJECTION_CHANNELS]  # type: ignore[valid-type]
 
@@ -61,3 +71,17 @@ class ObjectionResolution(_Body):
 
     outcome: Literal["upheld", "dismissed"]
     comment: str = Field(min_length=1, max_length=2000)
+
+
+class CaseAt(_Body):
+    """A case and the version (its ETag) the step was decided on."""
+
+    ref: str = Field(min_length=1, max_length=40)
+    version: int = Field(ge=1, le=2**31 - 1)
+
+
+class BulkStep(_Body):
+    """One step on many cases, each at the version it was seen at."""
+
+    cases: list[CaseAt] = Field(min_length=1, max_length=200)
+    comment: str | None = Field(default=None, max_length=2000)

@@ -210,6 +210,19 @@ def _add(facts: dict[str, list[str]], key: str, name: str) -> None:
         names.append(name)
 
 
+def editable_fields(wf: WorkflowDef, state: str, user: Actor) -> tuple[str, ...]:
+    """The fields ``user`` may change by an edit in ``state``, in the workflow's order (what :func:`check_edit`
+    allows): none in a final state, none computed or filled from a linked case."""
+    st = wf.states[state]
+    if st.final:
+        return ()
+    allowed = st.editable(r for r in user.roles if r != SYSTEM_ROLE)
+    filled = wf.filled_by
+    return tuple(
+        name for name, fd in wf.fields.items() if name in allowed and fd.compute is None and name not in filled
+    )
+
+
 def check_edit(
     wf: WorkflowDef, ref: str, state: str, user: Actor, fields: Sequence[str], trigger: str | None = None
 ) -> str | None:

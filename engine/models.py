@@ -10,7 +10,7 @@ offset; the ``timezone`` itself is not part of the JSON.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, computed_field, field_serializer
@@ -157,6 +157,10 @@ class CaseView(ReadModel):
     #: word in its own language (not in JSON: ``time_left`` says it there)
     left: dict[str, Any] | None = Field(default=None, exclude=True)
     actions: tuple[Action, ...] | None = Field(default=None, exclude_if=lambda v: v is None)
+    #: with ``actions``: the fields the user may change now (an edit), and what they may do to the deadline
+    #: clock now (``pause``, ``resume`` or None)
+    editable: tuple[str, ...] | None = Field(default=None, exclude_if=lambda v: v is None)
+    clock: Literal["pause", "resume"] | None = Field(default=None, exclude_if=lambda v: v is None)
     #: this is the answer to a retried request (the same Idempotency-Key): the case as it is now, not changed
     #: again (not in JSON)
     replayed: bool = Field(default=False, exclude=True)

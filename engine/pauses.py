@@ -14,11 +14,12 @@ from functools import partial
 
 from sqlalchemy import Connection
 
-from engine.access import SYSTEM_ACTOR, role_in_state
+from engine.access import SYSTEM_ACTOR, Actor, role_in_state, roles_acting_in
 from engine.catalog import Catalog
 from engine.clock import Clock
 from engine.deadlines import Deadlines, Left
 from engine.definition import WorkflowDef
+from engine.definition.model import SYSTEM_ROLE
 from engine.errors import Code, ConflictError, FieldProblem, InvalidCaseData, InvalidTransition
 from engine.models import iso
 from engine.rules import clean_text
@@ -28,7 +29,22 @@ from engine.store.database import Database, VersionPin
 from engine.store.tables import CaseRow
 from engine.users import find_actor
 
-__all__ = ["Pauses"]
+__all__ = ["Pauses", "clock_action"]
+
+
+def clock_action(wf: WorkflowDef, case: CaseRow, user: Actor) -> str | None:
+    """``"pause"`` or ``"resume"`` when ``user`` may do that to the case's clock now, else None.
+
+    What :meth:`Pauses.pause` and :meth:`Pauses.resume` check (bar the version): a role acting in the
+    state, and for a pause a deadline that is not a publicity period's and is not already stopped.
+    """
+    if not (roles_acting_in(wf, case.state) - {SYSTEM_ROLE}) & set(user.roles):
+        return None
+    if case.paused_at is not None:
+        return "resume"
+    if case.deadline_at is None or (wf.publicity is not None and case.state == wf.publicity.state):
+        return None
+    return "pause"
 
 
 class Pauses:

@@ -15,7 +15,7 @@ from typing import Any, TypedDict, Unpack
 
 from sqlalchemy import Connection
 
-from engine.access import ALL_SCOPES, Actor, covers, waits_for
+from engine.access import ALL_SCOPES, Actor, covers, editable_fields, waits_for
 from engine.audit import make_checkpoint, read_checkpoint
 from engine.caseview import case_view
 from engine.catalog import Catalog, Loaded
@@ -27,6 +27,7 @@ from engine.evidence import examine
 from engine.limits import MAX_PER_PAGE
 from engine.masking import mask_id_numbers, mask_value
 from engine.models import AuditRecord, CaseView, InboxPage, InvariantReport, TimerView, VerifyReport
+from engine.pauses import clock_action
 from engine.steps import Steps
 from engine.store import (
     audit as audit_store,
@@ -91,7 +92,9 @@ class Queries:
             if user is None:
                 return self.steps.view(wf, case)
             actions = self.steps.actions(wf, case, case_store.open_objections(conn, case.id), user)
-            return self.steps.view(wf, case, actions)
+            view = self.steps.view(wf, case, actions)
+            clock = clock_action(wf, case, user)
+            return view.model_copy(update={"editable": editable_fields(wf, case.state, user), "clock": clock})
 
     def list_cases(self, **filters: Unpack[CaseFilters]) -> list[CaseView]:
         """Cases by reference order; with ``actor``, only those in their scopes.

@@ -22,7 +22,7 @@ from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
 from casework.web.auth import Form, Viewer, service
-from casework.web.forms import field_problems, form_values, parse_form, typed_fields, widget, widgets
+from casework.web.forms import field_problems, form_values, parse_form, widget, widgets
 from casework.web.render import page
 from casework.web.wording import word
 from engine import CaseNotFound, CaseView, Casework, CaseworkError, Code, InputError, NotFound
@@ -161,9 +161,7 @@ def _context(
 ) -> dict[str, Any]:
     people = {r.actor for r in history} | {o.received_by for o in objections} | {view.created_by}
     names = _names(svc, people | {o.resolved_by for o in objections if o.resolved_by})
-    state = wf.states[view.state]
-    allowed = set() if state.final else state.editable(viewer.roles)
-    editable = [n for n in typed_fields(wf) if n in allowed]
+    editable = list(view.editable or ())  # the engine's answer: what this viewer may change now
     editing = shown.where == "edit"
     problems = shown.problems
     steps = []
@@ -206,12 +204,8 @@ def _context(
         "in_publicity": wf.publicity is not None and view.state == wf.publicity.state,
         "channels": OBJECTION_CHANNELS,
         "outcomes": OUTCOMES,
-        # the clock's buttons for those who may act on the case now (the engine decides again when pressed);
-        # a publicity period is the published notice's and is never paused
-        "clock": bool(view.actions)
-        and (view.deadline is not None or view.paused)
-        and not state.final
-        and not (wf.publicity is not None and view.state == wf.publicity.state),
+        # the clock's button ("pause", "resume" or none): the engine's answer for this viewer
+        "clock": view.clock,
         "shown": shown,
         "created_by": names.get(view.created_by, view.created_by),
     }

@@ -7,6 +7,7 @@ a shell can build its options and help from them without loading the engine.
 from __future__ import annotations
 
 __all__ = [
+    "ACCESS_ACTIONS",
     "DEFAULT_BATCH",
     "DEFAULT_MOVE_BATCH",
     "MAX_BATCH",
@@ -37,3 +38,26 @@ OUTCOMES = ("upheld", "dismissed")
 
 #: the life of an outbox row
 OUTBOX_STATUS = ("pending", "sending", "sent", "failed", "dead")
+
+#: every kind of access-log entry, by who writes it: reads of full personal data (the console, the pages,
+#: the API), changes to users, logins to the web pages, and the API's tokens and requests
+ACCESS_ACTIONS = (
+    "read_case",
+    "list_cases",
+    "search_cases",
+    "export_cases",
+    "inbox_cases",
+    "add_user",
+    "edit_user",
+    "disable_user",
+    "enable_user",
+    "login",
+    "login_failed",
+    "logout",
+    "change_password",
+    "set_password",
+    "create_token",
+    "revoke_token",
+    "api",
+    "api_limited",
+)

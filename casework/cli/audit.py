@@ -14,6 +14,7 @@ import click
 from casework.cli.context import AppContext, pass_app
 from casework.cli.options import json_option
 from casework.cli.output import emit_json
+from engine.limits import ACCESS_ACTIONS
 
 __all__ = ["audit", "check_command"]
 
@@ -131,19 +132,7 @@ def check_command(app: AppContext, as_json: bool) -> None:
 )
 @click.option(
     "--action",
-    type=click.Choice(
-        [
-            "read_case",
-            "list_cases",
-            "search_cases",
-            "export_cases",
-            "inbox_cases",
-            "add_user",
-            "edit_user",
-            "disable_user",
-            "enable_user",
-        ]
-    ),
+    type=click.Choice(ACCESS_ACTIONS),
     help="Only entries of this kind.",
 )
 @click.option("--limit", type=click.IntRange(min=1), help="Only the newest this many.")

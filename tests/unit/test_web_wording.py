@@ -218,6 +218,9 @@ SAMPLE: dict[str, Any] = {
     "locked": "user",
     "retry_after": 900,
     "min_length": 10,
+    "token": "provincial-platform",
+    "limit": 600,
+    "window": 60,
     "database": "casework.db",
     "linked_from": {"case": "ZZ-2026-000009", "workflow": "medical_aid", "trigger": "grant", "field": "archive"},
 }
@@ -387,3 +390,11 @@ def test_problems_of_a_refused_case_carry_their_kind_through_the_engine(svc: Cas
         "id_number": "校验位应为 6，不是 7：前 17 位中可能有输错的数字，请核对",
         "household_size": "不能大于 20（填写的是 25）",
     }
+
+
+def test_every_kind_of_access_log_entry_is_named_in_chinese() -> None:
+    from casework.web.pages.admin import ACTIONS
+    from engine.limits import ACCESS_ACTIONS
+
+    assert set(ACTIONS) == set(ACCESS_ACTIONS)
+    assert all(not label.isascii() for label in ACTIONS.values())

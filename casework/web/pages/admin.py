@@ -65,6 +65,10 @@ ACTIONS: dict[str, str] = {
     "list_cases": "列出案件",
     "search_cases": "搜索案件",
     "export_cases": "导出案件",
+    "create_token": "创建接口令牌",
+    "revoke_token": "吊销接口令牌",
+    "api": "接口请求",
+    "api_limited": "接口请求（超出频率限制）",
 }
 
 #: what a weakened control's kind means (the token is ``KIND:NAME``, engine.definition.weakening)

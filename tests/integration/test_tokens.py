@@ -112,9 +112,11 @@ def test_a_narrowed_token_acts_with_fewer_rights_and_names_itself_on_the_trail(s
     with acting_through(acting):
         svc.fire(ref, "submit", "ye")
         # ye is a reviewer too, but not through this token
+        assert [a.trigger for a in svc.get_case(ref, "ye").actions or ()] == ["withdraw"]  # the clerk's only
         with pytest.raises(RefusedError) as caught:
-            svc.fire(ref, "approve_review", "ye")
-    assert caught.value.code in (Code.ROLE_NEEDED, Code.UNKNOWN_STEP, Code.WRONG_STATE)
+            svc.fire(ref, "pass_review", "ye")
+    assert caught.value.code == Code.ROLE_NEEDED
+    assert svc.get_case(ref).state == "review"
     events = svc.history(ref)
     assert events[-1].origin is not None
     assert (events[-1].origin["via"], events[-1].origin["token"]) == ("api", "intake")
@@ -122,12 +124,27 @@ def test_a_narrowed_token_acts_with_fewer_rights_and_names_itself_on_the_trail(s
     assert svc.verify_audit(ref).ok
 
 
-def test_a_token_narrowed_to_one_county_does_not_see_the_others(svc: Casework) -> None:
+def test_a_token_narrowed_to_one_county_does_not_see_or_move_the_others(svc: Casework) -> None:
     theirs = svc.create_case("poverty_archive", "chen", {**DATA, "county": "龙文区", "id_number": "350603198501012332"})
+    svc.fire(theirs.ref, "submit", "chen")
     secret, _ = svc.tokens.create("wu", "xiangcheng-only", scopes=["芗城区"])
-    with acting_through(svc.tokens.authenticate(secret, "GET", "/")), pytest.raises(RefusedError) as caught:
-        svc.get_case(theirs.ref, "wu")
-    assert caught.value.code == Code.SCOPE_NOT_COVERED
+    attempts = {
+        "read": lambda: svc.get_case(theirs.ref, "wu"),
+        "step": lambda: svc.fire(theirs.ref, "pass_review", "wu"),
+        "edit": lambda: svc.update_case(theirs.ref, "wu", {"household_size": 4}),
+        "pause": lambda: svc.pause(theirs.ref, "wu", "补正"),
+    }
+    with acting_through(svc.tokens.authenticate(secret, "POST", "/")):
+        for what, attempt in attempts.items():
+            with pytest.raises(RefusedError) as caught:
+                attempt()
+            assert caught.value.code == Code.SCOPE_NOT_COVERED, what
+        bulk = svc.fire_many([theirs.ref], "pass_review", "wu")
+        # a case of another user's county acted on through the token is not this token's to move
+        chen_may = svc.get_case(theirs.ref, "chen").ref
+    assert [r.code for r in bulk.refused] == [Code.SCOPE_NOT_COVERED] and bulk.fired == []
+    assert chen_may == theirs.ref  # another user, in the same request context, is not narrowed
+    assert svc.get_case(theirs.ref).state == "review" and len(svc.history(theirs.ref)) == 2
     assert svc.get_case(theirs.ref, "wu").ref == theirs.ref  # wu, outside the token, still sees it
 
 

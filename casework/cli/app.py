@@ -25,6 +25,7 @@ from casework.cli.scheduler import scheduler
 from casework.cli.serve import serve
 from casework.cli.setup import demo, init
 from casework.cli.timers import timers
+from casework.cli.tokens import token
 from casework.cli.users import user
 from casework.cli.workflow import workflow
 from casework.cli.worklist import case_inbox
@@ -50,7 +51,7 @@ for command in (init, workflow, user, case, audit, check_command, demo):
     cli.add_command(command)
 for command in (outbox, inbox_command, notice, objection):
     cli.add_command(command)
-for command in (calendar, timers, scheduler, campaign):
+for command in (calendar, timers, scheduler, campaign, token):
     cli.add_command(command)
 for command in (case_import, case_fire_many, case_inbox):
     case.add_command(command)

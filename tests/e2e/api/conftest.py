@@ -27,6 +27,14 @@ from tests.e2e.web.conftest import (  # noqa: F401 - fixtures used by name
 WORKFLOW = "poverty_archive"
 
 
+def id_number(serial: int, area: str = "350602") -> str:
+    """A valid 公民身份号码 of ``area`` (default 芗城区), one per ``serial``: a second household of a test."""
+    from engine.idnumber import check_digit
+
+    first17 = f"{area}19850101{serial:03d}"
+    return first17 + check_digit(first17)
+
+
 class ApiClient:
     """A JSON client of the API with each user's token (``tokens[username]``)."""
 

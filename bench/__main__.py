@@ -4,6 +4,7 @@
     python -m bench transition inbox     # some of them
     python -m bench --quick              # a few iterations each: the smoke run the tests use
     python -m bench --rounds 5 --json results.json
+    python -m bench api --servers 2 4 --clients 8 --seconds 20   # the HTTP API on real server processes
 
 PostgreSQL variants run on a throwaway server (tests/pgserver.py) started for
 the run when ``initdb``/``pg_ctl`` are installed; ``--no-postgres`` skips them.
@@ -21,10 +22,11 @@ import platform
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from bench.harness import Scenario, render, run_scenario
 
-SCENARIOS = ("startup", "transition", "peer", "flat", "bulk", "inbox", "report", "web")
+SCENARIOS = ("startup", "transition", "peer", "flat", "bulk", "inbox", "report", "web", "api")
 
 
 def load(name: str) -> Scenario:
@@ -42,6 +44,37 @@ def with_cases(scenario: Scenario, cases: int) -> Scenario:
         variants.append(v)
     quick = {**scenario.quick, "cases": cases} if "cases" in scenario.quick else scenario.quick
     return dataclasses.replace(scenario, variants=tuple(variants), quick=quick)
+
+
+def with_param(scenario: Scenario, name: str, value: Any) -> Scenario:
+    """``scenario`` with ``name=value`` for each variant whose function takes it (``--clients``, ``--seconds``)."""
+    variants = []
+    for v in scenario.variants:
+        module, func = v.run.split(":")
+        if name in inspect.signature(getattr(importlib.import_module(module), func)).parameters:
+            v = dataclasses.replace(v, params={**v.params, name: value})
+        variants.append(v)
+    quick = {k: v for k, v in scenario.quick.items() if k != name}  # what is asked for wins over --quick's size
+    return dataclasses.replace(scenario, variants=tuple(variants), quick=quick)
+
+
+def with_servers(scenario: Scenario, counts: list[int]) -> Scenario:
+    """``scenario`` with one variant per count in ``counts`` in place of those that take ``servers``."""
+    fleet = [v for v in scenario.variants if "servers" in v.params]
+    if not fleet:
+        return scenario
+    model = fleet[0]
+    prefix = model.key.rsplit("_", 1)[0]
+    made = tuple(
+        dataclasses.replace(
+            model,
+            key=f"{prefix}_{n}",
+            label=model.label.replace(f"{model.params['servers']} servers", f"{n} server{'s' if n != 1 else ''}"),
+            params={**model.params, "servers": n},
+        )
+        for n in counts
+    )
+    return dataclasses.replace(scenario, variants=(*(v for v in scenario.variants if v not in fleet), *made))
 
 
 def machine() -> str:
@@ -75,6 +108,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes, one round: checks the harness, not speed")
     parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL variants")
     parser.add_argument("--cases", type=int, help="cases in the database of the scenarios that populate one")
+    parser.add_argument(
+        "--servers", type=int, nargs="+", metavar="N", help="api: server processes, one variant per count (default 2 4)"
+    )
+    parser.add_argument("--clients", type=int, help="api: concurrent clients (default 8)")
+    parser.add_argument("--seconds", type=float, help="api: seconds of load per round (default 30)")
+    parser.add_argument(
+        "--tokens-per-client", action="store_true", help="api: a token of each user per client, not one per user"
+    )
     parser.add_argument("--json", type=Path, help="also write every round's figures to this file")
     parser.add_argument("-v", "--verbose", action="store_true", help="say which round is running")
     args = parser.parse_args(argv)
@@ -85,6 +126,13 @@ def main(argv: list[str] | None = None) -> int:
     scenarios = [load(n) for n in names]
     if args.cases is not None:
         scenarios = [with_cases(s, args.cases) for s in scenarios]
+    if args.servers:
+        if min(args.servers) < 1:
+            parser.error("--servers needs counts of 1 or more")
+        scenarios = [with_servers(s, args.servers) for s in scenarios]
+    for option in ("clients", "seconds", "tokens_per_client"):
+        if getattr(args, option) not in (None, False):
+            scenarios = [with_param(s, option, getattr(args, option)) for s in scenarios]
 
     def log(line: str) -> None:
         if args.verbose:
@@ -116,6 +164,10 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(render(scenario, outcomes), flush=True)
             print()
+            details = getattr(importlib.import_module(f"bench.{scenario.name}"), "details", None)
+            if details is not None:  # what one table cannot hold, e.g. the api's figures by kind of request
+                print(details(outcomes), flush=True)
+                print()
             saved[scenario.name] = {
                 o.variant.key: {"label": o.variant.label, "rounds": o.rounds, "error": o.error} for o in outcomes
             }

@@ -19,7 +19,7 @@ $(STAMP): setup.cfg pyproject.toml scripts/system-packages | check-python
 	touch $(STAMP)
 
 # Every benchmark scenario, each variant in fresh processes, beside its baseline
-# (about 25 minutes; not part of `make test`, which runs a smoke run of each).
+# (about 32 minutes; not part of `make test`, which runs a smoke run of each).
 # BENCH="transition bulk" picks scenarios; BENCH_ARGS="--rounds 5" passes options.
 bench: $(STAMP)
 	$(PY) -m bench $(BENCH) $(BENCH_ARGS)

@@ -146,6 +146,18 @@ def _handlers(api: FastAPI) -> None:
 
     @api.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
+        if exc.status_code == 400:
+            # FastAPI's answer to a body it cannot decode (not UTF-8): as any other body not as described
+            doc = Problem(
+                type=f"urn:casework:problem:{Code.INVALID_INPUT}",
+                title="invalid input",
+                status=422,
+                detail="the request body is not JSON in UTF-8; nothing was done",
+                code=str(Code.INVALID_INPUT),
+                facts={"fields": ["body"]},
+                errors=[FieldError(field="body", message="not JSON in UTF-8", kind="json_invalid")],
+            )
+            return problem_response(doc)
         what = {404: "there is no such address in the API", 405: "this address does not take that method"}
         doc = Problem(
             type="about:blank",
@@ -241,6 +253,11 @@ def _openapi(api: FastAPI) -> dict[str, Any]:
                 links = _LINKS.get((operation.get("operationId", ""), status))
                 if links:
                     answer["links"] = links
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "header" and parameter.get("name") == "If-Match":
+                    # the server answers 428 without it: required (declared optional only so that the answer
+                    # is that 428, not FastAPI's 422)
+                    parameter["required"] = True
             # FastAPI's own 422 answer points at its HTTPValidationError: ours is a Problem
             if "422" in answers:
                 answers["422"] = {

@@ -27,10 +27,28 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+#: an opening of the bundled workflow that its submit step accepts (clients and fuzzers start from it)
+_OPENING: dict[str, Any] = {
+    "workflow": "poverty_archive",
+    "data": {
+        "applicant_name": "王秀英",
+        "id_number": "350602199002020045",
+        "household_type": "低保户",
+        "county": "芗城区",
+        "household_size": 3,
+        "income_per_capita": "650.00",
+        "cause": "因病致困",
+        "materials": ["申请表", "身份证", "户口簿", "收入证明"],
+    },
+}
+
+
 class CaseOpen(_Body):
     """A new case: its workflow (the latest version) and its data, as the workflow's fields name it."""
 
-    workflow: str = Field(min_length=1, max_length=63, examples=["hardship_archive"])
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_OPENING]})
+
+    workflow: str = Field(min_length=1, max_length=63, examples=["poverty_archive"])
     data: dict[str, Any] = Field(description="Field name → value; the workflow decides which fields exist.")
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse
 
-from engine import CaseworkError, Code, InputError, NotFound, StorageError, TokenRefused
+from engine import CaseworkError, Code, InputError, NotFound, PermissionDenied, StorageError, TokenRefused
 from engine.errors import InvalidCaseData
 
 __all__ = ["FieldError", "Problem", "problem", "problem_response", "status_of"]
@@ -56,6 +56,8 @@ _STATUS: dict[Code, int] = {
     Code.USER_DISABLED: 403,
     Code.FOUR_EYES: 403,
     Code.NOT_STAFF: 403,
+    Code.NOT_EDITABLE: 403,
+    Code.FINAL_STATE: 409,
     Code.INVALID_DATA: 422,
     Code.MISSING_FIELDS: 422,
     Code.COMMENT_REQUIRED: 422,
@@ -79,6 +81,8 @@ def status_of(exc: CaseworkError) -> int:
         return 404
     if isinstance(exc, TokenRefused):
         return 401
+    if isinstance(exc, PermissionDenied):
+        return 403
     if isinstance(exc, (InputError, InvalidCaseData)):
         return 422
     if isinstance(exc, StorageError):

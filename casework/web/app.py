@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from casework.web import auth
@@ -53,7 +55,11 @@ def create_app(service: Casework, settings: WebSettings | None = None) -> FastAP
     # the HTTP API: its own application (bearer tokens, JSON problems, its own OpenAPI document)
     from casework.api import PREFIX, create_api
 
-    app.mount(PREFIX, create_api(service, app.state.settings), name="api")
+    api = Mount(PREFIX, app=create_api(service, app.state.settings), name="api")
+    # Starlette matches a mount with `^/api/v1/(?P<path>.*)$`, whose `.` stops at a line feed: a path holding
+    # an encoded %0A would fall through to the pages' HTML 404. Every /api/v1/ path belongs to the API.
+    api.path_regex = re.compile(api.path_regex.pattern, re.DOTALL)
+    app.router.routes.append(api)
     for module in (auth, inbox, cases, newcase, notices, reports, admin):
         app.include_router(module.router)
 

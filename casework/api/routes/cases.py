@@ -48,7 +48,15 @@ def _case(view: CaseView, response: Response, status: int = 200) -> Response:
     "/cases",
     status_code=201,
     summary="Open a case",
-    responses={201: {"model": CaseView, "description": "Opened; `Location` names it."}, **CHANGE},
+    responses={
+        201: {"model": CaseView, "description": "Opened; `Location` names it."},
+        200: {
+            "model": CaseView,
+            "description": "A retry with the same `Idempotency-Key` and request: the case the first one opened, as "
+            "it is now, opened only once (`Idempotent-Replayed: true`).",
+        },
+        **CHANGE,
+    },
     response_model=None,
 )
 def open_case(body: CaseOpen, call: Caller, response: Response, key: IdempotencyKey = None) -> Response:

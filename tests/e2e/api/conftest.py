@@ -12,17 +12,14 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.web.conftest import (  # noqa: F401 - fixtures used by name
-    GOOD_ID,
-    START,
-    WEB_USERS,
-    Site,
-    case_data,
-    live,
-    site,
-    web,
-    web_template,
-)
+from tests.e2e.web import conftest as web_fixtures
+from tests.e2e.web.conftest import GOOD_ID, START, WEB_USERS, Site, case_data  # noqa: F401 - for the API tests
+
+# the web tests' fixtures, used here by name
+live = web_fixtures.live
+site = web_fixtures.site
+web = web_fixtures.web
+web_template = web_fixtures.web_template
 
 WORKFLOW = "poverty_archive"
 

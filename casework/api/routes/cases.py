@@ -24,7 +24,7 @@ from engine.models import AuditRecord, ObjectionView, TimerView
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["cases"])
+router = APIRouter()
 
 Ref = Annotated[str, Path(min_length=1, max_length=40, description="The case's reference, e.g. ZZ-2026-000123.")]
 Trigger = Annotated[str, Path(min_length=1, max_length=63, description="The step's trigger, as `actions` names it.")]
@@ -47,6 +47,7 @@ def _case(view: CaseView, response: Response, status: int = 200) -> Response:
 @router.post(
     "/cases",
     status_code=201,
+    tags=["cases"],
     summary="Open a case",
     responses={
         201: {"model": CaseView, "description": "Opened; `Location` names it."},
@@ -68,7 +69,9 @@ def open_case(body: CaseOpen, call: Caller, response: Response, key: Idempotency
     return answer
 
 
-@router.get("/cases", summary="List cases", responses={200: {"model": CaseList}, **READ}, response_model=None)
+@router.get(
+    "/cases", tags=["cases"], summary="List cases", responses={200: {"model": CaseList}, **READ}, response_model=None
+)
 def list_cases(
     call: Caller,
     workflow: Annotated[str | None, Query(max_length=63)] = None,
@@ -99,14 +102,24 @@ def list_cases(
     return json_of({"items": [v.to_json() for v in views], "next_cursor": next_cursor})
 
 
-@router.get("/cases/{ref}", summary="Read a case", responses={200: {"model": CaseView}, **READ}, response_model=None)
+@router.get(
+    "/cases/{ref}",
+    tags=["cases"],
+    summary="Read a case",
+    responses={200: {"model": CaseView}, **READ},
+    response_model=None,
+)
 def show_case(ref: Ref, call: Caller, response: Response) -> Response:
     """The case with its full data and the steps the caller may take now (``actions``); ``ETag`` is its version."""
     return _case(call.run(lambda s: s.get_case(ref, call.user), ref=ref), response)
 
 
 @router.patch(
-    "/cases/{ref}", summary="Change case data", responses={200: {"model": CaseView}, **CHANGE}, response_model=None
+    "/cases/{ref}",
+    tags=["cases"],
+    summary="Change case data",
+    responses={200: {"model": CaseView}, **CHANGE},
+    response_model=None,
 )
 def change_case(ref: Ref, body: CaseChange, call: Caller, response: Response, if_match: IfMatch = None) -> Response:
     """Change fields of the case (whoever may take a step from its state; audited old → new)."""
@@ -117,6 +130,7 @@ def change_case(ref: Ref, body: CaseChange, call: Caller, response: Response, if
 
 @router.post(
     "/cases/{ref}/steps/{trigger}",
+    tags=["cases"],
     summary="Take a step",
     responses={200: {"model": CaseView}, **CHANGE},
     response_model=None,
@@ -149,6 +163,7 @@ def take_step(
 
 @router.post(
     "/cases/{ref}/pause",
+    tags=["cases"],
     summary="Stop the deadline clock (补正)",
     responses={200: {"model": CaseView}, **CHANGE},
     response_model=None,
@@ -166,6 +181,7 @@ def pause(ref: Ref, body: PauseBody, call: Caller, response: Response, if_match:
 
 @router.post(
     "/cases/{ref}/resume",
+    tags=["cases"],
     summary="Restart the deadline clock",
     responses={200: {"model": CaseView}, **CHANGE},
     response_model=None,
@@ -183,6 +199,7 @@ def resume(ref: Ref, body: ResumeBody, call: Caller, response: Response, if_matc
 
 @router.get(
     "/cases/{ref}/history",
+    tags=["cases"],
     summary="The case's audit trail",
     responses={200: {"model": list[AuditRecord]}, **READ},
     response_model=None,
@@ -195,6 +212,7 @@ def history(ref: Ref, call: Caller) -> Response:
 
 @router.get(
     "/cases/{ref}/timers",
+    tags=["cases"],
     summary="The case's timers",
     responses={200: {"model": list[TimerView]}, **READ},
     response_model=None,

@@ -168,8 +168,10 @@ class Tokens:
         with self.db.read() as conn:
             return [_info(row, now) for row in store.tokens(conn, username)]
 
-    def authenticate(self, secret: str | None, method: str, path: str) -> Acting:
+    def authenticate(self, secret: str | None, method: str, path: str, client: str | None = None) -> Acting:
         """The grant of a request bearing ``secret``: counted, logged and rate-limited, or refused.
+
+        ``method``, ``path`` and ``client`` (its address) go into the access-log entry.
 
         Refuses with ``token_invalid`` (missing, unknown, expired, revoked, or its user disabled) or
         ``rate_limited`` (with ``retry_after`` seconds). A refused request is still counted and logged
@@ -198,6 +200,8 @@ class Tokens:
             count = 1 if fresh else row.window_count + 1
             store.count_use(conn, row.id, now, start, count)
             detail = {"token": row.name, "method": method, "path": path[:200]}
+            if client is not None:
+                detail["client"] = client[:64]
             if count > policy.requests_per_window:
                 retry = max(1, math.ceil((start + policy.window - now).total_seconds()))
                 users.log_access(conn, now, self.origin(row.username), "api_limited", detail)

@@ -61,7 +61,8 @@ def _call(request: Request, credentials: Annotated[HTTPAuthorizationCredentials 
     service: Casework = request.app.state.service
     tokens = request.app.state.tokens
     secret = credentials.credentials if credentials is not None else None
-    acting = tokens.authenticate(secret, request.method, request.url.path)
+    client = request.client.host if request.client else None  # behind a proxy: uvicorn's forwarded address
+    acting = tokens.authenticate(secret, request.method, request.url.path, client)
     return Call(service, acting)
 
 

@@ -111,5 +111,6 @@ def test_every_use_is_in_the_access_log_with_the_tokens_name(api: ApiClient) -> 
         ("lin", "provincial-platform", "GET", f"/api/v1/cases/{ref}/history"),
         ("lin", "provincial-platform", "GET", "/api/v1/cases/ZZ-2026-999999"),
     ]
+    assert {e.detail["client"] for e in entries} == {"testclient"}  # the caller's address (Starlette's test client)
     (token,) = [t for t in site.svc.tokens.list("lin") if t.name == "provincial-platform"]
     assert token.last_used_at == site.clock.now()

@@ -144,7 +144,21 @@ class Queries:
         """
         with self.db.read() as conn:
             wanted = self._wanted(conn, workflow, state, actor, overdue, counties, household_type, search)
-        return self._stream(dataclasses.replace(wanted, after=after), limit, batch)
+            if after is not None:
+                wanted = dataclasses.replace(wanted, after=self._after(conn, after, wanted.user))
+        return self._stream(wanted, limit, batch)
+
+    @staticmethod
+    def _after(conn: Connection, ref: str, user: Actor | None) -> int:
+        """The id of case ``ref`` to list after; only a case ``user`` may see (else nothing tells that it exists)."""
+        row = case_store.read_case(conn, ref) if len(ref) <= 40 and "\x00" not in ref else None
+        if row is None or (user is not None and not covers(user.scopes, row.scope)):
+            raise InputError(
+                "the cursor names no case of this list: pass the cursor the previous page gave, unchanged",
+                option="cursor",
+                value=ref[:40],
+            )
+        return row.id
 
     def _wanted(
         self,
@@ -444,7 +458,8 @@ class _Wanted:
     counties: tuple[str, ...]
     household_type: str | None
     search: case_store.NameSearch | None
-    after: str | None = None
+    #: list the cases after the one of this id (a cursor)
+    after: int | None = None
 
 
 def applicant_field(wf: WorkflowDef) -> str | None:

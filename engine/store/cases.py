@@ -246,7 +246,7 @@ def list_cases(
     counties: Sequence[str] | None = None,
     household_type: str | None = None,
     search: NameSearch | None = None,
-    after: str | None = None,
+    after: int | None = None,
     overdue_at: dt.datetime | None = None,
     limit: int | None = None,
     batch: int | None = None,
@@ -284,8 +284,8 @@ def list_cases(
             in_versions = _cases.c.workflow_version_id.in_(list(version_ids))
             matches.append(in_versions & _contains(_cases.c.data[field].as_string(), search.text))
         query = query.where(or_(*matches))
-    if after is not None:  # the next page after the case ``after`` (keyset paging; an unknown ref: nothing)
-        query = query.where(_cases.c.id > select(_cases.c.id).where(_cases.c.ref == after).scalar_subquery())
+    if after is not None:  # the next page after the case of id ``after`` (keyset paging)
+        query = query.where(_cases.c.id > after)
     if limit:
         query = query.limit(limit)
     if batch:

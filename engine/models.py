@@ -63,8 +63,10 @@ class ReadModel(BaseModel):
 
     timezone: str = Field(default=DEFAULT_TZ, exclude=True)
 
+    # no return annotation on purpose: pydantic would take it (Any) as every field's serialized type, and the
+    # JSON schema of every read model (the HTTP API's OpenAPI document) would lose its types
     @field_serializer("*", mode="wrap", when_used="json")
-    def _local_time(self, value: Any, handler: SerializerFunctionWrapHandler) -> Any:
+    def _local_time(self, value: Any, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
         if isinstance(value, dt.datetime):
             return iso(value, self.timezone)
         return handler(value)

@@ -60,4 +60,5 @@ ACCESS_ACTIONS = (
     "revoke_token",
     "api",
     "api_limited",
+    "api_refused",
 )

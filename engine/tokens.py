@@ -174,8 +174,8 @@ class Tokens:
         ``method``, ``path`` and ``client`` (its address) go into the access-log entry.
 
         Refuses with ``token_invalid`` (missing, unknown, expired, revoked, or its user disabled) or
-        ``rate_limited`` (with ``retry_after`` seconds). A refused request is still counted and logged
-        when its token is known, so a flood of requests cannot go unseen.
+        ``rate_limited`` (with ``retry_after`` seconds). A refused request whose token is known is still
+        logged (``api_refused``, ``api_limited``), so neither a flood nor a revoked token's use goes unseen.
         """
         if not secret:
             raise TokenRefused(
@@ -192,16 +192,18 @@ class Tokens:
                 return TokenRefused("the API token is not one casework made (or it was mistyped)", why="unknown")
             now = self.clock.now()
             status = _status(row, now)
+            detail = {"token": row.name, "method": method, "path": path[:200]}
+            if client is not None:
+                detail["client"] = client[:64]
             if status != "live" or row.user_disabled_at is not None:
                 why = status if status != "live" else "user_disabled"
+                # a revoked or expired token still in use is what an inspector most needs to see
+                users.log_access(conn, now, self.origin(row.username), "api_refused", {**detail, "why": why})
                 return TokenRefused(_REFUSED[why].format(name=row.name, user=row.username), why=why)
             fresh = row.window_start is None or now - row.window_start >= policy.window or now < row.window_start
             start = now if fresh or row.window_start is None else row.window_start
             count = 1 if fresh else row.window_count + 1
             store.count_use(conn, row.id, now, start, count)
-            detail = {"token": row.name, "method": method, "path": path[:200]}
-            if client is not None:
-                detail["client"] = client[:64]
             if count > policy.requests_per_window:
                 retry = max(1, math.ceil((start + policy.window - now).total_seconds()))
                 users.log_access(conn, now, self.origin(row.username), "api_limited", detail)

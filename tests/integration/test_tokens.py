@@ -79,6 +79,13 @@ def test_revoked_expired_and_disabled_tokens_are_refused(svc: Casework, clock: F
             svc.tokens.authenticate(secret, "GET", "/api/v1/cases")
         assert caught.value.facts["why"] == why
     assert [t.status for t in svc.tokens.list("lin")] == ["revoked", "expired"]
+    # each use of a dead token is in the access log: a leaked one still tried is what an inspector looks for
+    logged = svc.access_log(action="api_refused")
+    assert [(e.actor, e.detail["token"], e.detail["why"]) for e in logged] == [
+        ("lin", "old", "revoked"),
+        ("lin", "short", "expired"),
+        ("wu", "review-bot", "user_disabled"),
+    ]
 
 
 def test_a_second_live_token_of_one_name_is_refused_and_nothing_is_made(svc: Casework) -> None:

@@ -69,6 +69,7 @@ ACTIONS: dict[str, str] = {
     "revoke_token": "吊销接口令牌",
     "api": "接口请求",
     "api_limited": "接口请求（超出频率限制）",
+    "api_refused": "接口请求（令牌已吊销、过期或用户已停用）",
 }
 
 #: what a weakened control's kind means (the token is ``KIND:NAME``, engine.definition.weakening)

@@ -407,12 +407,14 @@ api_tokens = Table(
     Index("ix_api_tokens_user_name", "username", "name"),
 )
 
-#: an ``Idempotency-Key`` a user sent with a create or a step, written in the same transaction as the
-#: change: a retried request finds it and is answered with the case it made, never makes a second one
+#: an ``Idempotency-Key`` a user sent with a create or a step (through one API token, or none: ``""``),
+#: written in the same transaction as the change: a retried request finds it and is answered with the case
+#: it made, never makes a second one
 idempotency_keys = Table(
     "idempotency_keys",
     metadata,
     _required("username", String(63), primary_key=True),
+    _required("token", String(63), primary_key=True),
     _required("key", String(255), primary_key=True),
     _required("fingerprint", String(64)),
     _required("ref", String(40)),

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from engine.acting import current
 from engine.errors import Code, InputError, RefusedError
 from engine.store import tokens as store
 
@@ -47,11 +48,14 @@ def fingerprint(*request: Any) -> str:
 def claim(conn: Connection, username: str, key: str, print_: str, now: Any) -> str | None:
     """Claim ``key`` for this request (None: go on and make the change), or the case an earlier request with it made.
 
-    Refuses (``idempotency_key_reused``) a key the user sent before with a different request.
+    Keys are the user's through one API token (or through none): two systems acting as one user, each with
+    its own token, never meet each other's keys. Refuses (``idempotency_key_reused``) a key sent before with
+    a different request.
     """
-    if store.claim_key(conn, username, key, print_, now):
+    token = _token(username)
+    if store.claim_key(conn, username, token, key, print_, now):
         return None
-    earlier = store.find_key(conn, username, key)
+    earlier = store.find_key(conn, username, token, key)
     assert earlier is not None  # claimed by a transaction that committed (else our claim would have won)
     if earlier.fingerprint != print_:
         raise RefusedError(
@@ -66,4 +70,10 @@ def claim(conn: Connection, username: str, key: str, print_: str, now: Any) -> s
 
 def settle(conn: Connection, username: str, key: str, ref: str) -> None:
     """Name the case the keyed request made or moved (in its transaction)."""
-    store.set_key_ref(conn, username, key, ref)
+    store.set_key_ref(conn, username, _token(username), key, ref)
+
+
+def _token(username: str) -> str:
+    """The name of the API token ``username`` acts through now ("" for none)."""
+    acting = current()
+    return acting.token if acting is not None and acting.username == username else ""

@@ -122,13 +122,14 @@ class KeyRow(NamedTuple):
     """An ``idempotency_keys`` row."""
 
     username: str
+    token: str
     key: str
     fingerprint: str
     ref: str
     created_at: dt.datetime
 
 
-def claim_key(conn: Connection, username: str, key: str, fingerprint: str, now: dt.datetime) -> bool:
+def claim_key(conn: Connection, username: str, token: str, key: str, fingerprint: str, now: dt.datetime) -> bool:
     """Insert the key (its case filled in later); False if it is there already.
 
     On PostgreSQL a second transaction claiming the same key waits here until
@@ -138,19 +139,21 @@ def claim_key(conn: Connection, username: str, key: str, fingerprint: str, now: 
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     claim = (
         dialect.insert(_keys)
-        .values(username=username, key=key, fingerprint=fingerprint, ref="", created_at=now)
+        .values(username=username, token=token, key=key, fingerprint=fingerprint, ref="", created_at=now)
         .on_conflict_do_nothing()
         .returning(_keys.c.key)  # a row back: ours (rowcount is not reliable for ON CONFLICT on every driver)
     )
     return conn.execute(claim).first() is not None
 
 
-def set_key_ref(conn: Connection, username: str, key: str, ref: str) -> None:
+def set_key_ref(conn: Connection, username: str, token: str, key: str, ref: str) -> None:
     """Name the case the key's request made or moved (in the same transaction as the change)."""
-    conn.execute(update(_keys).where(_keys.c.username == username, _keys.c.key == key).values(ref=ref))
+    mine = (_keys.c.username == username) & (_keys.c.token == token) & (_keys.c.key == key)
+    conn.execute(update(_keys).where(mine).values(ref=ref))
 
 
-def find_key(conn: Connection, username: str, key: str) -> KeyRow | None:
-    """The user's key, if they sent it before."""
-    row = conn.execute(select(_keys).where(_keys.c.username == username, _keys.c.key == key)).first()
+def find_key(conn: Connection, username: str, token: str, key: str) -> KeyRow | None:
+    """The key, if this user sent it before through this token."""
+    mine = (_keys.c.username == username) & (_keys.c.token == token) & (_keys.c.key == key)
+    row = conn.execute(select(_keys).where(mine)).first()
     return KeyRow._make(row) if row is not None else None

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from db import schema
 from engine import Casework, Code, FixedClock, InputError, NotFound, RefusedError, TokenRefused
 from engine.acting import acting_through
+from engine.idnumber import check_digit
 from engine.logins import hash_token
 from engine.tokens import TOKEN_PREFIX, TokenPolicy
 
@@ -223,3 +224,17 @@ def test_eight_creates_with_one_key_at_once_open_one_case(svc: Casework) -> None
         refs = set(pool.map(send, range(8)))
     assert len(refs) == 1 and _cases(svc) == 1
     assert svc.check().ok
+
+
+def test_two_tokens_of_one_user_keep_their_keys_apart(svc: Casework) -> None:
+    # two systems acting as one user, each counting its keys from 1, must not receive each other's cases
+    first, _ = svc.tokens.create("lin", "platform")
+    second, _ = svc.tokens.create("lin", "portal")
+    opened = {}
+    for secret, n in ((first, 1), (second, 2)):
+        with acting_through(svc.tokens.authenticate(secret, "POST", "/api/v1/cases")):
+            data = {**DATA, "id_number": f"35060219850101{n:03d}"}
+            data["id_number"] += check_digit(data["id_number"])
+            opened[secret] = svc.create_case("poverty_archive", "lin", data, idempotency_key="1")
+    assert opened[first].ref != opened[second].ref
+    assert not opened[second].replayed and _cases(svc) == 2

@@ -5,8 +5,9 @@ roles and scopes than the user has, its expiry and revocation, and the SHA-256
 of its secret (a copy of the database holds no usable token). ``window_start``
 and ``window_count`` count the token's requests for the rate limit, so every
 worker and host shares one count. ``idempotency_keys`` keeps, per user, each
-``Idempotency-Key`` sent with a create or a step, written in the same
-transaction as the change it made. No existing row changes.
+``Idempotency-Key`` sent with a create or a step, and the token it came
+through (two systems acting as one user keep their keys apart), written in
+the same transaction as the change it made. No existing row changes.
 
 Revision ID: 0010
 Revises: 0009
@@ -47,6 +48,7 @@ def upgrade() -> None:
     op.create_table(
         "idempotency_keys",
         sa.Column("username", sa.String(63), primary_key=True),
+        sa.Column("token", sa.String(63), primary_key=True),
         sa.Column("key", sa.String(255), primary_key=True),
         sa.Column("fingerprint", sa.String(64), nullable=False),
         sa.Column("ref", sa.String(40), nullable=False),

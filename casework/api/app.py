@@ -19,7 +19,7 @@ from starlette.staticfiles import StaticFiles
 
 from casework.api.problems import FieldError, Problem, problem, problem_response
 from casework.api.routes import bulk, cases, inbox, notices, reports, workflows
-from casework.web.limits import BodyLimit
+from casework.web.limits import TOO_LARGE, BodyLimit
 from casework.web.settings import WebSettings
 from engine import Casework, CaseworkError, Code
 from engine.tokens import TokenPolicy
@@ -147,6 +147,9 @@ def _handlers(api: FastAPI) -> None:
 
     @api.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
+        if exc.status_code == 400 and request.scope.get(TOO_LARGE):
+            # a chunked body cut off at the limit: FastAPI caught the cut and answered 400
+            return _too_large(request.scope[TOO_LARGE])
         if exc.status_code == 400:
             # FastAPI's answer to a body it cannot decode (not UTF-8): as any other body not as described
             doc = Problem(

@@ -14,7 +14,11 @@ from collections.abc import Callable, Sequence
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["BodyLimit"]
+__all__ = ["TOO_LARGE", "BodyLimit"]
+
+#: set in the request's scope (to the limit) when its body grew past it: a framework that catches every
+#: exception while reading a body (FastAPI answers 400) can still tell that it was too large
+TOO_LARGE = "casework.body_too_large"
 
 _TOO_LARGE = "提交的内容太大（超过 {mb:.1f} MB），未作任何更改。请拆分文件后分批导入。"
 
@@ -67,6 +71,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
+                    scope[TOO_LARGE] = self.max_bytes
                     raise _TooLarge()
             return message
 

@@ -2,8 +2,10 @@
 
 A token of the HTTP API acts as its user, with at most the user's roles and
 scopes (a token may be given fewer). Every rule in the engine reads the actor
-through :func:`engine.users.find_actor`, which applies the narrowing of the
-token the current request runs under; every audit event the request writes
+through :func:`engine.users.find_actor` (or, where a step reads the actor
+with the case in one statement, :meth:`engine.steps.Steps.read`), and both
+apply :func:`narrowed`: the limits of the token the current request runs
+under. Every audit event the request writes
 carries the channel and the token's name in its origin. The front end sets it
 around its engine calls with :func:`acting_through`; the command line and the
 web pages never set it, and act with the user's full rights.
@@ -16,7 +18,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-from engine.access import ALL_SCOPES, Actor, covers
+from engine.access import Actor, covers
 
 __all__ = ["Acting", "acting_through", "current", "narrowed"]
 
@@ -56,10 +58,6 @@ def narrowed(actor: Actor) -> Actor:
     if acting is None or acting.username != actor.username or actor.system:
         return actor
     roles = actor.roles if acting.roles is None else tuple(r for r in actor.roles if r in acting.roles)
-    if acting.scopes is None:
-        scopes = actor.scopes
-    elif ALL_SCOPES in acting.scopes:
-        scopes = actor.scopes
-    else:
-        scopes = tuple(s for s in acting.scopes if covers(actor.scopes, s))
+    # a token's scopes are named counties, each one its user covered when it was made (never ``*``)
+    scopes = actor.scopes if acting.scopes is None else tuple(s for s in acting.scopes if covers(actor.scopes, s))
     return Actor(actor.username, roles, scopes)

@@ -16,7 +16,9 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import HTMLResponse, Response
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from casework.api.deps import named_version
 from casework.api.problems import FieldError, Problem, problem, problem_response
 from casework.api.routes import bulk, cases, inbox, notices, reports, workflows
 from casework.web.limits import TOO_LARGE, BodyLimit
@@ -59,6 +61,8 @@ def create_api(service: Casework, settings: WebSettings | None = None) -> FastAP
         redoc_url=None,
         openapi_url="/openapi.json",
         servers=[{"url": PREFIX}],
+        # /cases/ is not /cases: a 404 problem, not a bare redirect
+        redirect_slashes=False,
     )
     api.state.service = service
     api.state.settings = settings
@@ -67,6 +71,7 @@ def create_api(service: Casework, settings: WebSettings | None = None) -> FastAP
         api.include_router(module.router)
     # JSON bodies are small: a larger one is refused before it is read, as a problem
     api.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes, respond=_too_large)
+    api.add_middleware(_Failures)
     # Swagger UI 5 (OpenAPI 3.1), as the fastapi-offline package ships it: nothing is fetched from a CDN
     api.mount("/docs/assets", StaticFiles(packages=[("fastapi_offline", "static")]), name="docs-assets")
     _handlers(api)
@@ -117,7 +122,7 @@ def _too_large(limit: int) -> Response:
 def _handlers(api: FastAPI) -> None:
     @api.exception_handler(CaseworkError)
     async def refused(request: Request, exc: CaseworkError) -> Response:
-        doc = problem(exc)
+        doc = problem(exc, precondition=named_version(request.headers.get("if-match")) is not None)
         headers = {}
         if doc.status == 401:
             headers["WWW-Authenticate"] = 'Bearer realm="casework"'
@@ -172,17 +177,38 @@ def _handlers(api: FastAPI) -> None:
         )
         return problem_response(doc, dict(exc.headers or {}))
 
-    @api.exception_handler(Exception)
-    async def failed(request: Request, exc: Exception) -> Response:
-        logger.exception("API request failed: %s %s", request.method, request.url.path)
-        doc = Problem(
-            type="about:blank",
-            title="internal error",
-            status=500,
-            detail="the server failed while answering; if it was a change, read the case again before retrying",
-            code="internal_error",
-        )
-        return problem_response(doc)
+
+class _Failures:
+    """An unexpected exception: logged once, answered as a 500 problem (not re-raised to the server's log too)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception:
+            if started:
+                raise
+            logger.exception("API request failed: %s %s", scope.get("method"), scope.get("path"))
+            doc = Problem(
+                type="about:blank",
+                title="internal error",
+                status=500,
+                detail="the server failed while answering; if it was a change, read the case again before retrying",
+                code="internal_error",
+            )
+            await problem_response(doc)(scope, receive, send)
 
 
 # (operation, status) -> links the fuzzer and clients follow from its answer

@@ -22,7 +22,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from engine import CaseNotFound, Casework, Code, InputError, RefusedError
 from engine.acting import Acting, acting_through
 
-__all__ = ["Call", "Caller", "IdempotencyKey", "IfMatch", "etag", "expected_version"]
+__all__ = ["Call", "Caller", "IdempotencyKey", "IfMatch", "etag", "expected_version", "named_version"]
 
 T = TypeVar("T")
 
@@ -69,7 +69,8 @@ def _call(request: Request, credentials: Annotated[HTTPAuthorizationCredentials 
 #: the authenticated caller of an operation
 Caller = Annotated[Call, Depends(_call)]
 
-_ETAG = re.compile(r'^\s*(?:W/)?"?(\d{1,9})"?\s*$')
+#: an ETag as this API gives it: the version, quoted (a weak W/"3" never matches If-Match: RFC 9110 13.1.1)
+_ETAG = re.compile(r'^\s*"(\d{1,9})"\s*$')
 
 
 def etag(version: int) -> str:
@@ -108,12 +109,19 @@ def expected_version(if_match: str | None, ref: str) -> int | None:
         )
     if if_match.strip() == "*":
         return None
-    found = _ETAG.match(if_match)
-    if found is None:
+    version = named_version(if_match)
+    if version is None:
         raise InputError(
-            f'If-Match must be the case\'s ETag, e.g. "3", not {if_match[:40]!r}; nothing was done',
+            f'If-Match must be the case\'s ETag as read, e.g. "3" with its quotes, not {if_match[:40]!r}; '
+            "nothing was done",
             code=Code.INVALID_INPUT,
             option="If-Match",
             value=if_match[:40],
         )
-    return int(found.group(1))
+    return version
+
+
+def named_version(if_match: str | None) -> int | None:
+    """The case version an ``If-Match`` header names, or None (no header, ``*``, or not one of our ETags)."""
+    found = _ETAG.match(if_match) if if_match else None
+    return int(found.group(1)) if found else None

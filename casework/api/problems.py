@@ -71,9 +71,13 @@ _STATUS: dict[Code, int] = {
 }
 
 
-def status_of(exc: CaseworkError) -> int:
-    """The HTTP status of a refusal: 401/403/404/409/412/422/428/429/503."""
-    if exc.code is Code.CONFLICT and "expected_version" in exc.facts:
+def status_of(exc: CaseworkError, *, precondition: bool = False) -> int:
+    """The HTTP status of a refusal: 401/403/404/409/412/422/428/429/503.
+
+    ``precondition``: the request's If-Match named a version, so a conflict over the version is its 412
+    (without one, a case changed meanwhile is a 409 like any other conflict).
+    """
+    if exc.code is Code.CONFLICT and "expected_version" in exc.facts and precondition:
         return 412  # If-Match named a version the case is no longer at
     if exc.code in _STATUS:
         return _STATUS[exc.code]
@@ -90,8 +94,8 @@ def status_of(exc: CaseworkError) -> int:
     return 409  # the case's state or data does not allow it now
 
 
-def problem(exc: CaseworkError) -> Problem:
-    """The problem document of a refusal."""
+def problem(exc: CaseworkError, *, precondition: bool = False) -> Problem:
+    """The problem document of a refusal (``precondition``: see :func:`status_of`)."""
     errors = None
     if isinstance(exc, InvalidCaseData):
         errors = [
@@ -106,7 +110,7 @@ def problem(exc: CaseworkError) -> Problem:
     return Problem(
         type=f"urn:casework:problem:{exc.code}",
         title=str(exc.code).replace("_", " "),
-        status=status_of(exc),
+        status=status_of(exc, precondition=precondition),
         detail=exc.message,
         code=str(exc.code),
         facts=_jsonable(exc.facts),

@@ -16,7 +16,9 @@ def _problems(*statuses: tuple[int, str]) -> dict[int | str, dict[str, Any]]:
 
 
 _ALWAYS = ((401, "No valid token."), (422, "A parameter or the body is not as described (`errors`, per field)."),
-           (429, "Too many requests: `Retry-After` says when to retry."))  # fmt: skip
+           (429, "Too many requests: `Retry-After` says when to retry."),
+           (500, "The server failed (a defect: nothing is meant to answer this)."),
+           (503, "The database cannot be used now: retry later."))  # fmt: skip
 
 #: what a read may answer besides success
 READ = _problems(

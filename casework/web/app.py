@@ -22,6 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
+from casework.api import PREFIX as API_PREFIX, create_api
 from casework.web import auth
 from casework.web.errors import CsrfRejected, NotLoggedIn
 from casework.web.limits import BodyLimit
@@ -49,13 +50,11 @@ def create_app(service: Casework, settings: WebSettings | None = None) -> FastAP
     app.state.service = service
     app.state.settings = settings or WebSettings()
     # the body limit runs inside the headers, so a 413 carries them too
-    app.add_middleware(BodyLimit, max_bytes=app.state.settings.max_upload_bytes + 100_000, skip=("/api/",))
+    app.add_middleware(BodyLimit, max_bytes=app.state.settings.max_upload_bytes + 100_000, skip=(API_PREFIX + "/",))
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(packages=[("casework.web", "static")]), name="static")
     # the HTTP API: its own application (bearer tokens, JSON problems, its own OpenAPI document)
-    from casework.api import PREFIX, create_api
-
-    api = Mount(PREFIX, app=create_api(service, app.state.settings), name="api")
+    api = Mount(API_PREFIX, app=create_api(service, app.state.settings), name="api")
     # Starlette matches a mount with `^/api/v1/(?P<path>.*)$`, whose `.` stops at a line feed: a path holding
     # an encoded %0A would fall through to the pages' HTML 404. Every /api/v1/ path belongs to the API.
     api.path_regex = re.compile(api.path_regex.pattern, re.DOTALL)

@@ -52,8 +52,11 @@ def workflow(name: Name, call: Caller, version: Version = None) -> Response:
             "content": {"image/svg+xml": {"schema": {"type": "string"}}, "text/plain": {"schema": {"type": "string"}}},
             "description": "SVG (drawn by Graphviz) or, with `format=mermaid`, Mermaid text.",
         },
-        503: {"description": "Graphviz is not installed: the Mermaid text follows the message."},
         **READ,
+        503: {
+            "description": "Graphviz is not installed: the message, then the Mermaid text.",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        },
     },
     response_model=None,
 )

@@ -30,9 +30,7 @@ def test_a_cursor_naming_another_countys_case_answers_as_one_naming_no_case(api:
     mine = api.site.open_case("lin")
     theirs = api.site.open_case("chen", county="龙文区", id_number=id_number(7, "350603"))
     api.site.open_case("lin", id_number=id_number(8))
-    answers = {
-        ref: api.call("GET", f"/cases?cursor={_cursor(ref)}", "lin") for ref in (theirs, "ZZ-2026-999999")
-    }
+    answers = {ref: api.call("GET", f"/cases?cursor={_cursor(ref)}", "lin") for ref in (theirs, "ZZ-2026-999999")}
     for answer in answers.values():
         assert answer.status_code == 422, answer.text
         assert answer.json()["code"] == "invalid_input"

@@ -211,48 +211,32 @@ class _Failures:
             await problem_response(doc)(scope, receive, send)
 
 
+def _link(operation: str, *, step: bool = False, version: bool = False) -> dict[str, Any]:
+    """A link from an answer holding a case to ``operation`` on that case (``step``: its first action's trigger;
+    ``version``: its ETag as If-Match)."""
+    parameters = {"ref": "$response.body#/ref"}
+    if step:
+        parameters["trigger"] = "$response.body#/actions/0/trigger"
+    if version:
+        parameters["header.If-Match"] = "$response.header.ETag"
+    return {"operationId": operation, "parameters": parameters}
+
+
+_STEP = "take_step_cases__ref__steps__trigger__post"
+_HISTORY = "history_cases__ref__history_get"
+
 # (operation, status) -> links the fuzzer and clients follow from its answer
 _LINKS: dict[tuple[str, str], dict[str, Any]] = {
     ("open_case_cases_post", "201"): {
-        "ReadCase": {"operationId": "show_case_cases__ref__get", "parameters": {"ref": "$response.body#/ref"}},
-        "TakeStep": {
-            "operationId": "take_step_cases__ref__steps__trigger__post",
-            "parameters": {
-                "ref": "$response.body#/ref",
-                "trigger": "$response.body#/actions/0/trigger",
-                "header.If-Match": "$response.header.ETag",
-            },
-        },
-        "History": {"operationId": "history_cases__ref__history_get", "parameters": {"ref": "$response.body#/ref"}},
-        "ChangeCase": {
-            "operationId": "change_case_cases__ref__patch",
-            "parameters": {"ref": "$response.body#/ref", "header.If-Match": "$response.header.ETag"},
-        },
+        "ReadCase": _link("show_case_cases__ref__get"),
+        "TakeStep": _link(_STEP, step=True, version=True),
+        "History": _link(_HISTORY),
+        "ChangeCase": _link("change_case_cases__ref__patch", version=True),
     },
-    ("take_step_cases__ref__steps__trigger__post", "200"): {
-        "NextStep": {
-            "operationId": "take_step_cases__ref__steps__trigger__post",
-            "parameters": {
-                "ref": "$response.body#/ref",
-                "trigger": "$response.body#/actions/0/trigger",
-                "header.If-Match": "$response.header.ETag",
-            },
-        },
-        "History": {"operationId": "history_cases__ref__history_get", "parameters": {"ref": "$response.body#/ref"}},
-    },
+    (_STEP, "200"): {"NextStep": _link(_STEP, step=True, version=True), "History": _link(_HISTORY)},
     ("show_case_cases__ref__get", "200"): {
-        "TakeStep": {
-            "operationId": "take_step_cases__ref__steps__trigger__post",
-            "parameters": {
-                "ref": "$response.body#/ref",
-                "trigger": "$response.body#/actions/0/trigger",
-                "header.If-Match": "$response.header.ETag",
-            },
-        },
-        "Pause": {
-            "operationId": "pause_cases__ref__pause_post",
-            "parameters": {"ref": "$response.body#/ref", "header.If-Match": "$response.header.ETag"},
-        },
+        "TakeStep": _link(_STEP, step=True, version=True),
+        "Pause": _link("pause_cases__ref__pause_post", version=True),
     },
 }
 

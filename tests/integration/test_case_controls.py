@@ -12,18 +12,9 @@ import pytest
 from engine import Casework, RefusedError
 from engine.access import Actor, check_edit
 from engine.idnumber import check_digit
+from tests.casedata import case_data
 
-DATA = {
-    "applicant_name": "王秀英",
-    "id_number": "350602198501012336",
-    "household_type": "低保户",
-    "county": "芗城区",
-    "household_size": 3,
-    "income_per_capita": "650.00",
-    "cause": "因病致困",
-    "materials": ["申请表", "身份证", "户口簿", "收入证明"],
-    "phone": "13800001111",
-}
+DATA = case_data()
 USERS = ("lin", "chen", "wu", "ye", "su", "xu")
 
 

@@ -21,18 +21,9 @@ from engine.acting import acting_through
 from engine.idnumber import check_digit
 from engine.logins import hash_token
 from engine.tokens import TOKEN_PREFIX, TokenPolicy
+from tests.casedata import case_data
 
-DATA = {
-    "applicant_name": "王秀英",
-    "id_number": "350602198501012336",
-    "household_type": "低保户",
-    "county": "芗城区",
-    "household_size": 3,
-    "income_per_capita": "650.00",
-    "cause": "因病致困",
-    "materials": ["申请表", "身份证", "户口簿", "收入证明"],
-    "phone": "13800001111",
-}
+DATA = case_data()
 
 
 def _cases(svc: Casework) -> int:

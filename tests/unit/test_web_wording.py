@@ -219,7 +219,6 @@ SAMPLE: dict[str, Any] = {
     "retry_after": 900,
     "min_length": 10,
     "token": "provincial-platform",
-    "limit": 600,
     "window": 60,
     "database": "casework.db",
     "linked_from": {"case": "ZZ-2026-000009", "workflow": "medical_aid", "trigger": "grant", "field": "archive"},

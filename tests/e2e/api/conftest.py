@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.casedata import id_number  # noqa: F401 - the API tests import it from here
 from tests.e2e.web import conftest as web_fixtures
 from tests.e2e.web.conftest import GOOD_ID, START, WEB_USERS, Site, case_data  # noqa: F401 - for the API tests
 
@@ -22,14 +23,6 @@ web = web_fixtures.web
 web_template = web_fixtures.web_template
 
 WORKFLOW = "poverty_archive"
-
-
-def id_number(serial: int, area: str = "350602") -> str:
-    """A valid 公民身份号码 of ``area`` (default 芗城区), one per ``serial``: a second household of a test."""
-    from engine.idnumber import check_digit
-
-    first17 = f"{area}19850101{serial:03d}"
-    return first17 + check_digit(first17)
 
 
 class ApiClient:

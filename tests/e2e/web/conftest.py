@@ -30,6 +30,7 @@ import pytest
 from db import make_engine
 from engine import Casework, FixedClock, load_definition_file
 from engine.logins import LoginPolicy
+from tests.casedata import BAD_ID, GOOD_ID, case_data  # noqa: F401 - the web tests import them from here
 
 ROOT = Path(__file__).resolve().parents[3]
 BUNDLED = ROOT / "workflows" / "poverty_archive.yaml"
@@ -50,11 +51,6 @@ WEB_USERS = [
     ("luo", "罗国平", ["supervisor"], ["*"]),
 ]
 
-#: a valid 公民身份号码 for 芗城区 (350602…) and one whose check digit is wrong
-GOOD_ID = "350602198501012336"
-BAD_ID = "350602198501012337"
-
-
 #: Argon2id at its lowest costs: the pages' tests log in hundreds of times (the real costs are the
 #: engine's defaults, tested in tests/integration/test_logins.py)
 LIGHT = LoginPolicy(argon2_time_cost=1, argon2_memory_kib=8192, argon2_parallelism=1)
@@ -64,23 +60,6 @@ def light_logins(svc: Casework) -> Casework:
     """``svc`` with logins hashed at :data:`LIGHT` costs."""
     svc.logins = svc.logins_with(LIGHT)  # type: ignore[misc]
     return svc
-
-
-def case_data(**overrides: Any) -> dict[str, Any]:
-    """The data a clerk submits for a 芗城区 household (every field the submit step requires)."""
-    data: dict[str, Any] = {
-        "applicant_name": "王秀英",
-        "id_number": GOOD_ID,
-        "household_type": "低保户",
-        "county": "芗城区",
-        "household_size": 3,
-        "income_per_capita": "650.00",
-        "cause": "因病致困",
-        "materials": ["申请表", "身份证", "户口簿", "收入证明"],
-        "phone": "13800001111",
-    }
-    data.update(overrides)
-    return data
 
 
 @pytest.fixture(scope="session")

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from tests.casedata import id_number  # noqa: F401 - the API tests import it from here
+from tests.casedata import GOOD_ID, case_data, id_number  # noqa: F401 - the API tests import them from here
 from tests.e2e.web import conftest as web_fixtures
-from tests.e2e.web.conftest import GOOD_ID, START, WEB_USERS, Site, case_data  # noqa: F401 - for the API tests
+from tests.e2e.web.conftest import START, WEB_USERS, Site  # noqa: F401 - for the API tests
 
 # the web tests' fixtures, used here by name
 live = web_fixtures.live

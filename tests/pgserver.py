@@ -211,6 +211,8 @@ class PgServer:
         connections.
     :param settings: extra ``postgresql.conf`` settings, given as raw
         configuration values (strings must carry their own quotes).
+    :param tmpdir: parent directory of the cluster's temporary directory;
+        default ``$CASEWORK_PG_TMPDIR`` or the system temporary directory.
     """
 
     #: Superuser created by initdb (``-U``) and used in every URL.
@@ -225,8 +227,10 @@ class PgServer:
         run_as: str | None = None,
         start_timeout: float = 60.0,
         settings: dict[str, str] | None = None,
+        tmpdir: str | os.PathLike[str] | None = None,
     ) -> None:
         self._bindir = Path(bindir) if bindir is not None else None
+        self._tmpdir = Path(tmpdir) if tmpdir is not None else None
         self._run_as = run_as or os.environ.get("CASEWORK_PG_USER") or "postgres"
         self._start_timeout = start_timeout
         self._extra_settings = dict(settings or {})
@@ -401,7 +405,7 @@ class PgServer:
 
     def _make_base_dir(self) -> None:
         owner = self._owner()
-        parent = Path(os.environ.get("CASEWORK_PG_TMPDIR") or tempfile.gettempdir())
+        parent = self._tmpdir or Path(os.environ.get("CASEWORK_PG_TMPDIR") or tempfile.gettempdir())
         # The socket (<dir>/.s.PGSQL.NNNNN) must fit in sun_path, and the
         # server user must be able to reach the directory.
         too_long = len(str(parent)) + len("/casework-pg-XXXXXXXX/.s.PGSQL.65535") > _MAX_SOCKET_PATH

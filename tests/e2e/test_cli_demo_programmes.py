@@ -1,6 +1,7 @@
 """The demo runs every programme on its archives, and the office's reports show what it did.
 
-One demo run (SQLite, in a folder of its own) is shared by the module; the
+One demo run (SQLite, in a folder of its own) is shared by the module (a copy of
+the process's one run, which other modules' tests of the demo share too); the
 reports are read back through the command as a supervisor types them
 (``--format json``). A second run on a copy shows the demo runs again on its
 own database: the yearly review and 送温暖 run once a year, so the second
@@ -20,6 +21,7 @@ from typing import Any
 import pytest
 
 from casework.demo import EXITS, PROLOGUE_PER_COUNTY, programme_year
+from tests.e2e.conftest import DemoRun
 from tests.e2e.runner import Result, casework
 
 YEAR = programme_year()
@@ -50,9 +52,12 @@ def run_demo(folder: Path) -> Result:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
+def demo(demo_run: DemoRun, tmp_path_factory: pytest.TempPathFactory) -> Demo:
+    """The process's one demo run (tests/e2e/conftest.py), on a copy of its database for this module."""
+    assert demo_run.result.rc == 0, demo_run.result.out + demo_run.result.err
     folder = tmp_path_factory.mktemp("demo")
-    return Demo(folder, run_demo(folder))
+    demo_run.copy(folder)
+    return Demo(folder, demo_run.result)
 
 
 def total(report: dict[str, Any], **where: Any) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from engine import Casework, load_definition_file
-from tests.e2e.conftest import BUNDLED, Seeded
+from tests.e2e.conftest import BUNDLED, DemoRun, Seeded
 from tests.e2e.runner import casework
 from tests.e2e.test_cli import WF, full_household, ok, ok_json, refused
 
@@ -73,9 +73,9 @@ def test_a_notice_dated_in_the_past_is_refused_and_nothing_is_published(seeded: 
     assert published["period_start"] == str(later) and published["cases"] == [ref]
 
 
-def test_the_demo_publicises_every_archive_before_it_leaves_publicity(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'demo.db'}"
-    out = ok(casework(url, "demo", cwd=tmp_path))
+def test_the_demo_publicises_every_archive_before_it_leaves_publicity(demo_run: DemoRun, tmp_path: Path) -> None:
+    out = ok(demo_run.result)
+    url = f"sqlite:///{demo_run.copy(tmp_path)}"
     assert "NOT refused" not in out and "audit verify: intact" in out
     assert "(publicity_not_over)" in out and "(not_publicised)" in out and "(notice_backdated)" in out
     from db import make_engine

@@ -19,19 +19,20 @@ import pytest
 
 from casework.demo import programme_year
 from engine.audit import Event
+from tests.e2e.conftest import DEMO_AUDIT_KEY, DemoRun
 from tests.e2e.runner import Result, casework
 
-KEY = {"CASEWORK_AUDIT_KEY": "an audit key of forty-two characters long!"}
+KEY = DEMO_AUDIT_KEY
 # the demo's first archives are filed the year before its programme year (its prologue)
 FIRST, SECOND = (f"ZZ-{programme_year() - 1}-{n:06d}" for n in (1, 2))
 
 
 @pytest.fixture(scope="module")
-def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("demo")
-    r = casework(f"sqlite:///{folder / 'demo.db'}", "demo", env=KEY, cwd=folder)
+def demo_db(keyed_demo_run: DemoRun, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The process's one demo run with the key (tests/e2e/conftest.py), copied for this module."""
+    r = keyed_demo_run.result
     assert r.rc == 0, r.out + r.err
-    return folder / "demo.db"
+    return keyed_demo_run.copy(tmp_path_factory.mktemp("demo"))
 
 
 @pytest.fixture

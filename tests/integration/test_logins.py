@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from concurrent.futures import ThreadPoolExecutor
 
@@ -13,16 +14,29 @@ from engine import Casework, Code, LoginRefused, PermissionDenied, RefusedError,
 from engine.logins import LoginPolicy, hash_token
 
 PASSWORD = "correct-horse-7"
+# Argon2id at light costs, as the web tests log in (~10 ms a hash instead of ~200 ms): what most tests here
+# check — sessions, lockouts, refusals — does not depend on the costs. The hash stored at the default costs,
+# the rehash to them, and parallel guesses while slow hashes are checked are tested at the defaults.
+LIGHT = LoginPolicy(argon2_time_cost=1, argon2_memory_kib=8192)
 
 
 @pytest.fixture
 def svc_pw(svc: Casework) -> Casework:
+    """``svc`` whose logins hash at :data:`LIGHT` costs, lin's password set."""
+    svc.logins = svc.logins_with(LIGHT)
     svc.logins.set_password("lin", PASSWORD)
     return svc
 
 
-def test_the_password_is_stored_only_as_an_argon2id_hash(svc_pw: Casework) -> None:
-    with svc_pw.engine.connect() as conn:
+@pytest.fixture
+def svc_default_pw(svc: Casework) -> Casework:
+    """``svc`` at the default costs, lin's password set."""
+    svc.logins.set_password("lin", PASSWORD)
+    return svc
+
+
+def test_the_password_is_stored_only_as_an_argon2id_hash(svc_default_pw: Casework) -> None:
+    with svc_default_pw.engine.connect() as conn:
         stored = conn.execute(select(schema.users.c.password_hash).where(schema.users.c.username == "lin")).scalar_one()
     assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$")  # argon2-cffi's defaults: 64 MiB, 3 passes
     assert PASSWORD not in stored
@@ -77,7 +91,7 @@ def test_five_failures_lock_the_user_even_with_the_right_password_until_the_wind
 
 def test_too_many_failures_from_one_address_lock_that_address_for_every_user(svc_pw: Casework) -> None:
     assert LoginPolicy().max_client_failures == 20  # the default; a smaller limit here keeps the test quick
-    logins = svc_pw.logins_with(LoginPolicy(max_client_failures=6))
+    logins = svc_pw.logins_with(dataclasses.replace(LIGHT, max_client_failures=6))
     logins.set_password("chen", PASSWORD)
     for i in range(6):
         with pytest.raises(LoginRefused):
@@ -157,10 +171,11 @@ def test_no_password_for_system_or_an_unknown_user(svc: Casework) -> None:
     assert caught.value.code == Code.SYSTEM_RESERVED
 
 
-def test_parallel_guesses_are_counted_before_the_password_is_checked(svc_pw: Casework) -> None:
+def test_parallel_guesses_are_counted_before_the_password_is_checked(svc_default_pw: Casework) -> None:
+    # at the default costs: twelve guesses overlap while their hashes are checked
     def guess(i: int) -> str:
         try:
-            svc_pw.logins.login("lin", f"wrong-password-{i}", f"10.1.0.{i}")
+            svc_default_pw.logins.login("lin", f"wrong-password-{i}", f"10.1.0.{i}")
         except LoginRefused as exc:
             return str(exc.code)
         return "in"

@@ -308,6 +308,8 @@ def test_a_notice_fetches_no_file_no_url_and_no_data(tmp_path: Path, http_probe:
 # ------------------------------------------------------------------------ fonts
 
 
+# the fonts are the host's, whichever database holds the notice: two command processes (~3 s each) on SQLite only
+@pytest.mark.parametrize("backend", ["sqlite"])
 def test_without_a_cjk_font_the_pdf_is_refused_naming_the_package(svc: Casework, db_url: str, tmp_path: Path) -> None:
     publicised(svc, 700)
     view = publish_list(svc, WF, "芗城区")

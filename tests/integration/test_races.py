@@ -85,7 +85,12 @@ def _check_loser(exc: BaseException, ref: str, *, pinned: bool) -> str:
 
 
 @postgres_only()
-@pytest.mark.parametrize(("rounds", "pinned"), [(200, False), (50, True)], ids=["unpinned-200", "expect_version-50"])
+@pytest.mark.parametrize(
+    ("rounds", "pinned"),
+    # 200 unpinned rounds take 9-17 s: in the slow suite; 50 (750 losers) keep each kind in `make test`
+    [pytest.param(200, False, marks=pytest.mark.slow), (50, False), (50, True)],
+    ids=["unpinned-200", "unpinned-50", "expect_version-50"],
+)
 def test_sixteen_submits_at_once_exactly_one_wins(
     svc: Casework, db_url: str, clock: FixedClock, rounds: int, pinned: bool
 ) -> None:
@@ -318,7 +323,10 @@ def _append_concurrently(
 
 @postgres_only()
 @pytest.mark.parametrize(
-    "total", [300, pytest.param(10_000, marks=pytest.mark.slow)], ids=["300-appends", "10000-appends"]
+    "total",
+    # 300 appends take ~12 s: in the slow suite with 10,000; 100 (16 writers on each half) in `make test`
+    [100, pytest.param(300, marks=pytest.mark.slow), pytest.param(10_000, marks=pytest.mark.slow)],
+    ids=["100-appends", "300-appends", "10000-appends"],
 )
 def test_sixteen_writers_one_audit_chain(svc: Casework, db_url: str, clock: FixedClock, total: int) -> None:
     """16 threads append to one case's chain — clerks editing its data in 申请, then reviewers

@@ -269,6 +269,11 @@ def _logins(out: Console) -> None:
         "'casework user passwd USER')",
         markup=False,
     )
+    out.print(
+        "  the HTTP API for other systems: /api/v1/docs on the same server; a token with "
+        "'casework token create lin --name my-system' (docs/api.md)",
+        markup=False,
+    )
 
 
 # ---------------------------------------------------------------------- the year before, and the yearly review

@@ -673,6 +673,8 @@ def test_demo_runs_on_sqlite(demo_run: DemoRun, tmp_path: Path) -> None:
     assert ok(casework(url, "audit", "verify")).startswith("audit trail intact")
     notices = sorted(p.suffix for p in (demo_run.folder / "demo-output").iterdir())  # its notices: ./demo-output
     assert notices and notices.count(".html") == notices.count(".pdf")  # each list notice as HTML and PDF
+    # it ends by saying how to log in to the pages and where the API is
+    assert "demo-password-2026" in out and "/api/v1/docs" in out and "casework token create" in out
 
 
 # ------------------------------------------------------ product problems found by these tests

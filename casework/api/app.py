@@ -119,6 +119,20 @@ def _too_large(limit: int) -> Response:
     return problem_response(doc)
 
 
+def _not_as_described(errors: list[FieldError], detail: str) -> Response:
+    """A 422 ``invalid_input`` problem: the request itself (a parameter, a header, the body) is not as described."""
+    doc = Problem(
+        type=f"urn:casework:problem:{Code.INVALID_INPUT}",
+        title="invalid input",
+        status=422,
+        detail=f"{detail}; nothing was done",
+        code=str(Code.INVALID_INPUT),
+        facts={"fields": [e.field for e in errors]},
+        errors=errors,
+    )
+    return problem_response(doc)
+
+
 def _handlers(api: FastAPI) -> None:
     @api.exception_handler(CaseworkError)
     async def refused(request: Request, exc: CaseworkError) -> Response:
@@ -139,16 +153,7 @@ def _handlers(api: FastAPI) -> None:
             for e in exc.errors()
         ]
         fields = ", ".join(e.field for e in errors)
-        doc = Problem(
-            type=f"urn:casework:problem:{Code.INVALID_INPUT}",
-            title="invalid input",
-            status=422,
-            detail=f"the request is not as the API describes it ({fields}); nothing was done",
-            code=str(Code.INVALID_INPUT),
-            facts={"fields": [e.field for e in errors]},
-            errors=errors,
-        )
-        return problem_response(doc)
+        return _not_as_described(errors, f"the request is not as the API describes it ({fields})")
 
     @api.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
@@ -157,16 +162,8 @@ def _handlers(api: FastAPI) -> None:
             return _too_large(request.scope[TOO_LARGE])
         if exc.status_code == 400:
             # FastAPI's answer to a body it cannot decode (not UTF-8): as any other body not as described
-            doc = Problem(
-                type=f"urn:casework:problem:{Code.INVALID_INPUT}",
-                title="invalid input",
-                status=422,
-                detail="the request body is not JSON in UTF-8; nothing was done",
-                code=str(Code.INVALID_INPUT),
-                facts={"fields": ["body"]},
-                errors=[FieldError(field="body", message="not JSON in UTF-8", kind="json_invalid")],
-            )
-            return problem_response(doc)
+            body = FieldError(field="body", message="not JSON in UTF-8", kind="json_invalid")
+            return _not_as_described([body], "the request body is not JSON in UTF-8")
         what = {404: "there is no such address in the API", 405: "this address does not take that method"}
         doc = Problem(
             type="about:blank",

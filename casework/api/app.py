@@ -26,7 +26,7 @@ from casework.web.settings import WebSettings
 from engine import Casework, CaseworkError, Code
 from engine.tokens import TokenPolicy
 
-__all__ = ["create_api"]
+__all__ = ["PREFIX", "create_api"]
 
 logger = logging.getLogger("casework.api")
 

@@ -107,30 +107,30 @@ _DOCS_PAGE = f"""<!doctype html>
 """
 
 
-def _too_large(limit: int) -> Response:
+def _bad_request(
+    status: int, title: str, detail: str, facts: dict[str, Any], errors: list[FieldError] | None = None
+) -> Response:
+    """An ``invalid_input`` problem about the request itself (its size, a parameter, a header, the body)."""
     doc = Problem(
         type=f"urn:casework:problem:{Code.INVALID_INPUT}",
-        title="request too large",
-        status=413,
-        detail=f"the request body is larger than {limit} bytes; nothing was done",
-        code=str(Code.INVALID_INPUT),
-        facts={"option": "body", "limit": limit},
-    )
-    return problem_response(doc)
-
-
-def _not_as_described(errors: list[FieldError], detail: str) -> Response:
-    """A 422 ``invalid_input`` problem: the request itself (a parameter, a header, the body) is not as described."""
-    doc = Problem(
-        type=f"urn:casework:problem:{Code.INVALID_INPUT}",
-        title="invalid input",
-        status=422,
+        title=title,
+        status=status,
         detail=f"{detail}; nothing was done",
         code=str(Code.INVALID_INPUT),
-        facts={"fields": [e.field for e in errors]},
+        facts=facts,
         errors=errors,
     )
     return problem_response(doc)
+
+
+def _too_large(limit: int) -> Response:
+    detail = f"the request body is larger than {limit} bytes"
+    return _bad_request(413, "request too large", detail, {"option": "body", "limit": limit})
+
+
+def _not_as_described(errors: list[FieldError], detail: str) -> Response:
+    """A 422: the request is not as the document describes it, one error per field."""
+    return _bad_request(422, "invalid input", detail, {"fields": [e.field for e in errors]}, errors)
 
 
 def _handlers(api: FastAPI) -> None:

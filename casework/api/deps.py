@@ -12,9 +12,9 @@ answers exactly as a case that does not exist.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -22,7 +22,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from engine import CaseNotFound, Casework, Code, InputError, RefusedError
 from engine.acting import Acting, acting_through
 
-__all__ = ["Call", "Caller", "IdempotencyKey", "IfMatch", "etag", "expected_version", "named_version"]
+__all__ = ["Call", "Caller", "IdempotencyKey", "IfMatch", "etag", "expected_version", "hidden", "named_version"]
 
 T = TypeVar("T")
 
@@ -51,10 +51,15 @@ class Call:
             with acting_through(self.acting):
                 return work(self.service)
         except RefusedError as exc:
-            if ref is not None and exc.code is Code.SCOPE_NOT_COVERED and exc.facts.get("case") == ref:
+            if ref is not None and hidden(ref, exc.code, exc.facts):
                 # the same answer as for a reference that does not exist: no county's cases leak
                 raise CaseNotFound(ref) from None
             raise
+
+
+def hidden(ref: str, code: str, facts: Mapping[str, Any]) -> bool:
+    """Whether a refusal about case ``ref`` is that the caller does not cover its county: answered as not found."""
+    return code == Code.SCOPE_NOT_COVERED and facts.get("case") == ref
 
 
 def _call(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Call:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path
 from starlette.responses import Response
 
 from casework.api.bodies import BulkStep
-from casework.api.deps import Caller
+from casework.api.deps import Caller, hidden
 from casework.api.responses import CHANGE, json_of
 from engine import CaseNotFound, Code
 from engine.models import FireManyReport
@@ -40,8 +40,9 @@ def take_steps(trigger: Annotated[str, Path(min_length=1, max_length=63)], body:
 
 
 def _hidden(refused: dict[str, Any]) -> dict[str, Any]:
-    """A refusal for a case outside the caller's counties, worded as for a case that does not exist."""
-    if refused["code"] not in (Code.SCOPE_NOT_COVERED, Code.CASE_NOT_FOUND):
+    """A refusal for a case outside the caller's counties, worded as for a case that does not exist (and a case
+    that does not exist worded as a single step words it)."""
+    if refused["code"] != Code.CASE_NOT_FOUND and not hidden(refused["ref"], refused["code"], refused["facts"]):
         return refused
     missing = CaseNotFound(refused["ref"])
     return {"ref": refused["ref"], "reason": missing.message, "code": str(missing.code), "facts": missing.facts}

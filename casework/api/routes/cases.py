@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field
@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from casework.api.bodies import CaseChange, CaseOpen, ObjectionNew, ObjectionResolution, PauseBody, ResumeBody, StepBody
 from casework.api.deps import Caller, IdempotencyKey, IfMatch, etag, expected_version
 from casework.api.responses import CHANGE, READ, json_of
-from engine import CaseView, InputError
+from engine import CaseView, Casework, InputError
 from engine.models import AuditRecord, ObjectionView, TimerView
 
 __all__ = ["router"]
@@ -37,7 +37,7 @@ class CaseList(BaseModel):
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
 
 
-def _case(view: CaseView, response: Response, status: int = 200) -> Response:
+def _case(view: CaseView, status: int = 200) -> Response:
     headers = {"ETag": etag(view.version)}
     if view.replayed:
         headers["Idempotent-Replayed"] = "true"
@@ -60,11 +60,11 @@ def _case(view: CaseView, response: Response, status: int = 200) -> Response:
     },
     response_model=None,
 )
-def open_case(body: CaseOpen, call: Caller, response: Response, key: IdempotencyKey = None) -> Response:
+def open_case(body: CaseOpen, call: Caller, key: IdempotencyKey = None) -> Response:
     """Open a case on the latest version of ``workflow`` as the token's user (who needs a role that may act in
     its first state and a county covering the case's)."""
     view = call.run(lambda s: s.create_case(body.workflow, call.user, body.data, idempotency_key=key))
-    answer = _case(view, response, status=201)
+    answer = _case(view, status=201)
     answer.headers["Location"] = f"/api/v1/cases/{view.ref}"
     return answer
 
@@ -109,9 +109,9 @@ def list_cases(
     responses={200: {"model": CaseView}, **READ},
     response_model=None,
 )
-def show_case(ref: Ref, call: Caller, response: Response) -> Response:
+def show_case(ref: Ref, call: Caller) -> Response:
     """The case with its full data and the steps the caller may take now (``actions``); ``ETag`` is its version."""
-    return _case(call.run(lambda s: s.get_case(ref, call.user), ref=ref), response)
+    return _case(call.run(lambda s: s.get_case(ref, call.user), ref=ref))
 
 
 @router.patch(
@@ -121,11 +121,11 @@ def show_case(ref: Ref, call: Caller, response: Response) -> Response:
     responses={200: {"model": CaseView}, **CHANGE},
     response_model=None,
 )
-def change_case(ref: Ref, body: CaseChange, call: Caller, response: Response, if_match: IfMatch = None) -> Response:
+def change_case(ref: Ref, body: CaseChange, call: Caller, if_match: IfMatch = None) -> Response:
     """Change fields of the case (whoever may take a step from its state; audited old → new)."""
     version = expected_version(if_match, ref)
     view = call.run(lambda s: s.update_case(ref, call.user, body.data, expected_version=version), ref=ref)
-    return _case(view, response)
+    return _case(view)
 
 
 @router.post(
@@ -140,7 +140,6 @@ def take_step(
     trigger: Trigger,
     body: StepBody,
     call: Caller,
-    response: Response,
     if_match: IfMatch = None,
     key: IdempotencyKey = None,
 ) -> Response:
@@ -158,7 +157,7 @@ def take_step(
         ),
         ref=ref,
     )
-    return _case(view, response)
+    return _case(view)
 
 
 @router.post(
@@ -168,15 +167,15 @@ def take_step(
     responses={200: {"model": CaseView}, **CHANGE},
     response_model=None,
 )
-def pause(ref: Ref, body: PauseBody, call: Caller, response: Response, if_match: IfMatch = None) -> Response:
+def pause(ref: Ref, body: PauseBody, call: Caller, if_match: IfMatch = None) -> Response:
     """Stop the clock of the case's current state, saying what is missing; the time left is kept."""
     version = expected_version(if_match, ref)
 
-    def work(s: Any) -> CaseView:
+    def work(s: Casework) -> CaseView:
         s.pause(ref, call.user, body.reason, expected_version=version)
-        return s.get_case(ref, call.user)  # type: ignore[no-any-return]
+        return s.get_case(ref, call.user)
 
-    return _case(call.run(work, ref=ref), response)
+    return _case(call.run(work, ref=ref))
 
 
 @router.post(
@@ -186,15 +185,15 @@ def pause(ref: Ref, body: PauseBody, call: Caller, response: Response, if_match:
     responses={200: {"model": CaseView}, **CHANGE},
     response_model=None,
 )
-def resume(ref: Ref, body: ResumeBody, call: Caller, response: Response, if_match: IfMatch = None) -> Response:
+def resume(ref: Ref, body: ResumeBody, call: Caller, if_match: IfMatch = None) -> Response:
     """Restart the clock with the time that was left."""
     version = expected_version(if_match, ref)
 
-    def work(s: Any) -> CaseView:
+    def work(s: Casework) -> CaseView:
         s.resume(ref, call.user, body.comment, expected_version=version)
-        return s.get_case(ref, call.user)  # type: ignore[no-any-return]
+        return s.get_case(ref, call.user)
 
-    return _case(call.run(work, ref=ref), response)
+    return _case(call.run(work, ref=ref))
 
 
 @router.get(
